@@ -1,0 +1,146 @@
+use super::*;
+
+fn samples(body: &str, format: Format) -> Vec<Sample<'_>> {
+    parse(body, format)
+        .unwrap()
+        .into_iter()
+        .flat_map(|f| f.samples)
+        .collect()
+}
+
+#[test]
+fn label_values_with_braces_commas_and_escapes_stay_whole() {
+    let body = "weird_gauge{msg=\"quote \\\" backslash \\\\ newline \\n brace } comma , eq =\",b=\"x\"} -Inf 1395066363000\n";
+    let s = &samples(body, Format::Text)[0];
+    let labels: Vec<_> = s.labels.iter().collect();
+    assert_eq!(labels.len(), 2);
+    assert_eq!(
+        labels[0].value,
+        "quote \" backslash \\ newline \n brace } comma , eq ="
+    );
+    assert!(matches!(labels[1].value, Cow::Borrowed("x")));
+    assert_eq!(s.value, f64::NEG_INFINITY);
+    assert_eq!(s.timestamp, Some(1_395_066_363.0));
+}
+
+#[test]
+fn text_families_group_histogram_and_summary_samples() {
+    let body = "# HELP h Latency.\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n# TYPE s summary\ns{quantile=\"0.5\"} NaN\ns_sum 1\ns_count 1\nuntyped_a 1\nuntyped_b 2\n";
+    let families = parse(body, Format::Text).unwrap();
+    let shape: Vec<_> = families
+        .iter()
+        .map(|f| (f.name, f.kind, f.samples.len()))
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            ("h", MetricType::Histogram, 4),
+            ("s", MetricType::Summary, 3),
+            ("untyped_a", MetricType::Unknown, 1),
+            ("untyped_b", MetricType::Unknown, 1)
+        ]
+    );
+    assert_eq!(families[0].help.as_deref(), Some("Latency."));
+}
+
+#[test]
+fn text_mode_is_lenient_where_prometheus_is() {
+    let body = "\n# a free comment\nm{a=\"1\",} \t 2\t1000\n  indented 3\n# TYPE u untyped\nu 4\n";
+    let s = samples(body, Format::Text);
+    assert_eq!(s.len(), 3);
+    assert_eq!((s[0].value, s[0].timestamp), (2.0, Some(1.0)));
+    assert_eq!(s[1].name, "indented");
+}
+
+#[test]
+fn errors_name_the_line() {
+    let err = parse("ok 1\nbad{a=1} 2\n", Format::Text).unwrap_err();
+    assert_eq!(err.line, 2);
+    assert_eq!(
+        err.to_string(),
+        "line 2: invalid label set: label value must be in double quotes"
+    );
+    let err = parse("ok 1\n<html>\n", Format::Text).unwrap_err();
+    assert_eq!((err.line, err.kind), (2, ErrorKind::InvalidMetricName));
+}
+
+#[test]
+fn scan_skips_unwanted_lines_without_reading_them() {
+    // The unwanted line has a value no parser would accept; scan must not look at it.
+    let body = "wanted_total{a=\"x\"} 5\nunwanted_total{a=\"y\"} not-a-number\nwanted_total 7\n";
+    let mut seen = Vec::new();
+    let summary = scan(
+        body,
+        Format::Text,
+        |n| n == "wanted_total",
+        |s| seen.push(s.value),
+    )
+    .unwrap();
+    assert_eq!(seen, vec![5.0, 7.0]);
+    assert_eq!(summary.sample_lines, 3);
+}
+
+#[test]
+fn scan_rejects_a_page_that_is_not_an_exposition() {
+    let err = scan(
+        "<!DOCTYPE html>\n<p>502</p>\n",
+        Format::Text,
+        |_| true,
+        |_| {},
+    )
+    .unwrap_err();
+    assert_eq!(err.line, 1);
+}
+
+#[test]
+fn values_follow_go_parse_float_in_text_and_the_spec_in_openmetrics() {
+    assert_eq!(parse_float("12", Format::Text), Some(12.0));
+    assert_eq!(parse_float("1.5e3", Format::OpenMetrics), Some(1500.0));
+    assert_eq!(
+        parse_float("+Inf", Format::OpenMetrics),
+        Some(f64::INFINITY)
+    );
+    assert!(parse_float("NaN", Format::OpenMetrics).unwrap().is_nan());
+    assert_eq!(parse_float("-inf", Format::Text), Some(f64::NEG_INFINITY));
+    assert_eq!(parse_float("-inf", Format::OpenMetrics), None);
+    assert_eq!(parse_float("0x1p-3", Format::Text), None);
+    assert_eq!(parse_float("1_000", Format::Text), None);
+    assert_eq!(parse_float("", Format::Text), None);
+    assert_eq!(
+        parse_float("9223372036854775808", Format::OpenMetrics),
+        Some(9.223372036854775808e18)
+    );
+}
+
+#[test]
+fn content_type_selects_the_format() {
+    assert_eq!(
+        Format::from_content_type("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        Format::OpenMetrics
+    );
+    assert_eq!(
+        Format::from_content_type("text/plain; version=0.0.4; charset=utf-8; escaping=underscores"),
+        Format::Text
+    );
+    assert_eq!(Format::from_content_type(""), Format::Text);
+}
+
+#[test]
+fn invalid_utf8_is_reported_with_its_line() {
+    let err = body_as_str(b"a 1\nb\xff 2\n").unwrap_err();
+    assert_eq!((err.line, err.kind), (2, ErrorKind::NotUtf8));
+}
+
+#[test]
+fn openmetrics_counters_keep_their_family_name_without_total() {
+    let body = "# TYPE tempo_distributor_ingester_append_failures counter\ntempo_distributor_ingester_append_failures_total{ingester=\"a\"} 13.0\n# EOF\n";
+    let families = parse(body, Format::OpenMetrics).unwrap();
+    assert_eq!(
+        families[0].name,
+        "tempo_distributor_ingester_append_failures"
+    );
+    assert_eq!(
+        families[0].samples[0].name,
+        "tempo_distributor_ingester_append_failures_total"
+    );
+}
