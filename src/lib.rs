@@ -5,4 +5,7 @@
 //! `pipeline` → `expose`/`web`. See `../shared/DESIGN.md` for the contract.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod expfmt;
+pub mod selector;
+pub mod stage;

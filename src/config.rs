@@ -1,0 +1,616 @@
+//! Loads and validates spanflow's YAML configuration (DESIGN §4).
+//!
+//! Unknown fields are rejected, durations are humantime (`15s`, `5m`), and every error names
+//! the file, the line and the field (`spanflow.yml: line 9: targets[1].success: …`). What
+//! comes out is a [`Config`] whose every value has been checked: selectors parsed, URLs
+//! absolute http(s), timeouts within the poll interval, thresholds ordered. Secrets
+//! (passwords) are wrapped in [`Secret`], which never prints.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use thiserror::Error;
+
+use crate::selector::Selector;
+use crate::stage::{Role, Stage};
+
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(15);
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
+pub const DEFAULT_BODY_SIZE_LIMIT: u64 = 16 * 1024 * 1024;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_FAILING_BELOW: f64 = 0.01;
+pub const DEFAULT_DEGRADED_BELOW: f64 = 0.99;
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub poll_interval: Duration,
+    pub window: Duration,
+    pub body_size_limit: u64,
+    pub thresholds: BTreeMap<Stage, Thresholds>,
+    pub targets: Vec<Target>,
+}
+
+/// Where a stage turns degraded and failing, as success ratios.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub failing_below: f64,
+    pub degraded_below: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            failing_below: DEFAULT_FAILING_BELOW,
+            degraded_below: DEFAULT_DEGRADED_BELOW,
+        }
+    }
+}
+
+impl Config {
+    pub fn thresholds(&self, stage: Stage) -> Thresholds {
+        self.thresholds.get(&stage).copied().unwrap_or_default()
+    }
+}
+
+/// One endpoint to poll.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub role: Role,
+    pub url: reqwest::Url,
+    pub timeout: Duration,
+    pub tls: TlsSettings,
+    pub auth: Auth,
+    pub headers: BTreeMap<String, String>,
+    /// For `app` targets: which series count exported and failed spans.
+    pub app_selectors: Option<AppSelectors>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppSelectors {
+    pub success: Selector,
+    pub failure: Selector,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// CA bundle (PEM) that signs the target's certificate; replaces the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Name to verify the certificate against (and send as SNI) instead of the URL's host.
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub enum Auth {
+    #[default]
+    None,
+    Bearer {
+        token_file: PathBuf,
+    },
+    Basic {
+        username: String,
+        password: Option<Secret>,
+        password_file: Option<PathBuf>,
+    },
+}
+
+/// A secret value: its `Debug` and `Display` never show it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the config file")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Syntax { path: String, message: String },
+    #[error("{path}: line {line}: {field}: {message}")]
+    Invalid {
+        path: String,
+        line: u64,
+        field: String,
+        message: String,
+    },
+}
+
+// ---- the file as written -------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default, with = "humantime_serde")]
+    poll_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    window: Option<Duration>,
+    #[serde(default)]
+    body_size_limit: Option<Spanned<ByteSize>>,
+    #[serde(default)]
+    stages: BTreeMap<String, Spanned<RawThresholds>>,
+    targets: Vec<RawTarget>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThresholds {
+    failing_below: Option<f64>,
+    degraded_below: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    name: Spanned<String>,
+    role: Role,
+    url: String,
+    #[serde(default, with = "humantime_serde")]
+    timeout: Option<Duration>,
+    #[serde(default)]
+    tls: TlsSettings,
+    bearer_token_file: Option<PathBuf>,
+    basic_auth: Option<RawBasicAuth>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    success: Option<String>,
+    failure: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBasicAuth {
+    username: String,
+    password: Option<Secret>,
+    password_file: Option<PathBuf>,
+}
+
+/// A byte count written as a number or with a unit (`16MiB`, `512KiB`, `10MB`).
+#[derive(Debug, Clone, Copy)]
+struct ByteSize(u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Number(u64),
+            Text(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Number(n) => Ok(ByteSize(n)),
+            Repr::Text(t) => parse_byte_size(&t)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+fn parse_byte_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}: expected e.g. 16MiB"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" => 1000,
+        "KiB" => 1 << 10,
+        "MB" => 1_000_000,
+        "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "invalid size unit {other:?} in {text:?}: use B, KiB, MiB, GiB, KB, MB or GB"
+            ));
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("size {text:?} is too large"))
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Config::from_yaml(&text, &shown)
+    }
+
+    /// Parses and validates `text`; `path` is only used in error messages.
+    pub fn from_yaml(text: &str, path: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e
+                .to_string()
+                .trim_start_matches("error: ")
+                .replace("<input>", path),
+        })?;
+        validate(raw, path)
+    }
+}
+
+fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
+    let invalid = |line: u64, field: String, message: String| ConfigError::Invalid {
+        path: path.to_owned(),
+        line,
+        field,
+        message,
+    };
+    let poll_interval = raw.poll_interval.unwrap_or(DEFAULT_POLL_INTERVAL);
+    let window = raw.window.unwrap_or(DEFAULT_WINDOW);
+    if poll_interval < Duration::from_millis(100) {
+        return Err(invalid(
+            0,
+            "poll_interval".into(),
+            "must be at least 100ms".into(),
+        ));
+    }
+    if window < poll_interval * 2 {
+        return Err(invalid(
+            0,
+            "window".into(),
+            format!(
+                "must be at least two poll intervals ({}) to hold a rate",
+                humantime::format_duration(poll_interval * 2)
+            ),
+        ));
+    }
+    let body_size_limit = match raw.body_size_limit {
+        Some(size) if size.value.0 < 1024 => {
+            return Err(invalid(
+                size.referenced.line(),
+                "body_size_limit".into(),
+                "must be at least 1KiB".into(),
+            ));
+        }
+        Some(size) => size.value.0,
+        None => DEFAULT_BODY_SIZE_LIMIT,
+    };
+
+    let mut thresholds = BTreeMap::new();
+    for (name, spanned) in raw.stages {
+        let line = spanned.referenced.line();
+        let stage = Stage::from_name(&name).ok_or_else(|| {
+            let known: Vec<_> = Stage::ALL.iter().map(|s| s.as_str()).collect();
+            invalid(
+                line,
+                format!("stages.{name}"),
+                format!("unknown stage; known stages: {}", known.join(", ")),
+            )
+        })?;
+        let t = Thresholds {
+            failing_below: spanned.value.failing_below.unwrap_or(DEFAULT_FAILING_BELOW),
+            degraded_below: spanned
+                .value
+                .degraded_below
+                .unwrap_or(DEFAULT_DEGRADED_BELOW),
+        };
+        for (field, v) in [
+            ("failing_below", t.failing_below),
+            ("degraded_below", t.degraded_below),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(invalid(
+                    line,
+                    format!("stages.{name}.{field}"),
+                    format!("must be a ratio between 0 and 1, got {v}"),
+                ));
+            }
+        }
+        if t.failing_below > t.degraded_below {
+            return Err(invalid(
+                line,
+                format!("stages.{name}"),
+                "failing_below must not be above degraded_below".into(),
+            ));
+        }
+        thresholds.insert(stage, t);
+    }
+
+    if raw.targets.is_empty() {
+        return Err(invalid(
+            0,
+            "targets".into(),
+            "at least one target is needed".into(),
+        ));
+    }
+    let mut names = HashSet::new();
+    let mut targets = Vec::with_capacity(raw.targets.len());
+    for (i, t) in raw.targets.into_iter().enumerate() {
+        let line = t.name.referenced.line();
+        let field = |f: &str| format!("targets[{i}].{f}");
+        let name = t.name.value;
+        if name.is_empty() || name.chars().any(|c| c.is_control()) {
+            return Err(invalid(
+                line,
+                field("name"),
+                "must be a non-empty printable string".into(),
+            ));
+        }
+        if !names.insert(name.clone()) {
+            return Err(invalid(
+                line,
+                field("name"),
+                format!("{name:?} is used by two targets"),
+            ));
+        }
+        let url = reqwest::Url::parse(&t.url)
+            .map_err(|e| invalid(line, field("url"), format!("{:?} is not a URL: {e}", t.url)))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(invalid(
+                line,
+                field("url"),
+                format!("{:?} must be an absolute http:// or https:// URL", t.url),
+            ));
+        }
+        let timeout = t.timeout.unwrap_or(DEFAULT_TIMEOUT.min(poll_interval));
+        if timeout.is_zero() || timeout > poll_interval {
+            return Err(invalid(
+                line,
+                field("timeout"),
+                format!(
+                    "must be above zero and at most poll_interval ({})",
+                    humantime::format_duration(poll_interval)
+                ),
+            ));
+        }
+        if t.tls.cert_file.is_some() != t.tls.key_file.is_some() {
+            return Err(invalid(
+                line,
+                field("tls"),
+                "cert_file and key_file go together".into(),
+            ));
+        }
+        let auth = match (t.bearer_token_file, t.basic_auth) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    line,
+                    field("basic_auth"),
+                    "use either bearer_token_file or basic_auth".into(),
+                ));
+            }
+            (Some(token_file), None) => Auth::Bearer { token_file },
+            (None, Some(b)) => {
+                if b.password.is_some() && b.password_file.is_some() {
+                    return Err(invalid(
+                        line,
+                        field("basic_auth"),
+                        "use either password or password_file".into(),
+                    ));
+                }
+                Auth::Basic {
+                    username: b.username,
+                    password: b.password,
+                    password_file: b.password_file,
+                }
+            }
+            (None, None) => Auth::None,
+        };
+        for header in t.headers.keys() {
+            if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                return Err(invalid(
+                    line,
+                    field("headers"),
+                    format!("{header:?} is not a valid header name"),
+                ));
+            }
+        }
+        for (header, value) in &t.headers {
+            if reqwest::header::HeaderValue::from_str(value).is_err() {
+                return Err(invalid(
+                    line,
+                    field(&format!("headers.{header}")),
+                    "is not a valid header value".into(),
+                ));
+            }
+        }
+        let app_selectors = match (t.role, t.success, t.failure) {
+            (Role::App, Some(success), Some(failure)) => {
+                let parse = |f: &str, s: &str| {
+                    Selector::parse(s).map_err(|e| invalid(line, field(f), e.to_string()))
+                };
+                Some(AppSelectors {
+                    success: parse("success", &success)?,
+                    failure: parse("failure", &failure)?,
+                })
+            }
+            (Role::App, ..) => {
+                return Err(invalid(
+                    line,
+                    field("success"),
+                    "app targets need success and failure selectors, e.g. 'otel_sdk_exporter_span_exported_total{error_type=\"\"}'"
+                        .into(),
+                ));
+            }
+            (_, None, None) => None,
+            (role, ..) => {
+                return Err(invalid(
+                    line,
+                    field("success"),
+                    format!(
+                        "success/failure selectors are for app targets; {} counters are built in",
+                        role.as_str()
+                    ),
+                ));
+            }
+        };
+        targets.push(Target {
+            name,
+            role: t.role,
+            url,
+            timeout,
+            tls: t.tls,
+            auth,
+            headers: t.headers,
+            app_selectors,
+        });
+    }
+    Ok(Config {
+        poll_interval,
+        window,
+        body_size_limit,
+        thresholds,
+        targets,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The minimal shape of DESIGN §4, which must keep working.
+    const DESIGN_EXAMPLE: &str = r#"
+poll_interval: 15s
+window: 5m
+targets:
+  - name: tempo
+    role: tempo
+    url: http://127.0.0.1:3200
+  - name: otelcol
+    role: collector
+    url: http://127.0.0.1:8888/metrics
+  - name: backend
+    role: app
+    url: http://127.0.0.1:3010/monitoring/metrics
+    success: 'otel_sdk_exporter_span_exported_total{error_type=""}'
+    failure: 'otel_sdk_exporter_span_exported_total{error_type!=""}'
+"#;
+
+    fn error_of(yaml: &str) -> String {
+        Config::from_yaml(yaml, "spanflow.yml")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn the_design_example_loads_with_defaults() {
+        let c = Config::from_yaml(DESIGN_EXAMPLE, "x").unwrap();
+        assert_eq!(
+            (c.poll_interval, c.window),
+            (Duration::from_secs(15), Duration::from_secs(300))
+        );
+        assert_eq!(c.targets.len(), 3);
+        assert_eq!(c.targets[0].timeout, Duration::from_secs(10));
+        assert_eq!(c.body_size_limit, 16 << 20);
+        assert_eq!(
+            c.targets[2].app_selectors.as_ref().unwrap().success.metric,
+            "otel_sdk_exporter_span_exported_total"
+        );
+        assert_eq!(c.thresholds(Stage::TempoDistributor), Thresholds::default());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_file_line_and_field() {
+        let e = error_of(
+            "targets:\n  - name: t\n    role: tempo\n    url: http://x\n    tiemout: 5s\n",
+        );
+        assert!(
+            e.starts_with("spanflow.yml: line 5 column 5: unknown field `tiemout`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn semantic_errors_name_line_and_field() {
+        let e = error_of(
+            "targets:\n  - name: a\n    role: tempo\n    url: http://x\n  - name: b\n    role: app\n    url: http://y/metrics\n    success: 'm{a=b}'\n    failure: 'm'\n",
+        );
+        assert_eq!(
+            e,
+            "spanflow.yml: line 5: targets[1].success: invalid selector \"m{a=b}\": label values must be in double quotes"
+        );
+        let e = error_of("targets:\n  - name: a\n    role: tempo\n    url: ftp://x\n");
+        assert!(
+            e.starts_with("spanflow.yml: line 2: targets[0].url:"),
+            "{e}"
+        );
+        let e = error_of(
+            "targets:\n  - name: a\n    role: tempo\n    url: http://x\n  - name: a\n    role: tempo\n    url: http://y\n",
+        );
+        assert_eq!(
+            e,
+            "spanflow.yml: line 5: targets[1].name: \"a\" is used by two targets"
+        );
+        let e = error_of(
+            "poll_interval: 15s\ntargets:\n  - name: a\n    role: tempo\n    url: http://x\n    timeout: 20s\n",
+        );
+        assert_eq!(
+            e,
+            "spanflow.yml: line 3: targets[0].timeout: must be above zero and at most poll_interval (15s)"
+        );
+    }
+
+    #[test]
+    fn thresholds_and_sizes_are_checked() {
+        let ok = Config::from_yaml(
+            "body_size_limit: 512KiB\nstages:\n  tempo_ingester: {degraded_below: 0.5}\ntargets:\n  - {name: a, role: tempo, url: 'http://x'}\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(ok.body_size_limit, 512 * 1024);
+        assert_eq!(ok.thresholds(Stage::TempoIngester).degraded_below, 0.5);
+        let e = error_of(
+            "stages:\n  tempo_ingestor: {}\ntargets:\n  - {name: a, role: tempo, url: 'http://x'}\n",
+        );
+        assert!(
+            e.starts_with("spanflow.yml: line 2: stages.tempo_ingestor: unknown stage"),
+            "{e}"
+        );
+        let e = error_of("body_size_limit: 16 parsecs\ntargets: []\n");
+        assert!(e.contains("invalid size unit"), "{e}");
+    }
+
+    #[test]
+    fn selectors_belong_to_app_targets_only() {
+        let e = error_of("targets:\n  - {name: a, role: app, url: 'http://x'}\n");
+        assert!(
+            e.contains("targets[0].success: app targets need success and failure selectors"),
+            "{e}"
+        );
+        let e = error_of("targets:\n  - {name: a, role: tempo, url: 'http://x', success: 'm'}\n");
+        assert!(e.contains("selectors are for app targets"), "{e}");
+    }
+
+    #[test]
+    fn passwords_never_print() {
+        let c = Config::from_yaml(
+            "targets:\n  - name: a\n    role: tempo\n    url: http://x\n    basic_auth: {username: u, password: hunter2}\n",
+            "x",
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}
