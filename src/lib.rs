@@ -7,5 +7,7 @@
 
 pub mod config;
 pub mod expfmt;
+pub mod pipeline;
+pub mod scrape;
 pub mod selector;
 pub mod stage;

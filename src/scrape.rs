@@ -1,0 +1,320 @@
+//! Fetches a target's pages over HTTP(S), within its timeout and body size cap.
+//!
+//! One [`TargetClient`] per configured target carries the TLS settings (custom CA, client
+//! certificate, server name, skip-verify), the credentials (bearer token file, basic auth)
+//! and the extra headers. [`TargetClient::fetch`] returns the body or a [`ScrapeError`]
+//! classified as `timeout`, `connect`, `tls`, `http_status` or `too_large` — the `reason`
+//! label of `spanflow_target_scrape_errors_total` (`parse` is added by the caller that
+//! reads the body). The whole request, body included, must finish within the target's
+//! timeout; the body is refused as soon as it grows past the cap, not after it was read.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use thiserror::Error;
+
+use crate::config::{Auth, Target};
+
+/// What spanflow asks for: the text format first, because Tempo's counters without
+/// `_total` (`tempo_receiver_accepted_spans`) lose their type in its OpenMetrics output
+/// (../shared/research/tempo-2.7.2-observed.md §7.6); OpenMetrics is read too.
+pub const METRICS_ACCEPT: &str =
+    "text/plain;version=0.0.4;q=1,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1";
+
+/// A fetched page.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub body: Vec<u8>,
+    pub content_type: String,
+}
+
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum ScrapeError {
+    #[error("timed out after {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
+    #[error("HTTP status {status}{hint}")]
+    HttpStatus { status: u16, hint: &'static str },
+    #[error("body larger than the {limit}-byte limit (body_size_limit)")]
+    TooLarge { limit: u64 },
+    #[error("cannot read credentials: {0}")]
+    Credentials(String),
+    #[error("unparsable page: {0}")]
+    Parse(String),
+}
+
+impl ScrapeError {
+    /// The `reason` label value.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ScrapeError::Timeout(_) => "timeout",
+            ScrapeError::Connect(_) | ScrapeError::Credentials(_) => "connect",
+            ScrapeError::Tls(_) => "tls",
+            ScrapeError::HttpStatus { .. } => "http_status",
+            ScrapeError::TooLarge { .. } => "too_large",
+            ScrapeError::Parse(_) => "parse",
+        }
+    }
+
+    pub const REASONS: [&'static str; 6] = [
+        "timeout",
+        "connect",
+        "tls",
+        "http_status",
+        "too_large",
+        "parse",
+    ];
+}
+
+/// Errors building a client from a target's settings (unreadable CA file and the like).
+#[derive(Debug, Error)]
+#[error("target {target:?}: {field}: {message}")]
+pub struct ClientSetupError {
+    pub target: String,
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// An HTTP client bound to one target.
+#[derive(Debug, Clone)]
+pub struct TargetClient {
+    client: reqwest::Client,
+    /// The URL as requested: with `server_name` set, its host is that name.
+    base: reqwest::Url,
+    auth: Auth,
+    timeout: Duration,
+    body_size_limit: u64,
+}
+
+impl TargetClient {
+    pub fn new(target: &Target, body_size_limit: u64) -> Result<TargetClient, ClientSetupError> {
+        let fail = |field: &'static str, message: String| ClientSetupError {
+            target: target.name.clone(),
+            field,
+            message,
+        };
+        let mut headers = HeaderMap::new();
+        for (name, value) in &target.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| fail("headers", e.to_string()))?;
+            let value = HeaderValue::from_str(value).map_err(|e| fail("headers", e.to_string()))?;
+            headers.insert(name, value);
+        }
+        let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("spanflow/", env!("CARGO_PKG_VERSION")))
+            .no_proxy()
+            .connect_timeout(target.timeout)
+            .redirect(reqwest::redirect::Policy::limited(3));
+        let tls = &target.tls;
+        if let Some(ca_file) = &tls.ca_file {
+            let pem = std::fs::read(ca_file)
+                .map_err(|e| fail("tls.ca_file", format!("{}: {e}", ca_file.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                fail(
+                    "tls.ca_file",
+                    format!("{}: not a PEM certificate bundle: {e}", ca_file.display()),
+                )
+            })?;
+            if certs.is_empty() {
+                return Err(fail(
+                    "tls.ca_file",
+                    format!("{}: no certificate in it", ca_file.display()),
+                ));
+            }
+            builder = builder.tls_certs_only(certs);
+        }
+        if let (Some(cert_file), Some(key_file)) = (&tls.cert_file, &tls.key_file) {
+            let mut pem = std::fs::read(cert_file)
+                .map_err(|e| fail("tls.cert_file", format!("{}: {e}", cert_file.display())))?;
+            pem.push(b'\n');
+            pem.extend(
+                std::fs::read(key_file)
+                    .map_err(|e| fail("tls.key_file", format!("{}: {e}", key_file.display())))?,
+            );
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| fail("tls.cert_file", format!("client certificate and key: {e}")))?;
+            builder = builder.identity(identity);
+        }
+        if tls.insecure_skip_verify {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        let mut base = target.url.clone();
+        if let Some(server_name) = &tls.server_name {
+            // reqwest verifies the certificate against the URL's host, so the request goes
+            // to `server_name` and that name is pinned to the configured host's addresses.
+            let addrs = resolve(&target.url).map_err(|m| fail("url", m))?;
+            builder = builder.resolve_to_addrs(server_name, &addrs);
+            base.set_host(Some(server_name))
+                .map_err(|e| fail("tls.server_name", e.to_string()))?;
+        }
+        if let Auth::Bearer { token_file }
+        | Auth::Basic {
+            password_file: Some(token_file),
+            ..
+        } = &target.auth
+        {
+            // Read once now so a wrong path fails at start-up; read again on every poll so a
+            // rotated token is picked up.
+            std::fs::read_to_string(token_file)
+                .map_err(|e| fail("auth", format!("{}: {e}", token_file.display())))?;
+        }
+        let client = builder.build().map_err(|e| fail("tls", error_chain(&e)))?;
+        Ok(TargetClient {
+            client,
+            base,
+            auth: target.auth.clone(),
+            timeout: target.timeout,
+            body_size_limit,
+        })
+    }
+
+    /// The configured URL (as requested).
+    pub fn url(&self) -> &reqwest::Url {
+        &self.base
+    }
+
+    /// `path` beneath the configured URL, for Tempo whose URL is its API base.
+    pub fn endpoint(&self, path: &str) -> reqwest::Url {
+        let mut url = self.base.clone();
+        let joined = format!(
+            "{}/{}",
+            url.path().trim_end_matches('/'),
+            path.trim_start_matches('/')
+        );
+        url.set_path(&joined);
+        url
+    }
+
+    /// GETs `url`, enforcing the timeout on the whole exchange and the size cap while reading.
+    pub async fn fetch(&self, url: reqwest::Url, accept: &str) -> Result<Page, ScrapeError> {
+        match tokio::time::timeout(self.timeout, self.fetch_unbounded(url, accept)).await {
+            Ok(result) => result,
+            Err(_) => Err(ScrapeError::Timeout(self.timeout)),
+        }
+    }
+
+    async fn fetch_unbounded(&self, url: reqwest::Url, accept: &str) -> Result<Page, ScrapeError> {
+        let mut request = self.client.get(url).header(ACCEPT, accept);
+        match &self.auth {
+            Auth::None => {}
+            Auth::Bearer { token_file } => {
+                let token = read_secret_file(token_file)?;
+                request = request.header(AUTHORIZATION, format!("Bearer {}", token.trim()));
+            }
+            Auth::Basic {
+                username,
+                password,
+                password_file,
+            } => {
+                let password = match (password, password_file) {
+                    (Some(p), _) => Some(p.expose().to_owned()),
+                    (None, Some(file)) => Some(
+                        read_secret_file(file)?
+                            .trim_end_matches(['\r', '\n'])
+                            .to_owned(),
+                    ),
+                    (None, None) => None,
+                };
+                request = request.basic_auth(username, password);
+            }
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| classify(e, self.timeout))?;
+        let status = response.status();
+        if !status.is_success() {
+            let hint = match status.as_u16() {
+                401 | 403 => " (check basic_auth or bearer_token_file)",
+                404 => " (check the url: for tempo it is the API base, e.g. http://tempo:3200)",
+                _ => "",
+            };
+            return Err(ScrapeError::HttpStatus {
+                status: status.as_u16(),
+                hint,
+            });
+        }
+        let limit = self.body_size_limit;
+        if response.content_length().is_some_and(|len| len > limit) {
+            return Err(ScrapeError::TooLarge { limit });
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let capacity = response.content_length().unwrap_or(64 * 1024).min(limit);
+        let mut body = Vec::with_capacity(capacity as usize);
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| classify(e, self.timeout))?
+        {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(ScrapeError::TooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Page { body, content_type })
+    }
+}
+
+fn read_secret_file(path: &std::path::Path) -> Result<String, ScrapeError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| ScrapeError::Credentials(format!("{}: {}", path.display(), e.kind())))
+}
+
+/// The addresses of a URL's host and port, for pinning a `server_name` to them.
+fn resolve(url: &reqwest::Url) -> Result<Vec<SocketAddr>, String> {
+    use std::net::ToSocketAddrs;
+    let host = url.host_str().ok_or("no host")?;
+    let port = url.port_or_known_default().ok_or("no port")?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (host, port)
+        .to_socket_addrs()
+        .map(|a| a.collect())
+        .map_err(|e| format!("cannot resolve {host}: {e}"))
+}
+
+/// Sorts a transport error into a reason. TLS failures surface as connect errors whose
+/// source chain names the handshake problem, so the chain is read.
+fn classify(e: reqwest::Error, timeout: Duration) -> ScrapeError {
+    let chain = error_chain(&e);
+    if e.is_timeout() {
+        return ScrapeError::Timeout(timeout);
+    }
+    let lower = chain.to_ascii_lowercase();
+    const TLS_MARKERS: [&str; 6] = [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "peer sent no certificates",
+        "alert",
+    ];
+    if TLS_MARKERS.iter().any(|m| lower.contains(m)) {
+        return ScrapeError::Tls(chain);
+    }
+    ScrapeError::Connect(chain)
+}
+
+/// An error and its sources, joined by `: ` (the `{:#}` style of anyhow).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
