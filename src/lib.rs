@@ -11,3 +11,4 @@ pub mod pipeline;
 pub mod scrape;
 pub mod selector;
 pub mod stage;
+pub mod derive;

@@ -1,0 +1,457 @@
+//! Derives stage health from polled counters.
+//!
+//! Input: one [`PollOutcome`] per target per poll. Output: an immutable [`Snapshot`] — per
+//! stage the success/failure counts over the short and the long window, the status, the
+//! success ratio and rates, the blocked stage, Tempo's discards and per-target health.
+//!
+//! Each target keeps the raw values of its last good poll and a fixed-size ring of per-poll
+//! increases (one entry per poll, `window / poll_interval + 2` entries), so memory does not
+//! grow with time. An increase is computed per series: a value that went down (a restarted
+//! Tempo, or a changed `process_start_time_seconds`) counts as a new start from zero, never
+//! as a negative increase; a series that was absent counts from zero (Tempo creates a
+//! labelled series only at its first event). A failed poll adds nothing: the next good poll's
+//! increase spans the gap, and windows prorate entries that straddle their start.
+//!
+//! Status uses the short window — the last poll, or the last two when the last saw nothing
+//! — so total refusal shows within two polls and so does recovery; ratios and rates use the
+//! long `window`. Time comes from tokio's clock so tests can pause it.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::pipeline::{self, Generation, Increases, Reading, SeriesKey, Software, StageCounts};
+use crate::scrape::ScrapeError;
+use crate::stage::{Role, Stage, StageStatus};
+
+/// The result of polling one target once.
+#[derive(Debug, Clone)]
+pub struct PollOutcome {
+    pub target: usize,
+    pub at: Instant,
+    pub wall: SystemTime,
+    pub duration: Duration,
+    pub result: Result<Reading, ScrapeError>,
+}
+
+/// At most this many series per target are remembered between polls; the rest of a page
+/// (a misconfigured app selector matching thousands of series) is not tracked.
+const MAX_SERIES_PER_TARGET: usize = 10_000;
+
+/// Everything spanflow knows about one target.
+#[derive(Debug)]
+pub struct TargetState {
+    pub name: String,
+    pub role: Role,
+    pub url: String,
+    previous: Option<PreviousPoll>,
+    history: VecDeque<PollIncrease>,
+    capacity: usize,
+    pub up: Option<bool>,
+    pub last_duration: Option<Duration>,
+    pub last_success: Option<SystemTime>,
+    pub last_error: Option<ScrapeError>,
+    pub errors_total: BTreeMap<&'static str, u64>,
+    pub software: Software,
+    pub recognised: bool,
+    pub queue_fill_ratio: Option<f64>,
+}
+
+#[derive(Debug)]
+struct PreviousPoll {
+    at: Instant,
+    values: HashMap<SeriesKey, f64>,
+    process_start: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+struct PollIncrease {
+    start: Instant,
+    end: Instant,
+    increases: Increases,
+}
+
+impl TargetState {
+    pub fn new(name: String, role: Role, url: String, poll_interval: Duration, window: Duration) -> TargetState {
+        let capacity = (window.as_secs_f64() / poll_interval.as_secs_f64()).ceil() as usize + 2;
+        let mut errors_total = BTreeMap::new();
+        for reason in ScrapeError::REASONS {
+            errors_total.insert(reason, 0);
+        }
+        TargetState {
+            name,
+            role,
+            url,
+            previous: None,
+            history: VecDeque::with_capacity(capacity),
+            capacity,
+            up: None,
+            last_duration: None,
+            last_success: None,
+            last_error: None,
+            errors_total,
+            software: Software::default(),
+            recognised: false,
+            queue_fill_ratio: None,
+        }
+    }
+
+    /// Takes in one poll.
+    pub fn record(&mut self, outcome: PollOutcome) {
+        self.last_duration = Some(outcome.duration);
+        match outcome.result {
+            Err(e) => {
+                self.up = Some(false);
+                *self.errors_total.entry(e.reason()).or_default() += 1;
+                self.last_error = Some(e);
+                // Values read before the failure are not fresh any more.
+                self.queue_fill_ratio = None;
+            }
+            Ok(reading) => {
+                self.up = Some(true);
+                self.last_error = None;
+                self.last_success = Some(outcome.wall);
+                self.recognised = reading.recognised;
+                self.queue_fill_ratio = reading.queue_fill_ratio;
+                if reading.software.version.is_some() || self.software.generation == Generation::Unknown {
+                    self.software = reading.software.clone();
+                }
+                self.add_increase(outcome.at, reading);
+            }
+        }
+    }
+
+    fn add_increase(&mut self, at: Instant, reading: Reading) {
+        let mut values: HashMap<SeriesKey, f64> = HashMap::with_capacity(reading.series.len().min(MAX_SERIES_PER_TARGET));
+        for (key, value) in reading.series {
+            if values.len() >= MAX_SERIES_PER_TARGET && !values.contains_key(&key) {
+                continue;
+            }
+            // A duplicated series keeps its last value, as Prometheus does.
+            values.insert(key, value.max(0.0));
+        }
+        if let Some(previous) = &self.previous {
+            let restarted = matches!((previous.process_start, reading.process_start), (Some(a), Some(b)) if a != b);
+            let mut increases = Increases::default();
+            for (key, &now) in &values {
+                let increase = match previous.values.get(key) {
+                    Some(&before) if now >= before && !restarted => now - before,
+                    // A counter that went down, a restart, or a new series: events since zero.
+                    _ => now,
+                };
+                if !increase.is_finite() {
+                    continue;
+                }
+                match key {
+                    SeriesKey::Counter(c, _) => increases.counters[*c as usize] += increase,
+                    SeriesKey::Discarded(reason, _) => *increases.discarded.entry(reason.clone()).or_default() += increase,
+                }
+            }
+            if self.history.len() == self.capacity {
+                self.history.pop_front();
+            }
+            self.history.push_back(PollIncrease {
+                start: previous.at,
+                end: at,
+                increases,
+            });
+        }
+        self.previous = Some(PreviousPoll {
+            at,
+            values,
+            process_start: reading.process_start,
+        });
+    }
+
+    /// The sum of the last `polls` increases, or `None` when fewer exist.
+    fn last_polls(&self, polls: usize) -> Option<Increases> {
+        if self.history.len() < polls {
+            return None;
+        }
+        let mut sum = Increases::default();
+        for entry in self.history.iter().rev().take(polls) {
+            sum.add(&entry.increases, 1.0);
+        }
+        Some(sum)
+    }
+
+    /// Increases over the `window` that ends at the latest poll, and the seconds it covers
+    /// (less than `window` while history is still short).
+    fn over_window(&self, window: Duration) -> (Increases, f64) {
+        let mut sum = Increases::default();
+        let Some(last) = self.history.back() else {
+            return (sum, 0.0);
+        };
+        let oldest = self.history.front().map_or(last.start, |e| e.start);
+        let from = last.end.checked_sub(window).unwrap_or(oldest).max(oldest);
+        let mut covered_from = last.end;
+        for entry in self.history.iter().rev() {
+            if entry.end <= from {
+                break;
+            }
+            let span = entry.end.duration_since(entry.start).as_secs_f64();
+            let start = entry.start.max(from);
+            let inside = entry.end.duration_since(start).as_secs_f64();
+            let factor = if span > 0.0 { inside / span } else { 1.0 };
+            sum.add(&entry.increases, factor);
+            covered_from = start;
+        }
+        (sum, last.end.duration_since(covered_from).as_secs_f64())
+    }
+}
+
+/// What spanflow exposes, computed at once from every target's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// Unix time of the derive.
+    pub generated_unix: f64,
+    #[serde(skip)]
+    pub generated_at: Instant,
+    pub window_seconds: f64,
+    pub healthy: bool,
+    pub blocked_stage: Option<Stage>,
+    pub stages: Vec<StageReport>,
+    /// Tempo's discards per reason over the window, in spans per second.
+    pub discarded_per_second: BTreeMap<String, f64>,
+    pub targets: Vec<TargetReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    pub stage: Stage,
+    pub status: StageStatus,
+    /// Why the status is what it is, in words.
+    pub reason: String,
+    /// What the counts count (spans, push requests, block flushes…).
+    pub unit: &'static str,
+    pub success_ratio: Option<f64>,
+    pub success_per_second: f64,
+    pub failure_per_second: f64,
+    /// The counts the status was judged on.
+    pub judged: Judged,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Judged {
+    pub success: f64,
+    pub failure: f64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetReport {
+    pub name: String,
+    pub role: Role,
+    pub url: String,
+    pub up: bool,
+    pub version: Option<String>,
+    pub mode: Option<&'static str>,
+    pub last_scrape_duration_seconds: Option<f64>,
+    pub last_success_unix: Option<f64>,
+    pub last_error: Option<String>,
+    pub scrape_errors_total: BTreeMap<&'static str, u64>,
+    pub queue_fill_ratio: Option<f64>,
+}
+
+impl Snapshot {
+    /// A snapshot from before the first poll: every configured stage unknown.
+    pub fn initial(config: &Config, targets: &[TargetState]) -> Snapshot {
+        derive_snapshot(config, targets, Instant::now(), SystemTime::now())
+    }
+}
+
+/// Computes the snapshot from every target's state.
+pub fn derive_snapshot(config: &Config, targets: &[TargetState], now: Instant, wall: SystemTime) -> Snapshot {
+    let mut roles: Vec<Role> = targets.iter().map(|t| t.role).collect();
+    roles.sort();
+    roles.dedup();
+    let generation = targets
+        .iter()
+        .filter(|t| t.role == Role::Tempo)
+        .map(|t| t.software.generation)
+        .find(|g| *g != Generation::Unknown)
+        .unwrap_or_default();
+
+    let mut stages = Vec::new();
+    for stage in pipeline::stages_for(&roles, generation) {
+        let members: Vec<&TargetState> = targets.iter().filter(|t| t.role == stage.role()).collect();
+        stages.push(judge_stage(config, stage, &members, generation));
+    }
+
+    // The blocked stage is where spans stop: the last of the first run of failing stages.
+    // A refusal travels upstream, so the deepest failing stage of the run is the cause.
+    let blocked_stage = stages
+        .iter()
+        .skip_while(|s| s.status != StageStatus::Failing)
+        .take_while(|s| s.status == StageStatus::Failing)
+        .last()
+        .map(|s| s.stage);
+    let healthy = stages
+        .iter()
+        .all(|s| matches!(s.status, StageStatus::Ok | StageStatus::Idle));
+
+    let mut discarded_per_second = BTreeMap::new();
+    for t in targets.iter().filter(|t| t.role == Role::Tempo) {
+        let (inc, seconds) = t.over_window(config.window);
+        if seconds <= 0.0 {
+            continue;
+        }
+        for (reason, v) in inc.discarded {
+            *discarded_per_second.entry(reason).or_insert(0.0) += v / seconds;
+        }
+    }
+
+    Snapshot {
+        generated_unix: unix(wall),
+        generated_at: now,
+        window_seconds: config.window.as_secs_f64(),
+        healthy,
+        blocked_stage,
+        stages,
+        discarded_per_second,
+        targets: targets.iter().map(target_report).collect(),
+    }
+}
+
+fn judge_stage(config: &Config, stage: Stage, members: &[&TargetState], generation: Generation) -> StageReport {
+    let thresholds = config.thresholds(stage);
+    let mut long = StageCounts::default();
+    let mut long_seconds = 0.0f64;
+    let mut success_rate = 0.0;
+    let mut failure_rate = 0.0;
+    for t in members {
+        let (inc, seconds) = t.over_window(config.window);
+        let counts = pipeline::stage_counts(stage, &inc, generation);
+        long.success += counts.success;
+        long.failure += counts.failure;
+        if seconds > 0.0 {
+            success_rate += counts.success / seconds;
+            failure_rate += counts.failure / seconds;
+            long_seconds = long_seconds.max(seconds);
+        }
+    }
+
+    let report = |status: StageStatus, reason: String, judged: Judged| StageReport {
+        stage,
+        status,
+        reason,
+        unit: stage.unit(),
+        success_ratio: long.ratio(),
+        success_per_second: success_rate,
+        failure_per_second: failure_rate,
+        judged,
+    };
+    let nothing = Judged {
+        success: 0.0,
+        failure: 0.0,
+        seconds: 0.0,
+    };
+
+    // Unknown: a member is down, serves something else, or has not been polled twice.
+    for t in members {
+        match t.up {
+            None => return report(StageStatus::Unknown, format!("target {} not polled yet", t.name), nothing),
+            Some(false) => {
+                let why = t.last_error.as_ref().map_or_else(String::new, |e| format!(": {e}"));
+                return report(StageStatus::Unknown, format!("target {} is down{why}", t.name), nothing);
+            }
+            Some(true) if !t.recognised => {
+                return report(
+                    StageStatus::Unknown,
+                    format!("target {} does not look like a {} (none of its families)", t.name, t.role.as_str()),
+                    nothing,
+                );
+            }
+            Some(true) if t.history.is_empty() => {
+                return report(StageStatus::Unknown, format!("target {} polled once; a rate needs two polls", t.name), nothing);
+            }
+            Some(true) => {}
+        }
+    }
+
+    let (judged, over) = if pipeline::judged_over_long_window(stage) {
+        (
+            Judged {
+                success: long.success,
+                failure: long.failure,
+                seconds: long_seconds,
+            },
+            "the window",
+        )
+    } else {
+        let short = |polls: usize| {
+            let mut counts = StageCounts::default();
+            let mut seconds = 0.0f64;
+            for t in members {
+                if let Some(inc) = t.last_polls(polls) {
+                    let c = pipeline::stage_counts(stage, &inc, generation);
+                    counts.success += c.success;
+                    counts.failure += c.failure;
+                    let span = t.history.iter().rev().take(polls);
+                    seconds = seconds.max(span.map(|e| e.end.duration_since(e.start).as_secs_f64()).sum());
+                }
+            }
+            Judged {
+                success: counts.success,
+                failure: counts.failure,
+                seconds,
+            }
+        };
+        let last = short(1);
+        if last.success + last.failure > 0.0 {
+            (last, "the last poll")
+        } else {
+            (short(2), "the last two polls")
+        }
+    };
+
+    let events = judged.success + judged.failure;
+    let unit = stage.unit();
+    if events <= 0.0 {
+        return report(StageStatus::Idle, format!("no {unit} in {over}"), judged);
+    }
+    let ratio = judged.success / events;
+    let summary = format!("{} of {} {unit} succeeded in {over}", round(judged.success), round(events));
+    let status = if ratio <= thresholds.failing_below {
+        StageStatus::Failing
+    } else if ratio < thresholds.degraded_below {
+        StageStatus::Degraded
+    } else {
+        StageStatus::Ok
+    };
+    report(status, summary, judged)
+}
+
+fn round(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{}", v.round())
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+fn unix(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn target_report(t: &TargetState) -> TargetReport {
+    TargetReport {
+        name: t.name.clone(),
+        role: t.role,
+        url: t.url.clone(),
+        up: t.up == Some(true),
+        version: t.software.version.clone(),
+        mode: t.software.mode,
+        last_scrape_duration_seconds: t.last_duration.map(|d| d.as_secs_f64()),
+        last_success_unix: t.last_success.map(unix),
+        last_error: t.last_error.as_ref().map(|e| e.to_string()),
+        scrape_errors_total: t.errors_total.clone(),
+        queue_fill_ratio: t.queue_fill_ratio,
+    }
+}
+
+#[cfg(test)]
+mod tests;
