@@ -75,7 +75,13 @@ struct PollIncrease {
 }
 
 impl TargetState {
-    pub fn new(name: String, role: Role, url: String, poll_interval: Duration, window: Duration) -> TargetState {
+    pub fn new(
+        name: String,
+        role: Role,
+        url: String,
+        poll_interval: Duration,
+        window: Duration,
+    ) -> TargetState {
         let capacity = (window.as_secs_f64() / poll_interval.as_secs_f64()).ceil() as usize + 2;
         let mut errors_total = BTreeMap::new();
         for reason in ScrapeError::REASONS {
@@ -116,7 +122,9 @@ impl TargetState {
                 self.last_success = Some(outcome.wall);
                 self.recognised = reading.recognised;
                 self.queue_fill_ratio = reading.queue_fill_ratio;
-                if reading.software.version.is_some() || self.software.generation == Generation::Unknown {
+                if reading.software.version.is_some()
+                    || self.software.generation == Generation::Unknown
+                {
                     self.software = reading.software.clone();
                 }
                 self.add_increase(outcome.at, reading);
@@ -125,7 +133,8 @@ impl TargetState {
     }
 
     fn add_increase(&mut self, at: Instant, reading: Reading) {
-        let mut values: HashMap<SeriesKey, f64> = HashMap::with_capacity(reading.series.len().min(MAX_SERIES_PER_TARGET));
+        let mut values: HashMap<SeriesKey, f64> =
+            HashMap::with_capacity(reading.series.len().min(MAX_SERIES_PER_TARGET));
         for (key, value) in reading.series {
             if values.len() >= MAX_SERIES_PER_TARGET && !values.contains_key(&key) {
                 continue;
@@ -147,7 +156,9 @@ impl TargetState {
                 }
                 match key {
                     SeriesKey::Counter(c, _) => increases.counters[*c as usize] += increase,
-                    SeriesKey::Discarded(reason, _) => *increases.discarded.entry(reason.clone()).or_default() += increase,
+                    SeriesKey::Discarded(reason, _) => {
+                        *increases.discarded.entry(reason.clone()).or_default() += increase
+                    }
                 }
             }
             if self.history.len() == self.capacity {
@@ -264,7 +275,12 @@ impl Snapshot {
 }
 
 /// Computes the snapshot from every target's state.
-pub fn derive_snapshot(config: &Config, targets: &[TargetState], now: Instant, wall: SystemTime) -> Snapshot {
+pub fn derive_snapshot(
+    config: &Config,
+    targets: &[TargetState],
+    now: Instant,
+    wall: SystemTime,
+) -> Snapshot {
     let mut roles: Vec<Role> = targets.iter().map(|t| t.role).collect();
     roles.sort();
     roles.dedup();
@@ -277,7 +293,8 @@ pub fn derive_snapshot(config: &Config, targets: &[TargetState], now: Instant, w
 
     let mut stages = Vec::new();
     for stage in pipeline::stages_for(&roles, generation) {
-        let members: Vec<&TargetState> = targets.iter().filter(|t| t.role == stage.role()).collect();
+        let members: Vec<&TargetState> =
+            targets.iter().filter(|t| t.role == stage.role()).collect();
         stages.push(judge_stage(config, stage, &members, generation));
     }
 
@@ -316,7 +333,12 @@ pub fn derive_snapshot(config: &Config, targets: &[TargetState], now: Instant, w
     }
 }
 
-fn judge_stage(config: &Config, stage: Stage, members: &[&TargetState], generation: Generation) -> StageReport {
+fn judge_stage(
+    config: &Config,
+    stage: Stage,
+    members: &[&TargetState],
+    generation: Generation,
+) -> StageReport {
     let thresholds = config.thresholds(stage);
     let mut long = StageCounts::default();
     let mut long_seconds = 0.0f64;
@@ -353,20 +375,41 @@ fn judge_stage(config: &Config, stage: Stage, members: &[&TargetState], generati
     // Unknown: a member is down, serves something else, or has not been polled twice.
     for t in members {
         match t.up {
-            None => return report(StageStatus::Unknown, format!("target {} not polled yet", t.name), nothing),
+            None => {
+                return report(
+                    StageStatus::Unknown,
+                    format!("target {} not polled yet", t.name),
+                    nothing,
+                );
+            }
             Some(false) => {
-                let why = t.last_error.as_ref().map_or_else(String::new, |e| format!(": {e}"));
-                return report(StageStatus::Unknown, format!("target {} is down{why}", t.name), nothing);
+                let why = t
+                    .last_error
+                    .as_ref()
+                    .map_or_else(String::new, |e| format!(": {e}"));
+                return report(
+                    StageStatus::Unknown,
+                    format!("target {} is down{why}", t.name),
+                    nothing,
+                );
             }
             Some(true) if !t.recognised => {
                 return report(
                     StageStatus::Unknown,
-                    format!("target {} does not look like a {} (none of its families)", t.name, t.role.as_str()),
+                    format!(
+                        "target {} does not look like a {} (none of its families)",
+                        t.name,
+                        t.role.as_str()
+                    ),
                     nothing,
                 );
             }
             Some(true) if t.history.is_empty() => {
-                return report(StageStatus::Unknown, format!("target {} polled once; a rate needs two polls", t.name), nothing);
+                return report(
+                    StageStatus::Unknown,
+                    format!("target {} polled once; a rate needs two polls", t.name),
+                    nothing,
+                );
             }
             Some(true) => {}
         }
@@ -391,7 +434,10 @@ fn judge_stage(config: &Config, stage: Stage, members: &[&TargetState], generati
                     counts.success += c.success;
                     counts.failure += c.failure;
                     let span = t.history.iter().rev().take(polls);
-                    seconds = seconds.max(span.map(|e| e.end.duration_since(e.start).as_secs_f64()).sum());
+                    seconds = seconds.max(
+                        span.map(|e| e.end.duration_since(e.start).as_secs_f64())
+                            .sum(),
+                    );
                 }
             }
             Judged {
@@ -414,7 +460,11 @@ fn judge_stage(config: &Config, stage: Stage, members: &[&TargetState], generati
         return report(StageStatus::Idle, format!("no {unit} in {over}"), judged);
     }
     let ratio = judged.success / events;
-    let summary = format!("{} of {} {unit} succeeded in {over}", round(judged.success), round(events));
+    let summary = format!(
+        "{} of {} {unit} succeeded in {over}",
+        round(judged.success),
+        round(events)
+    );
     let status = if ratio <= thresholds.failing_below {
         StageStatus::Failing
     } else if ratio < thresholds.degraded_below {
@@ -434,7 +484,8 @@ fn round(v: f64) -> String {
 }
 
 fn unix(t: SystemTime) -> f64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn target_report(t: &TargetState) -> TargetReport {

@@ -1,14 +1,22 @@
 //! spanflow: tells whether a tracing pipeline (app → OpenTelemetry Collector → Grafana
 //! Tempo) stores the spans it is sent, per stage, as Prometheus metrics.
 //!
-//! Data flows one way through the modules: `config` → `scrape` → `expfmt` → `derive` →
-//! `pipeline` → `expose`/`web`. See `../shared/DESIGN.md` for the contract.
+//! Data flows one way through the modules: `config` → `scrape` (fetch) → `expfmt` (parse)
+//! → `pipeline` (the stage model: which counters, which stages) → `derive` (history,
+//! windows, status, snapshot) → `expose` / `web`. `engine` runs the pollers and the
+//! deriver; `cli` wires it all to the command line; `demo` simulates a pipeline.
+//! `../shared/DESIGN.md` is the contract.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod config;
+pub mod demo;
+pub mod derive;
+pub mod engine;
 pub mod expfmt;
+pub mod expose;
 pub mod pipeline;
 pub mod scrape;
 pub mod selector;
 pub mod stage;
-pub mod derive;
+pub mod web;

@@ -118,6 +118,20 @@ pub struct Reading {
     pub recognised: bool,
     /// Tempo's receiver families are on the page (missing in Tempo 2.4–2.5).
     pub has_receiver_counters: bool,
+    families: FamiliesSeen,
+}
+
+impl Reading {
+    /// Sets the version read from elsewhere (Tempo's `/api/status/buildinfo`) when the page
+    /// had no `tempo_build_info`, and re-derives the generation and mode from it.
+    pub fn set_build_version(&mut self, role: Role, version: String) {
+        self.software = software(
+            role,
+            Some(version),
+            &self.families,
+            self.has_receiver_counters,
+        );
+    }
 }
 
 /// The software behind a target, as far as its pages tell.
@@ -278,7 +292,7 @@ pub fn read_page(
 }
 
 /// Which telling families a page has, noted while scanning names.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct FamiliesSeen {
     tempo: bool,
     otelcol: bool,

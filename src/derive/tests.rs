@@ -18,7 +18,9 @@ fn tempo_reading(accepted: f64, refused: f64) -> Reading {
         software: Software {
             version: Some("v2.7.2".into()),
             mode: Some("monolithic"),
-            generation: Generation::TempoV2 { receiver_counters: true },
+            generation: Generation::TempoV2 {
+                receiver_counters: true,
+            },
         },
         ..Reading::default()
     }
@@ -33,7 +35,13 @@ impl Harness {
     fn new() -> Harness {
         let config = config();
         let t = &config.targets[0];
-        let state = TargetState::new(t.name.clone(), t.role, t.url.to_string(), config.poll_interval, config.window);
+        let state = TargetState::new(
+            t.name.clone(),
+            t.role,
+            t.url.to_string(),
+            config.poll_interval,
+            config.window,
+        );
         Harness {
             targets: vec![state],
             config,
@@ -50,12 +58,20 @@ impl Harness {
             duration: Duration::from_millis(3),
             result,
         });
-        derive_snapshot(&self.config, &self.targets, Instant::now(), SystemTime::now())
+        derive_snapshot(
+            &self.config,
+            &self.targets,
+            Instant::now(),
+            SystemTime::now(),
+        )
     }
 }
 
 fn distributor(s: &Snapshot) -> &StageReport {
-    s.stages.iter().find(|r| r.stage == Stage::TempoDistributor).unwrap()
+    s.stages
+        .iter()
+        .find(|r| r.stage == Stage::TempoDistributor)
+        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -135,9 +151,15 @@ async fn a_missed_poll_is_spanned_by_the_next_good_one() {
     let mut h = Harness::new();
     h.poll(Ok(tempo_reading(0.0, 0.0))).await;
     h.poll(Ok(tempo_reading(300.0, 0.0))).await;
-    let s = h.poll(Err(ScrapeError::Timeout(Duration::from_secs(10)))).await;
+    let s = h
+        .poll(Err(ScrapeError::Timeout(Duration::from_secs(10))))
+        .await;
     assert_eq!(distributor(&s).status, StageStatus::Unknown);
-    assert!(distributor(&s).reason.contains("target tempo is down: timed out after 10s"));
+    assert!(
+        distributor(&s)
+            .reason
+            .contains("target tempo is down: timed out after 10s")
+    );
     assert_eq!(s.targets[0].scrape_errors_total["timeout"], 1);
     assert!(!s.targets[0].up);
     let s = h.poll(Ok(tempo_reading(900.0, 0.0))).await;
@@ -154,7 +176,9 @@ async fn a_target_that_disappears_turns_its_stages_unknown_and_the_window_forget
     h.poll(Ok(tempo_reading(0.0, 0.0))).await;
     h.poll(Ok(tempo_reading(300.0, 0.0))).await;
     for _ in 0..10 {
-        let s = h.poll(Err(ScrapeError::Connect("connection refused".into()))).await;
+        let s = h
+            .poll(Err(ScrapeError::Connect("connection refused".into())))
+            .await;
         assert_eq!(distributor(&s).status, StageStatus::Unknown);
         assert!(!s.healthy);
         assert_eq!(s.blocked_stage, None);

@@ -1,0 +1,256 @@
+//! The command line (DESIGN §4): Prometheus-style dotted flags and the `serve`,
+//! `check-config` and `demo` subcommands, and what each one runs.
+//!
+//! Exit codes: 0 on a clean stop, 2 when the configuration (file, flags) is unusable, 1 on
+//! any other error. Errors are printed with their whole chain.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+use crate::demo::{self, Scenario};
+use crate::{engine, web};
+
+/// Tells whether a tracing pipeline (app → OpenTelemetry Collector → Grafana Tempo) stores
+/// the spans it is sent, stage by stage, as Prometheus metrics.
+#[derive(Debug, Parser)]
+#[command(name = "spanflow", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub web: WebArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Poll the configured targets and serve /metrics (the default).
+    Serve,
+    /// Load and validate the configuration, then exit (0 valid, 2 invalid).
+    CheckConfig,
+    /// Run against a built-in simulated pipeline on 127.0.0.1 (no external service needed).
+    Demo {
+        /// Scenario to start in: healthy, tls-mismatch, rate-limited, rf3-healthy, ring-rf3.
+        #[arg(long, default_value = "healthy", value_parser = parse_scenario)]
+        scenario: Scenario,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Configuration file. When not given and ./spanflow.yml does not exist, `serve` runs
+    /// the demo pipeline instead.
+    #[arg(long = "config.file", global = true, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WebArgs {
+    /// Address to serve on.
+    #[arg(
+        long = "web.listen-address",
+        global = true,
+        default_value = "127.0.0.1:9464",
+        value_name = "ADDR"
+    )]
+    pub listen_address: SocketAddr,
+    /// Path of the metrics endpoint.
+    #[arg(long = "web.telemetry-path", global = true, default_value = "/metrics", value_name = "PATH", value_parser = parse_path)]
+    pub telemetry_path: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only log messages with this severity or above.
+    #[arg(long = "log.level", global = true, default_value = "info", value_enum)]
+    pub level: LogLevel,
+    /// Log format.
+    #[arg(
+        long = "log.format",
+        global = true,
+        default_value = "logfmt",
+        value_enum
+    )]
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+fn parse_scenario(name: &str) -> Result<Scenario, String> {
+    Scenario::from_name(name)
+        .ok_or_else(|| format!("unknown scenario; known: {}", Scenario::names()))
+}
+
+fn parse_path(path: &str) -> Result<String, String> {
+    if path.starts_with('/') && path.len() > 1 && !path.contains(['?', '#', ' ']) {
+        Ok(path.to_owned())
+    } else {
+        Err("must be an absolute path such as /metrics".into())
+    }
+}
+
+/// Sets up logging to stderr.
+pub fn init_logging(log: &LogArgs) {
+    let level = match log.level {
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    };
+    let filter = tracing_subscriber::EnvFilter::new(format!(
+        "{level},hyper=warn,reqwest=warn,h2=warn,rustls=warn"
+    ));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false);
+    // A second init (tests running `run` twice) is harmless; the first subscriber stays.
+    let _ = match log.format {
+        LogFormat::Logfmt => builder.compact().try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// A configuration problem: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct UsageError(#[from] anyhow::Error);
+
+/// Runs the parsed command line until it is stopped.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::CheckConfig => {
+            let path = cli
+                .config
+                .file
+                .unwrap_or_else(|| PathBuf::from("spanflow.yml"));
+            let config = load(&path)?;
+            for target in &config.targets {
+                crate::scrape::TargetClient::new(target, config.body_size_limit)
+                    .map_err(|e| UsageError(e.into()))?;
+            }
+            println!(
+                "{}: valid, {} targets",
+                path.display(),
+                config.targets.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve => match cli.config.file {
+            Some(path) => serve(load(&path)?, &cli.web, None).await,
+            None if std::path::Path::new("spanflow.yml").exists() => {
+                serve(load("spanflow.yml".as_ref())?, &cli.web, None).await
+            }
+            None => {
+                tracing::warn!(
+                    "no --config.file and no ./spanflow.yml: running the built-in demo pipeline"
+                );
+                run_demo(Scenario::Healthy, &cli.web).await
+            }
+        },
+        Command::Demo { scenario } => run_demo(scenario, &cli.web).await,
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Config, UsageError> {
+    Config::load(path).map_err(|e| UsageError(e.into()))
+}
+
+async fn run_demo(scenario: Scenario, web_args: &WebArgs) -> anyhow::Result<ExitCode> {
+    let (simulator, control) = demo::simulator(scenario);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the simulator on 127.0.0.1")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, simulator).await {
+            tracing::error!(error = %e, "demo simulator stopped");
+        }
+    });
+    let config = demo::config(&base);
+    let shown = web_args.listen_address;
+    println!(
+        "spanflow demo — a simulated app → Collector → Tempo 2.7.2 pipeline, scenario {}",
+        scenario.name()
+    );
+    println!("  status page:  http://{shown}/");
+    println!("  metrics:      http://{shown}{}", web_args.telemetry_path);
+    println!("  status JSON:  http://{shown}/api/v1/status");
+    println!("  switch:       curl -X POST 'http://{shown}/demo/scenario?name=tls-mismatch'");
+    println!("                (scenarios: {})", Scenario::names());
+    println!("  simulator:    {base}/tempo/metrics, {base}/otelcol/metrics, {base}/app/metrics");
+    serve(config, web_args, Some(control.routes("/demo/scenario"))).await
+}
+
+async fn serve(
+    config: Config,
+    web_args: &WebArgs,
+    extra: Option<axum::Router>,
+) -> anyhow::Result<ExitCode> {
+    let config = Arc::new(config);
+    let engine = engine::start(config.clone()).map_err(|e| UsageError(e.into()))?;
+    let mut app = web::router(engine.snapshot.clone(), &web_args.telemetry_path);
+    if let Some(extra) = extra {
+        app = app.merge(extra);
+    }
+    let listener = tokio::net::TcpListener::bind(web_args.listen_address)
+        .await
+        .with_context(|| {
+            format!(
+                "--web.listen-address {}: cannot listen",
+                web_args.listen_address
+            )
+        })
+        .map_err(UsageError)?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        targets = config.targets.len(),
+        poll_interval = %humantime::format_duration(config.poll_interval),
+        window = %humantime::format_duration(config.window),
+        "spanflow serving"
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("spanflow stopped");
+    drop(engine);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,481 @@
+//! Encodes a [`Snapshot`] as spanflow's `/metrics` (DESIGN §3).
+//!
+//! The snapshot is first turned into a list of [`Family`] values — the metric contract in
+//! one place — and then written either as Prometheus text 0.0.4 (by [`encode_text`], here,
+//! because prometheus-client only writes OpenMetrics) or as OpenMetrics 1.0 (by
+//! prometheus-client through a `Collector` that replays the same families). [`negotiate`]
+//! picks the format from the `Accept` header, as Prometheus' own content negotiation does.
+//! No sample carries a timestamp: spanflow exposes how old its snapshot is instead.
+
+use std::fmt::Write as _;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use crate::derive::Snapshot;
+use crate::stage::{Role, StageStatus};
+
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// What the binary was built from, for `spanflow_build_info`.
+#[derive(Debug, Clone)]
+pub struct BuildInfo {
+    pub version: &'static str,
+    pub revision: &'static str,
+    pub rustversion: &'static str,
+}
+
+impl BuildInfo {
+    pub const CURRENT: BuildInfo = BuildInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        revision: env!("SPANFLOW_REVISION"),
+        rustversion: env!("SPANFLOW_RUSTC_VERSION"),
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+}
+
+/// One metric family, format-neutral. Counter names include `_total`.
+#[derive(Debug, Clone)]
+pub struct Family {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: Kind,
+    pub samples: Vec<(Vec<(&'static str, String)>, f64)>,
+}
+
+impl Family {
+    fn new(name: &'static str, kind: Kind, help: &'static str) -> Family {
+        Family {
+            name,
+            help,
+            kind,
+            samples: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, labels: Vec<(&'static str, String)>, value: f64) {
+        self.samples.push((labels, value));
+    }
+}
+
+fn flag(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+/// The metric contract: every family spanflow exposes, from one snapshot.
+pub fn families(snapshot: &Snapshot, snapshot_age_seconds: f64, build: &BuildInfo) -> Vec<Family> {
+    use Kind::{Counter, Gauge};
+    let mut status = Family::new(
+        "spanflow_stage_status",
+        Gauge,
+        "Status of each pipeline stage: 1 for the current status (ok, idle, degraded, failing, unknown), 0 for the others",
+    );
+    let mut ratio = Family::new(
+        "spanflow_stage_success_ratio",
+        Gauge,
+        "Successes / (successes + failures) of each stage over the window; absent when the stage saw no events",
+    );
+    let mut rate = Family::new(
+        "spanflow_stage_spans_per_second",
+        Gauge,
+        "Rate of successes and failures of each stage over the window; spans, except tempo_ingester (push requests), tempo_kafka (records), tempo_live_store (traces and blocks) and tempo_storage (block flushes)",
+    );
+    let mut blocked = Family::new(
+        "spanflow_pipeline_blocked_stage",
+        Gauge,
+        "1 on the stage where spans stop (the last stage of the first run of failing stages), 0 on the others",
+    );
+    for s in &snapshot.stages {
+        let stage = s.stage.as_str();
+        for candidate in StageStatus::ALL {
+            status.push(
+                vec![
+                    ("stage", stage.into()),
+                    ("status", candidate.as_str().into()),
+                ],
+                flag(candidate == s.status),
+            );
+        }
+        if let Some(r) = s.success_ratio {
+            ratio.push(vec![("stage", stage.into())], r);
+        }
+        rate.push(
+            vec![("stage", stage.into()), ("outcome", "success".into())],
+            s.success_per_second,
+        );
+        rate.push(
+            vec![("stage", stage.into()), ("outcome", "failure".into())],
+            s.failure_per_second,
+        );
+        blocked.push(
+            vec![("stage", stage.into())],
+            flag(snapshot.blocked_stage == Some(s.stage)),
+        );
+    }
+    let mut healthy = Family::new(
+        "spanflow_pipeline_healthy",
+        Gauge,
+        "1 when no stage is failing, degraded or unknown",
+    );
+    healthy.push(vec![], flag(snapshot.healthy));
+    let mut discarded = Family::new(
+        "spanflow_discarded_spans_per_second",
+        Gauge,
+        "Spans Tempo discarded over the window by reason (tempo_discarded_spans_total); limit drops count as accepted by the receiver",
+    );
+    for (reason, v) in &snapshot.discarded_per_second {
+        discarded.push(vec![("reason", reason.clone())], *v);
+    }
+
+    let mut queue = Family::new(
+        "spanflow_collector_queue_fill_ratio",
+        Gauge,
+        "Fullest exporter queue of each Collector target, queue size / queue capacity",
+    );
+    let mut up = Family::new(
+        "spanflow_target_up",
+        Gauge,
+        "1 when the last poll of the target succeeded",
+    );
+    let mut duration = Family::new(
+        "spanflow_target_scrape_duration_seconds",
+        Gauge,
+        "Duration of the last poll of the target",
+    );
+    let mut last_success = Family::new(
+        "spanflow_target_last_success_timestamp_seconds",
+        Gauge,
+        "Unix time of the last successful poll of the target",
+    );
+    let mut errors = Family::new(
+        "spanflow_target_scrape_errors_total",
+        Counter,
+        "Failed polls of the target by reason (timeout, connect, tls, http_status, too_large, parse)",
+    );
+    let mut info = Family::new(
+        "spanflow_target_info",
+        Gauge,
+        "Software detected behind each target: version and, for Tempo, mode (monolithic or microservices)",
+    );
+    for t in &snapshot.targets {
+        if let Some(fill) = t.queue_fill_ratio.filter(|_| t.role == Role::Collector) {
+            queue.push(vec![("target", t.name.clone())], fill);
+        }
+        up.push(
+            vec![("target", t.name.clone()), ("role", t.role.as_str().into())],
+            flag(t.up),
+        );
+        if let Some(d) = t.last_scrape_duration_seconds {
+            duration.push(vec![("target", t.name.clone())], d);
+        }
+        if let Some(ts) = t.last_success_unix {
+            last_success.push(vec![("target", t.name.clone())], ts);
+        }
+        for (reason, n) in &t.scrape_errors_total {
+            errors.push(
+                vec![("target", t.name.clone()), ("reason", (*reason).into())],
+                *n as f64,
+            );
+        }
+        info.push(
+            vec![
+                ("target", t.name.clone()),
+                ("role", t.role.as_str().into()),
+                ("version", t.version.clone().unwrap_or_default()),
+                ("mode", t.mode.unwrap_or_default().into()),
+            ],
+            1.0,
+        );
+    }
+    let mut window = Family::new(
+        "spanflow_window_seconds",
+        Gauge,
+        "The window ratios and rates are computed over",
+    );
+    window.push(vec![], snapshot.window_seconds);
+    let mut age = Family::new(
+        "spanflow_snapshot_age_seconds",
+        Gauge,
+        "Time since spanflow last derived its snapshot",
+    );
+    age.push(vec![], snapshot_age_seconds);
+    let mut build_info = Family::new(
+        "spanflow_build_info",
+        Gauge,
+        "A metric with a constant 1 value labelled by the version, revision and Rust version spanflow was built from",
+    );
+    build_info.push(
+        vec![
+            ("version", build.version.into()),
+            ("revision", build.revision.into()),
+            ("rustversion", build.rustversion.into()),
+        ],
+        1.0,
+    );
+    vec![
+        status,
+        ratio,
+        rate,
+        blocked,
+        healthy,
+        discarded,
+        queue,
+        up,
+        duration,
+        last_success,
+        errors,
+        info,
+        window,
+        age,
+        build_info,
+    ]
+}
+
+/// Which format a scraper asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposition {
+    Text,
+    OpenMetrics,
+}
+
+impl Exposition {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Exposition::Text => TEXT_CONTENT_TYPE,
+            Exposition::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+        }
+    }
+}
+
+/// Picks the format from an `Accept` header: OpenMetrics when it is preferred (by `q`) over
+/// the text format, text otherwise and when the header is absent or unreadable.
+pub fn negotiate(accept: Option<&str>) -> Exposition {
+    let Some(accept) = accept else {
+        return Exposition::Text;
+    };
+    let mut openmetrics = 0.0f64;
+    let mut text = 0.0f64;
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("").to_ascii_lowercase();
+        let mut q = 1.0;
+        for param in parts {
+            if let Some(v) = param.strip_prefix("q=") {
+                q = v.parse().unwrap_or(0.0);
+            }
+        }
+        match media.as_str() {
+            "application/openmetrics-text" => openmetrics = openmetrics.max(q),
+            "text/plain" | "text/*" | "*/*" => text = text.max(q),
+            _ => {}
+        }
+    }
+    if openmetrics > 0.0 && openmetrics > text {
+        Exposition::OpenMetrics
+    } else {
+        Exposition::Text
+    }
+}
+
+/// Writes the families in the text format 0.0.4.
+pub fn encode_text(families: &[Family]) -> String {
+    let mut out = String::with_capacity(4096);
+    for f in families {
+        let kind = match f.kind {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+        };
+        let _ = writeln!(out, "# HELP {} {}", f.name, escape_help(f.help));
+        let _ = writeln!(out, "# TYPE {} {kind}", f.name);
+        for (labels, value) in &f.samples {
+            out.push_str(f.name);
+            if !labels.is_empty() {
+                out.push('{');
+                for (i, (k, v)) in labels.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(k);
+                    out.push_str("=\"");
+                    escape_label_value(&mut out, v);
+                    out.push('"');
+                }
+                out.push('}');
+            }
+            out.push(' ');
+            write_value(&mut out, *value);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn escape_help(help: &str) -> String {
+    help.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn escape_label_value(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn write_value(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v == f64::INFINITY {
+        out.push_str("+Inf");
+    } else if v == f64::NEG_INFINITY {
+        out.push_str("-Inf");
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// Replays the families through prometheus-client's OpenMetrics encoder.
+#[derive(Debug)]
+struct FamiliesCollector(Vec<Family>);
+
+impl Collector for FamiliesCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for f in &self.0 {
+            let (name, kind) = match f.kind {
+                // prometheus-client appends `_total` to counter samples itself.
+                Kind::Counter => (
+                    f.name.strip_suffix("_total").unwrap_or(f.name),
+                    MetricType::Counter,
+                ),
+                Kind::Gauge => (f.name, MetricType::Gauge),
+            };
+            let mut family = encoder.encode_descriptor(name, f.help, None, kind)?;
+            for (labels, value) in &f.samples {
+                let labels: Vec<(&str, &str)> =
+                    labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let sample = family.encode_family(&labels)?;
+                match f.kind {
+                    Kind::Counter => ConstCounter::new(*value).encode(sample)?,
+                    Kind::Gauge => ConstGauge::new(*value).encode(sample)?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes the families as OpenMetrics 1.0, ending with `# EOF`.
+pub fn encode_openmetrics(families: Vec<Family>) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(FamiliesCollector(families)));
+    let mut out = String::with_capacity(4096);
+    prometheus_client::encoding::text::encode(&mut out, &registry)
+        .expect("writing to a String cannot fail");
+    out
+}
+
+/// The body and content type of a `/metrics` answer.
+pub fn render(
+    snapshot: &Snapshot,
+    snapshot_age_seconds: f64,
+    accept: Option<&str>,
+) -> (String, &'static str) {
+    let families = families(snapshot, snapshot_age_seconds, &BuildInfo::CURRENT);
+    let format = negotiate(accept);
+    let body = match format {
+        Exposition::Text => encode_text(&families),
+        Exposition::OpenMetrics => encode_openmetrics(families),
+    };
+    (body, format.content_type())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expfmt::{self, Format};
+
+    #[test]
+    fn prometheus_accept_header_gets_openmetrics() {
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(negotiate(Some(prometheus)), Exposition::OpenMetrics);
+        assert_eq!(
+            negotiate(Some("text/plain;version=0.0.4")),
+            Exposition::Text
+        );
+        assert_eq!(negotiate(Some("*/*")), Exposition::Text);
+        assert_eq!(negotiate(None), Exposition::Text);
+        assert_eq!(negotiate(Some("garbage;;q=x")), Exposition::Text);
+        assert_eq!(
+            negotiate(Some("text/plain;q=0.9,application/openmetrics-text;q=0.2")),
+            Exposition::Text
+        );
+    }
+
+    fn hostile_family() -> Vec<Family> {
+        let mut f = Family::new(
+            "spanflow_target_up",
+            Kind::Gauge,
+            "help with a \\ backslash",
+        );
+        f.push(
+            vec![("target", "a \"quoted\" \\ name\nwith newline }".into())],
+            1.0,
+        );
+        let mut c = Family::new(
+            "spanflow_target_scrape_errors_total",
+            Kind::Counter,
+            "errors",
+        );
+        c.push(
+            vec![("target", "t".into()), ("reason", "timeout".into())],
+            3.0,
+        );
+        vec![f, c]
+    }
+
+    #[test]
+    fn text_output_round_trips_through_the_parser() {
+        let text = encode_text(&hostile_family());
+        let families = expfmt::parse(&text, Format::Text).unwrap();
+        assert_eq!(
+            families[0].samples[0].labels.get("target").as_deref(),
+            Some("a \"quoted\" \\ name\nwith newline }")
+        );
+        assert_eq!(
+            families[0].help.as_deref(),
+            Some("help with a \\ backslash")
+        );
+        assert_eq!(
+            families[1].samples[0].name,
+            "spanflow_target_scrape_errors_total"
+        );
+    }
+
+    #[test]
+    fn openmetrics_output_is_valid_openmetrics() {
+        let om = encode_openmetrics(hostile_family());
+        let families =
+            expfmt::parse(&om, Format::OpenMetrics).unwrap_or_else(|e| panic!("{e}\n{om}"));
+        assert_eq!(families[1].name, "spanflow_target_scrape_errors");
+        assert_eq!(
+            families[1].samples[0].name,
+            "spanflow_target_scrape_errors_total"
+        );
+        assert_eq!(families[1].samples[0].value, 3.0);
+        assert!(om.ends_with("# EOF\n"));
+    }
+}
