@@ -1,0 +1,585 @@
+//! Real data end to end: a real HTTP server on 127.0.0.1 replays the captures of real Tempo
+//! 2.7.2 and 3.0.3 (`../shared/fixtures/`), spanflow polls it through its real client and
+//! page reader, and the stage statuses, ratios and blocked stage are asserted.
+
+mod common;
+
+use common::{PageServer, Poller, TEMPO_CONTENT_TYPE, stage_list, status, statuses};
+use spanflow::derive::Snapshot;
+use spanflow::stage::{Stage, StageStatus};
+
+fn series_pages(dir: &str) -> Vec<String> {
+    let path = common::shared().join(dir).join("metrics");
+    let mut files: Vec<_> = std::fs::read_dir(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+/// Per step, a column of the series' `deltas.tsv` (empty cells read as 0).
+fn deltas(dir: &str, column: &str) -> Vec<f64> {
+    let text = common::read_shared(&format!("{dir}/deltas.tsv"));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == column)
+        .unwrap_or_else(|| panic!("{dir}: no column {column}"));
+    lines
+        .map(|l| {
+            l.split('\t')
+                .nth(col)
+                .unwrap_or("")
+                .trim_start_matches('=')
+                .parse()
+                .unwrap_or(0.0)
+        })
+        .collect()
+}
+
+/// Replays a series, returning the snapshot after each page (index = step).
+async fn replay(dir: &str) -> Vec<Snapshot> {
+    let server = PageServer::start().await;
+    let mut poller = Poller::tempo(&server.base);
+    let mut snapshots = Vec::new();
+    for page in series_pages(dir) {
+        server.set(page, TEMPO_CONTENT_TYPE);
+        snapshots.push(poller.poll().await);
+    }
+    snapshots
+}
+
+async fn replay_pair(dir: &str) -> Snapshot {
+    let server = PageServer::start().await;
+    let mut poller = Poller::tempo(&server.base);
+    server.set(
+        common::read_shared(&format!("{dir}/metrics_before_spans.txt")),
+        TEMPO_CONTENT_TYPE,
+    );
+    poller.poll().await;
+    server.set(
+        common::read_shared(&format!("{dir}/metrics.txt")),
+        TEMPO_CONTENT_TYPE,
+    );
+    poller.poll().await
+}
+
+fn never_failing_or_degraded(snapshots: &[Snapshot], from: usize) {
+    for (step, s) in snapshots.iter().enumerate().skip(from) {
+        for r in &s.stages {
+            assert!(
+                !matches!(
+                    r.status,
+                    StageStatus::Failing | StageStatus::Degraded | StageStatus::Unknown
+                ),
+                "step {step}: {}",
+                statuses(s)
+            );
+        }
+    }
+}
+
+// ---- before/after captures of Tempo 2.7.2 --------------------------------------------
+
+#[tokio::test]
+async fn healthy_capture_is_all_ok() {
+    let s = replay_pair("fixtures/tempo-2.7.2/healthy").await;
+    assert_eq!(
+        stage_list(&s),
+        [
+            Stage::TempoDistributor,
+            Stage::TempoIngester,
+            Stage::TempoStorage
+        ]
+    );
+    assert_eq!(
+        status(&s, Stage::TempoDistributor),
+        StageStatus::Ok,
+        "{}",
+        statuses(&s)
+    );
+    assert_eq!(
+        status(&s, Stage::TempoIngester),
+        StageStatus::Ok,
+        "{}",
+        statuses(&s)
+    );
+    // One block was flushed between the two captures.
+    assert_eq!(
+        status(&s, Stage::TempoStorage),
+        StageStatus::Ok,
+        "{}",
+        statuses(&s)
+    );
+    assert!(s.healthy);
+    assert_eq!(s.blocked_stage, None);
+    let d = &s.stages[0];
+    assert_eq!(
+        (d.judged.success, d.judged.failure, d.success_ratio),
+        (150.0, 0.0, Some(1.0))
+    );
+    assert_eq!(s.targets[0].version.as_deref(), Some("v2.7.2"));
+    assert_eq!(s.targets[0].mode, Some("monolithic"));
+}
+
+#[tokio::test]
+async fn tls_mismatch_blocks_the_ingester_stage() {
+    let s = replay_pair("fixtures/tempo-2.7.2/tls-mismatch").await;
+    assert_eq!(
+        status(&s, Stage::TempoDistributor),
+        StageStatus::Failing,
+        "{}",
+        statuses(&s)
+    );
+    assert_eq!(
+        status(&s, Stage::TempoIngester),
+        StageStatus::Failing,
+        "{}",
+        statuses(&s)
+    );
+    // Where the spans stop, not where the refusal shows (DESIGN §2).
+    assert_eq!(s.blocked_stage, Some(Stage::TempoIngester));
+    let d = &s.stages[0];
+    assert_eq!((d.judged.success, d.judged.failure), (0.0, 310.0));
+    assert_eq!(d.success_ratio, Some(0.0));
+    let i = &s.stages[1];
+    assert_eq!((i.judged.success, i.judged.failure), (0.0, 13.0));
+    assert!(s.discarded_per_second["internal_error"] > 0.0);
+    assert!(!s.healthy);
+}
+
+#[tokio::test]
+async fn ring_rf3_fails_the_distributor_without_any_append() {
+    let s = replay_pair("fixtures/tempo-2.7.2/ring-rf3").await;
+    assert_eq!(
+        status(&s, Stage::TempoDistributor),
+        StageStatus::Failing,
+        "{}",
+        statuses(&s)
+    );
+    assert_eq!(
+        status(&s, Stage::TempoIngester),
+        StageStatus::Idle,
+        "{}",
+        statuses(&s)
+    );
+    assert_eq!(s.blocked_stage, Some(Stage::TempoDistributor));
+}
+
+#[tokio::test]
+async fn rate_limited_degrades_the_distributor_with_rate_limited_discards() {
+    let s = replay_pair("fixtures/tempo-2.7.2/rate-limited").await;
+    assert_eq!(
+        status(&s, Stage::TempoDistributor),
+        StageStatus::Degraded,
+        "{}",
+        statuses(&s)
+    );
+    let d = &s.stages[0];
+    assert_eq!((d.judged.success, d.judged.failure), (61.0, 260.0));
+    assert!(s.discarded_per_second["rate_limited"] > 0.0);
+    assert_eq!(s.blocked_stage, None);
+}
+
+#[tokio::test]
+async fn healthy_steady_capture_is_all_ok() {
+    let s = replay_pair("fixtures/tempo-2.7.2/healthy-steady").await;
+    assert!(s.healthy, "{}", statuses(&s));
+}
+
+#[tokio::test]
+async fn startup_never_shows_a_failing_stage_before_tempo_is_ready() {
+    let server = PageServer::start().await;
+    let mut poller = Poller::tempo(&server.base);
+    for phase in [
+        "t0-just-started",
+        "before-ready-after-100-spans",
+        "after-ready",
+    ] {
+        server.set(
+            common::read_shared(&format!("fixtures/tempo-2.7.2/startup/{phase}/metrics.txt")),
+            TEMPO_CONTENT_TYPE,
+        );
+        let s = poller.poll().await;
+        for r in &s.stages {
+            assert_ne!(r.status, StageStatus::Failing, "{phase}: {}", statuses(&s));
+            assert_ne!(r.status, StageStatus::Degraded, "{phase}: {}", statuses(&s));
+        }
+        if phase == "before-ready-after-100-spans" {
+            // /ready still says 503, yet the spans are accepted: the stage is ok.
+            assert_eq!(
+                status(&s, Stage::TempoDistributor),
+                StageStatus::Ok,
+                "{}",
+                statuses(&s)
+            );
+        }
+    }
+}
+
+// ---- 2 s time series ----------------------------------------------------------------------
+
+#[tokio::test]
+async fn healthy_series_of_tempo_2_is_never_failing() {
+    let dir = "fixtures/tempo-2.7.2-series/healthy";
+    let accepted = deltas(dir, "accepted");
+    let snapshots = replay(dir).await;
+    never_failing_or_degraded(&snapshots, 1);
+    let busy = accepted.iter().rposition(|&a| a >= 40.0).unwrap();
+    let last = &snapshots[busy];
+    assert_eq!(status(last, Stage::TempoDistributor), StageStatus::Ok);
+    let rate = last.stages[0].success_per_second;
+    assert!(
+        (rate - 20.0).abs() < 1.0,
+        "20 spans/s were sent, spanflow saw {rate}"
+    );
+}
+
+#[tokio::test]
+async fn tls_mismatch_series_fails_distributor_and_ingester_at_every_step_with_traffic() {
+    let dir = "fixtures/tempo-2.7.2-series/tls-mismatch";
+    let refused = deltas(dir, "refused");
+    let snapshots = replay(dir).await;
+    let mut checked = 0;
+    for (step, s) in snapshots.iter().enumerate().skip(1) {
+        if refused[step] > 0.0 {
+            assert_eq!(
+                status(s, Stage::TempoDistributor),
+                StageStatus::Failing,
+                "step {step}: {}",
+                statuses(s)
+            );
+            assert_eq!(
+                status(s, Stage::TempoIngester),
+                StageStatus::Failing,
+                "step {step}: {}",
+                statuses(s)
+            );
+            assert_eq!(s.blocked_stage, Some(Stage::TempoIngester), "step {step}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} steps with refusals");
+}
+
+#[tokio::test]
+async fn transition_follows_within_two_polls_each_way_without_false_failures_at_resets() {
+    let dir = "fixtures/tempo-2.7.2-series/transition";
+    let refused = deltas(dir, "refused");
+    let accepted = deltas(dir, "accepted");
+    let resets: Vec<bool> = {
+        let text = common::read_shared(&format!("{dir}/deltas.tsv"));
+        text.lines()
+            .skip(1)
+            .map(|l| l.split('\t').nth(4).is_some_and(|c| c.contains('R')))
+            .collect()
+    };
+    let snapshots = replay(dir).await;
+    let first_refused = refused.iter().position(|&r| r > 0.0).unwrap();
+    let last_refused = refused.iter().rposition(|&r| r > 0.0).unwrap();
+    let recovered = (last_refused + 1..accepted.len())
+        .find(|&i| accepted[i] > 0.0)
+        .unwrap();
+
+    for (step, s) in snapshots.iter().enumerate().skip(1) {
+        let d = status(s, Stage::TempoDistributor);
+        if step < first_refused {
+            assert_ne!(
+                d,
+                StageStatus::Failing,
+                "step {step} (healthy phase): {}",
+                statuses(s)
+            );
+        }
+        if resets[step] {
+            // The restart itself: counters reset, no spans yet. Not a failure.
+            assert_ne!(
+                d,
+                StageStatus::Failing,
+                "reset at step {step}: {}",
+                statuses(s)
+            );
+            assert!(
+                s.stages
+                    .iter()
+                    .all(|r| r.success_per_second >= 0.0 && r.failure_per_second >= 0.0)
+            );
+        }
+        if step >= first_refused + 1 && step <= last_refused {
+            assert_eq!(
+                d,
+                StageStatus::Failing,
+                "step {step}: detection within two polls: {}",
+                statuses(s)
+            );
+            assert_eq!(s.blocked_stage, Some(Stage::TempoIngester), "step {step}");
+        }
+        if step > recovered && accepted[step] > 0.0 {
+            assert_eq!(
+                d,
+                StageStatus::Ok,
+                "step {step}: recovery within two polls: {}",
+                statuses(s)
+            );
+            assert_ne!(
+                status(s, Stage::TempoIngester),
+                StageStatus::Failing,
+                "step {step}"
+            );
+        }
+    }
+    assert!(
+        resets.iter().filter(|r| **r).count() >= 2,
+        "the series has two restarts"
+    );
+}
+
+#[tokio::test]
+async fn rate_limited_series_degrades_the_distributor() {
+    let dir = "fixtures/tempo-2.7.2-series/rate-limited";
+    let refused = deltas(dir, "refused");
+    let snapshots = replay(dir).await;
+    let mut checked = 0;
+    for (step, s) in snapshots.iter().enumerate().skip(1) {
+        if refused[step] > 0.0 {
+            assert_eq!(
+                status(s, Stage::TempoDistributor),
+                StageStatus::Degraded,
+                "step {step}: {}",
+                statuses(s)
+            );
+            assert_ne!(
+                status(s, Stage::TempoIngester),
+                StageStatus::Failing,
+                "step {step}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 10);
+    assert!(snapshots.last().unwrap().discarded_per_second["rate_limited"] > 0.0);
+}
+
+#[tokio::test]
+async fn tempo_3_healthy_series_has_live_store_stages_and_no_ingester() {
+    let snapshots = replay("fixtures/tempo-3.0.3-series/healthy").await;
+    let last = snapshots.last().unwrap();
+    assert_eq!(
+        stage_list(last),
+        [
+            Stage::TempoDistributor,
+            Stage::TempoLiveStore,
+            Stage::TempoStorage
+        ],
+        "{}",
+        statuses(last)
+    );
+    never_failing_or_degraded(&snapshots, 1);
+    assert_eq!(
+        status(last, Stage::TempoLiveStore),
+        StageStatus::Ok,
+        "{}",
+        statuses(last)
+    );
+    assert_eq!(last.targets[0].version.as_deref(), Some("v3.0.3"));
+    assert_eq!(last.targets[0].mode, Some("monolithic"));
+}
+
+#[tokio::test]
+async fn tempo_3_rate_limited_series_degrades_the_distributor() {
+    let dir = "fixtures/tempo-3.0.3-series/rate-limited";
+    let refused = deltas(dir, "refused");
+    let snapshots = replay(dir).await;
+    for (step, s) in snapshots.iter().enumerate().skip(1) {
+        assert!(
+            !stage_list(s).contains(&Stage::TempoIngester),
+            "step {step}: a 3.x Tempo has no ingester"
+        );
+        if refused[step] > 0.0 {
+            assert_eq!(
+                status(s, Stage::TempoDistributor),
+                StageStatus::Degraded,
+                "step {step}: {}",
+                statuses(s)
+            );
+        }
+    }
+}
+
+/// Replication factor 3: the distributor writes every push to three ingesters and cancels
+/// the third once two succeed. Built from the real healthy series: appends ×3, one third
+/// of them failing, nothing refused.
+#[tokio::test]
+async fn healthy_replication_factor_3_pattern_is_healthy() {
+    let server = PageServer::start().await;
+    let mut poller = Poller::tempo(&server.base);
+    let mut checked = 0;
+    let mut previous_appends = 0;
+    for (step, page) in series_pages("fixtures/tempo-2.7.2-series/healthy")
+        .into_iter()
+        .enumerate()
+    {
+        let appends = page
+            .lines()
+            .find(|l| l.starts_with("tempo_distributor_ingester_appends_total{"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok());
+        let mut rf3 = String::with_capacity(page.len() + 256);
+        for line in page.lines() {
+            if line.starts_with("tempo_distributor_ingester_appends_total{") {
+                let n = appends.unwrap();
+                for ingester in ["10.0.0.1:9095", "10.0.0.2:9095", "10.0.0.3:9095"] {
+                    rf3.push_str(&format!(
+                        "tempo_distributor_ingester_appends_total{{ingester=\"{ingester}\"}} {n}\n"
+                    ));
+                }
+                // Each push's third write is cancelled, spread over the ingesters.
+                for ingester in ["10.0.0.1:9095", "10.0.0.2:9095", "10.0.0.3:9095"] {
+                    rf3.push_str(&format!(
+                        "tempo_distributor_ingester_append_failures_total{{ingester=\"{ingester}\"}} {}\n",
+                        n / 3
+                    ));
+                }
+            } else {
+                rf3.push_str(line);
+                rf3.push('\n');
+            }
+        }
+        server.set(rf3, TEMPO_CONTENT_TYPE);
+        let s = poller.poll().await;
+        let appended = appends.unwrap_or(0).saturating_sub(previous_appends);
+        previous_appends = appends.unwrap_or(0);
+        if step > 0 && appended > 0 {
+            assert_eq!(
+                status(&s, Stage::TempoIngester),
+                StageStatus::Ok,
+                "step {step}: {}",
+                statuses(&s)
+            );
+            assert!(s.healthy || status(&s, Stage::TempoDistributor) != StageStatus::Failing);
+            checked += 1;
+        }
+    }
+    assert!(checked > 20);
+}
+
+// ---- Collector pages of several naming eras -------------------------------------------
+
+#[tokio::test]
+async fn collector_pages_of_every_naming_era_are_read() {
+    let root = common::shared().join("fixtures/otelcol");
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 8);
+    let mut read_any = 0;
+    for dir in dirs {
+        for file in ["metrics.txt", "metrics_v0.118.0.txt"] {
+            let Ok(page) = std::fs::read_to_string(dir.join(file)) else {
+                continue;
+            };
+            let name = format!("{}/{file}", dir.file_name().unwrap().to_string_lossy());
+            let server = PageServer::start().await;
+            let mut poller = Poller::new(&format!(
+                "poll_interval: 2s\nwindow: 1m\ntargets:\n  - {{name: otelcol, role: collector, url: '{}/metrics', timeout: 1s}}\n",
+                server.base
+            ));
+            // A lone page has no rate: serve it as a series whose counters start at zero and
+            // grow by the published value every poll.
+            let mut last = None;
+            for k in 0..3 {
+                server.set(scale_counters(&page, k), "text/plain; version=0.0.4");
+                last = Some(poller.poll().await);
+            }
+            let s = last.unwrap();
+            assert_eq!(
+                stage_list(&s),
+                [Stage::CollectorReceiver, Stage::CollectorExporter],
+                "{name}"
+            );
+            assert!(s.targets[0].up, "{name}: {:?}", s.targets[0].last_error);
+            let published = |prefix: &str| {
+                page.lines()
+                    .filter(|l| l.starts_with(prefix))
+                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                    .sum::<f64>()
+            };
+            for (stage, success, failure) in [
+                (
+                    Stage::CollectorReceiver,
+                    "otelcol_receiver_accepted_spans",
+                    "otelcol_receiver_refused_spans",
+                ),
+                (
+                    Stage::CollectorExporter,
+                    "otelcol_exporter_sent_spans",
+                    "otelcol_exporter_send_failed_spans",
+                ),
+            ] {
+                let report = s.stages.iter().find(|r| r.stage == stage).unwrap();
+                let (want_s, want_f) = (published(success), published(failure));
+                assert_eq!(
+                    (report.judged.success, report.judged.failure),
+                    (want_s, want_f),
+                    "{name} {stage:?}"
+                );
+                let want = if want_s + want_f > 0.0 {
+                    StageStatus::Ok
+                } else {
+                    StageStatus::Idle
+                };
+                assert_eq!(report.status, want, "{name} {stage:?}: {}", statuses(&s));
+                if want_s > 0.0 {
+                    read_any += 1;
+                }
+            }
+            if page.contains("otelcol_exporter_queue_size") {
+                assert_eq!(s.targets[0].queue_fill_ratio, Some(0.0), "{name}");
+            }
+        }
+    }
+    assert!(read_any >= 5, "spans read on only {read_any} stage pages");
+}
+
+/// Multiplies every counter sample (typed counter, or a `_total`/span counter on an untyped
+/// page) by `k`; gauges keep their value.
+fn scale_counters(page: &str, k: u32) -> String {
+    let mut counters = std::collections::HashSet::new();
+    for line in page.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split(' ');
+            if let (Some(name), Some("counter")) = (parts.next(), parts.next()) {
+                counters.insert(name.to_owned());
+            }
+        }
+    }
+    let mut out = String::new();
+    for line in page.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let name = line.split(['{', ' ']).next().unwrap();
+        let is_counter = counters.contains(name)
+            || counters.contains(name.trim_end_matches("_total"))
+            || name.ends_with("_total")
+            || name.ends_with("_spans");
+        let (head, value) = line.rsplit_once(' ').unwrap();
+        match value.parse::<f64>() {
+            Ok(v) if is_counter => out.push_str(&format!("{head} {}\n", v * f64::from(k))),
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
