@@ -1,0 +1,137 @@
+//! The demo pipeline: spanflow polling the embedded simulator over real HTTP on 127.0.0.1
+//! sees each scenario, and a stage turns failing and recovers when the scenario switches.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use spanflow::demo::{self, Scenario};
+use spanflow::stage::{Stage, StageStatus};
+
+async fn start(scenario: Scenario) -> (String, spanflow::engine::Engine) {
+    let (simulator, _control) = demo::simulator(scenario);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, simulator).await.unwrap() });
+    let mut config = demo::config(&base);
+    config.poll_interval = Duration::from_millis(250);
+    config.window = Duration::from_secs(3);
+    for t in &mut config.targets {
+        t.timeout = Duration::from_millis(200);
+    }
+    (base, spanflow::engine::start(Arc::new(config)).unwrap())
+}
+
+/// Waits (bounded) until the snapshot satisfies `check`.
+async fn wait_until(
+    engine: &spanflow::engine::Engine,
+    what: &str,
+    check: impl Fn(&spanflow::derive::Snapshot) -> bool,
+) {
+    for _ in 0..80 {
+        if check(&engine.snapshot.load()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let s = engine.snapshot.load();
+    let stages: Vec<_> = s
+        .stages
+        .iter()
+        .map(|r| format!("{}={}", r.stage.as_str(), r.status.as_str()))
+        .collect();
+    panic!("never {what}: {stages:?}");
+}
+
+fn status_of(s: &spanflow::derive::Snapshot, stage: Stage) -> Option<StageStatus> {
+    s.stages.iter().find(|r| r.stage == stage).map(|r| r.status)
+}
+
+#[tokio::test]
+async fn switching_scenarios_turns_a_stage_failing_and_back() {
+    let (sim, engine) = start(Scenario::Healthy).await;
+    wait_until(&engine, "healthy", |s| {
+        s.healthy && status_of(s, Stage::TempoDistributor) == Some(StageStatus::Ok)
+    })
+    .await;
+    let snapshot = engine.snapshot.load();
+    let stages: Vec<_> = snapshot.stages.iter().map(|r| r.stage).collect();
+    assert_eq!(
+        stages,
+        [
+            Stage::App,
+            Stage::CollectorReceiver,
+            Stage::CollectorExporter,
+            Stage::TempoDistributor,
+            Stage::TempoIngester,
+            Stage::TempoStorage
+        ]
+    );
+
+    let client = reqwest::Client::new();
+    let switched = client
+        .post(format!("{sim}/scenario?name=tls-mismatch"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(switched.status(), 200);
+    wait_until(&engine, "blocked at the ingester", |s| {
+        s.blocked_stage == Some(Stage::TempoIngester)
+    })
+    .await;
+    let s = engine.snapshot.load();
+    assert_eq!(
+        status_of(&s, Stage::TempoDistributor),
+        Some(StageStatus::Failing)
+    );
+    assert_eq!(status_of(&s, Stage::App), Some(StageStatus::Ok));
+
+    client
+        .post(format!("{sim}/scenario?name=healthy"))
+        .send()
+        .await
+        .unwrap();
+    wait_until(&engine, "recovered", |s| {
+        s.healthy && s.blocked_stage.is_none()
+    })
+    .await;
+
+    let bad = client
+        .post(format!("{sim}/scenario?name=nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn every_scenario_shows_what_it_simulates() {
+    for (scenario, check) in [
+        (
+            Scenario::RateLimited,
+            (Stage::TempoDistributor, StageStatus::Degraded),
+        ),
+        (
+            Scenario::Rf3Healthy,
+            (Stage::TempoIngester, StageStatus::Ok),
+        ),
+        (
+            Scenario::RingRf3,
+            (Stage::TempoDistributor, StageStatus::Failing),
+        ),
+    ] {
+        let (_sim, engine) = start(scenario).await;
+        wait_until(&engine, scenario.name(), |s| {
+            status_of(s, check.0) == Some(check.1)
+        })
+        .await;
+        if scenario == Scenario::Rf3Healthy {
+            wait_until(&engine, "rf3 healthy", |s| s.healthy).await;
+        }
+        if scenario == Scenario::RingRf3 {
+            wait_until(&engine, "blocked at the distributor", |s| {
+                s.blocked_stage == Some(Stage::TempoDistributor)
+            })
+            .await;
+        }
+    }
+}
