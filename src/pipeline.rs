@@ -118,7 +118,7 @@ pub struct Reading {
     pub recognised: bool,
     /// Tempo's receiver families are on the page (missing in Tempo 2.4–2.5).
     pub has_receiver_counters: bool,
-    families: FamiliesSeen,
+    pub(crate) families: FamiliesSeen,
 }
 
 impl Reading {
@@ -293,7 +293,7 @@ pub fn read_page(
 
 /// Which telling families a page has, noted while scanning names.
 #[derive(Debug, Clone, Default)]
-struct FamiliesSeen {
+pub(crate) struct FamiliesSeen {
     tempo: bool,
     otelcol: bool,
     tempo_ingester: bool,

@@ -310,7 +310,7 @@ async fn transition_follows_within_two_polls_each_way_without_false_failures_at_
                     .all(|r| r.success_per_second >= 0.0 && r.failure_per_second >= 0.0)
             );
         }
-        if step >= first_refused + 1 && step <= last_refused {
+        if step > first_refused && step <= last_refused {
             assert_eq!(
                 d,
                 StageStatus::Failing,

@@ -108,7 +108,7 @@ fn values_follow_go_parse_float_in_text_and_the_spec_in_openmetrics() {
     assert_eq!(parse_float("", Format::Text), None);
     assert_eq!(
         parse_float("9223372036854775808", Format::OpenMetrics),
-        Some(9.223372036854775808e18)
+        Some(9_223_372_036_854_775_808_u64 as f64)
     );
 }
 

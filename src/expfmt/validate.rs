@@ -341,10 +341,8 @@ impl<'a> Validator<'a> {
                     return Err(format!("{name}: stateset values must be 0 or 1"));
                 }
             }
-            (MetricType::Info, _) => {
-                if v != 1.0 {
-                    return Err(format!("{name}: info values must be 1"));
-                }
+            (MetricType::Info, _) if v != 1.0 => {
+                return Err(format!("{name}: info values must be 1"));
             }
             _ => {}
         }

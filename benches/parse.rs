@@ -1,0 +1,84 @@
+//! Parser throughput on the corpora of `../shared/bench/` (run with `scripts/bench.sh`).
+//!
+//! * `full`: every family with every sample, label values unescaped (`expfmt::parse`).
+//! * `scan_tempo_stages`: only the families Tempo's stages need, the rest skipped unread
+//!   (`expfmt::scan`, as polling does).
+
+use std::path::PathBuf;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use spanflow::expfmt::{self, Format};
+
+fn corpora() -> Vec<(String, String)> {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/bench");
+    let dir = std::env::var("SPANFLOW_BENCH_CORPORA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| shared.clone());
+    let mut out = Vec::new();
+    for name in [
+        "synth-1m.prom",
+        "synth-10m.prom",
+        "real-110x.prom",
+        "tempo-2.7.2-metrics.txt",
+    ] {
+        let path = if dir.join(name).is_file() {
+            dir.join(name)
+        } else {
+            shared.join(name)
+        };
+        if let Ok(body) = std::fs::read_to_string(&path) {
+            out.push((name.to_owned(), body));
+        }
+    }
+    assert!(
+        !out.is_empty(),
+        "no corpus found: is ../shared beside the checkout?"
+    );
+    out
+}
+
+fn wanted(name: &str) -> bool {
+    matches!(
+        name,
+        "tempo_receiver_accepted_spans"
+            | "tempo_receiver_refused_spans"
+            | "tempo_distributor_spans_received_total"
+            | "tempo_distributor_ingester_appends_total"
+            | "tempo_distributor_ingester_append_failures_total"
+            | "tempo_ingester_blocks_flushed_total"
+            | "tempo_ingester_failed_flushes_total"
+            | "tempo_discarded_spans_total"
+            | "tempo_build_info"
+    )
+}
+
+fn parse(c: &mut Criterion) {
+    for (name, body) in corpora() {
+        let mut group = c.benchmark_group(&name);
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.sample_size(20);
+        group.bench_function("full", |b| {
+            b.iter(|| {
+                let families = expfmt::parse(&body, Format::Text).unwrap();
+                let mut labels = 0usize;
+                for f in &families {
+                    for s in &f.samples {
+                        labels += s.labels.iter().map(|l| l.value.len()).sum::<usize>();
+                    }
+                }
+                labels
+            })
+        });
+        group.bench_function("scan_tempo_stages", |b| {
+            b.iter(|| {
+                let mut sum = 0.0;
+                expfmt::scan(&body, Format::Text, wanted, |s| sum += s.value).unwrap();
+                sum
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, parse);
+criterion_main!(benches);

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs spanflow's whole test suite, installing what the tests need when it is missing:
+# promtool (Debian package prometheus) for `promtool check metrics`, and python3 for the
+# benchmark-corpus generators. Fails — never skips — when a required tool cannot be had.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ -f ../shared/DESIGN.md ] || { echo "scripts/test.sh: ../shared is missing: the tests read fixtures from it" >&2; exit 1; }
+
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "scripts/test.sh: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "scripts/test.sh: missing ${missing[*]}; install them (Debian: apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+fi
+for tool in promtool python3 cargo; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "scripts/test.sh: $tool is required and not installed" >&2; exit 1; }
+done
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked
