@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{PageServer, Poller, TEMPO_CONTENT_TYPE, stage_list, status, statuses};
+use common::{PageServer, Poller, TEMPO_CONTENT_TYPE, replay_pair, stage_list, status, statuses};
 use spanflow::derive::Snapshot;
 use spanflow::stage::{Stage, StageStatus};
 
@@ -52,21 +52,6 @@ async fn replay(dir: &str) -> Vec<Snapshot> {
         snapshots.push(poller.poll().await);
     }
     snapshots
-}
-
-async fn replay_pair(dir: &str) -> Snapshot {
-    let server = PageServer::start().await;
-    let mut poller = Poller::tempo(&server.base);
-    server.set(
-        common::read_shared(&format!("{dir}/metrics_before_spans.txt")),
-        TEMPO_CONTENT_TYPE,
-    );
-    poller.poll().await;
-    server.set(
-        common::read_shared(&format!("{dir}/metrics.txt")),
-        TEMPO_CONTENT_TYPE,
-    );
-    poller.poll().await
 }
 
 fn never_failing_or_degraded(snapshots: &[Snapshot], from: usize) {

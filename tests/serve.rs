@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{PageServer, Poller, TEMPO_CONTENT_TYPE};
+use common::{PageServer, TEMPO_CONTENT_TYPE};
 use spanflow::expose::{self, BuildInfo};
 
 const GOLDEN: &str = concat!(
@@ -23,19 +23,7 @@ const BUILD: BuildInfo = BuildInfo {
 
 /// The TLS-mismatch capture, polled before and after the spans, as `/metrics` text.
 async fn tls_mismatch_exposition() -> String {
-    let server = PageServer::start().await;
-    let mut poller = Poller::tempo(&server.base);
-    let dir = "fixtures/tempo-2.7.2/tls-mismatch";
-    server.set(
-        common::read_shared(&format!("{dir}/metrics_before_spans.txt")),
-        TEMPO_CONTENT_TYPE,
-    );
-    poller.poll().await;
-    server.set(
-        common::read_shared(&format!("{dir}/metrics.txt")),
-        TEMPO_CONTENT_TYPE,
-    );
-    let mut snapshot = poller.poll().await;
+    let mut snapshot = common::replay_pair("fixtures/tempo-2.7.2/tls-mismatch").await;
     // The target URL carries the test server's random port; the golden file does not.
     snapshot.targets[0].url = "http://127.0.0.1:3200/".into();
     expose::encode_text(&expose::families(&snapshot, 0.25, &BUILD))

@@ -175,3 +175,20 @@ pub fn statuses(s: &Snapshot) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+/// Polls a before/after capture pair (`metrics_before_spans.txt`, then `metrics.txt`) of a
+/// fixture folder through a real server; returns the snapshot after the second poll.
+pub async fn replay_pair(dir: &str) -> Snapshot {
+    let server = PageServer::start().await;
+    let mut poller = Poller::tempo(&server.base);
+    server.set(
+        read_shared(&format!("{dir}/metrics_before_spans.txt")),
+        TEMPO_CONTENT_TYPE,
+    );
+    poller.poll().await;
+    server.set(
+        read_shared(&format!("{dir}/metrics.txt")),
+        TEMPO_CONTENT_TYPE,
+    );
+    poller.poll().await
+}
