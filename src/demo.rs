@@ -28,6 +28,8 @@ use crate::config::{AppSelectors, Auth, Config, Target, TlsSettings};
 use crate::selector::Selector;
 use crate::stage::Role;
 
+pub mod grpc;
+
 /// A state of the simulated pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {

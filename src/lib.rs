@@ -16,6 +16,7 @@ pub mod engine;
 pub mod expfmt;
 pub mod expose;
 pub mod pipeline;
+pub mod probe;
 pub mod scrape;
 pub mod selector;
 pub mod stage;
