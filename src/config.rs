@@ -31,7 +31,52 @@ pub struct Config {
     pub window: Duration,
     pub body_size_limit: u64,
     pub thresholds: BTreeMap<Stage, Thresholds>,
+    pub probes: Probes,
     pub targets: Vec<Target>,
+}
+
+/// Active checks beside polling (`probes:`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probes {
+    /// A gRPC health check, plaintext and TLS, of each address in Tempo's write ring (the
+    /// ingesters on 2.x, the live-stores on 3.x), at most once a minute per address.
+    #[serde(default = "default_true")]
+    pub grpc_health: bool,
+    /// Bound on each probe attempt.
+    #[serde(default = "default_probe_timeout", with = "humantime_serde")]
+    pub grpc_timeout: Duration,
+    /// How the TLS attempt verifies the server. Without `ca_file` it accepts any
+    /// certificate: it asks whether the server speaks TLS, and sends nothing secret.
+    #[serde(default)]
+    pub grpc_tls: ProbeTls,
+}
+
+impl Default for Probes {
+    fn default() -> Self {
+        Probes {
+            grpc_health: true,
+            grpc_timeout: default_probe_timeout(),
+            grpc_tls: ProbeTls::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeTls {
+    pub ca_file: Option<PathBuf>,
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_probe_timeout() -> Duration {
+    Duration::from_secs(2)
 }
 
 /// Where a stage turns degraded and failing, as success ratios.
@@ -156,6 +201,8 @@ struct RawConfig {
     body_size_limit: Option<Spanned<ByteSize>>,
     #[serde(default)]
     stages: BTreeMap<String, Spanned<RawThresholds>>,
+    #[serde(default)]
+    probes: Option<Spanned<Probes>>,
     targets: Vec<RawTarget>,
 }
 
@@ -478,11 +525,39 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
             app_selectors,
         });
     }
+    let probes = match raw.probes {
+        None => Probes::default(),
+        Some(spanned) => {
+            let line = spanned.referenced.line();
+            let probes = spanned.value;
+            if probes.grpc_timeout < Duration::from_millis(10) || probes.grpc_timeout > poll_interval {
+                return Err(invalid(
+                    line,
+                    "probes.grpc_timeout".into(),
+                    format!(
+                        "must be between 10ms and poll_interval ({})",
+                        humantime::format_duration(poll_interval)
+                    ),
+                ));
+            }
+            if let Some(ca) = &probes.grpc_tls.ca_file
+                && !ca.is_file()
+            {
+                return Err(invalid(
+                    line,
+                    "probes.grpc_tls.ca_file".into(),
+                    format!("{} is not a readable file", ca.display()),
+                ));
+            }
+            probes
+        }
+    };
     Ok(Config {
         poll_interval,
         window,
         body_size_limit,
         thresholds,
+        probes,
         targets,
     })
 }

@@ -23,9 +23,13 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::pipeline::{self, Generation, Increases, Reading, SeriesKey, Software, StageCounts};
+use crate::diagnose::{self, Diagnosis};
+use crate::pipeline::{
+    self, Generation, Increases, Reading, RingGauge, SeriesKey, Software, StageCounts,
+};
 use crate::scrape::ScrapeError;
 use crate::stage::{Role, Stage, StageStatus};
+use crate::tempo::TempoEvidence;
 
 /// The result of polling one target once.
 #[derive(Debug, Clone)]
@@ -58,6 +62,9 @@ pub struct TargetState {
     pub software: Software,
     pub recognised: bool,
     pub queue_fill_ratio: Option<f64>,
+    /// From the last good poll only: stale evidence is dropped, never shown as fresh.
+    pub ring_gauges: Vec<RingGauge>,
+    pub tempo: Option<TempoEvidence>,
 }
 
 #[derive(Debug)]
@@ -102,6 +109,8 @@ impl TargetState {
             software: Software::default(),
             recognised: false,
             queue_fill_ratio: None,
+            ring_gauges: Vec::new(),
+            tempo: None,
         }
     }
 
@@ -115,13 +124,17 @@ impl TargetState {
                 self.last_error = Some(e);
                 // Values read before the failure are not fresh any more.
                 self.queue_fill_ratio = None;
+                self.ring_gauges.clear();
+                self.tempo = None;
             }
-            Ok(reading) => {
+            Ok(mut reading) => {
                 self.up = Some(true);
                 self.last_error = None;
                 self.last_success = Some(outcome.wall);
                 self.recognised = reading.recognised;
                 self.queue_fill_ratio = reading.queue_fill_ratio;
+                self.ring_gauges = std::mem::take(&mut reading.ring_gauges);
+                self.tempo = reading.tempo.take();
                 if reading.software.version.is_some()
                     || self.software.generation == Generation::Unknown
                 {
@@ -228,6 +241,19 @@ pub struct Snapshot {
     /// Tempo's discards per reason over the window, in spans per second.
     pub discarded_per_second: BTreeMap<String, f64>,
     pub targets: Vec<TargetReport>,
+    /// The Tempo architecture the stage list was chosen for.
+    pub tempo_generation: Generation,
+    /// What is wrong and why, most severe first (see the `diagnose` module).
+    pub causes: Vec<Diagnosis>,
+}
+
+/// Counter increases summed over every target: over the last one or two polls (what is
+/// happening now, as stage status uses) and over the window (the numbers shown).
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    pub recent: Increases,
+    pub window: Increases,
+    pub window_seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -264,7 +290,13 @@ pub struct TargetReport {
     pub last_success_unix: Option<f64>,
     pub last_error: Option<String>,
     pub scrape_errors_total: BTreeMap<&'static str, u64>,
+    /// The reason of the last poll's error (`timeout`, `connect`, …), and its HTTP status.
+    pub error_reason: Option<&'static str>,
+    pub http_status: Option<u16>,
     pub queue_fill_ratio: Option<f64>,
+    pub ring_gauges: Vec<RingGauge>,
+    /// Tempo's status endpoints and probes (Tempo targets, after a good poll).
+    pub tempo: Option<TempoEvidence>,
 }
 
 impl Snapshot {
@@ -311,9 +343,15 @@ pub fn derive_snapshot(
         .all(|s| matches!(s.status, StageStatus::Ok | StageStatus::Idle));
 
     let mut discarded_per_second = BTreeMap::new();
-    for t in targets.iter().filter(|t| t.role == Role::Tempo) {
+    let mut totals = Totals::default();
+    for t in targets {
         let (inc, seconds) = t.over_window(config.window);
-        if seconds <= 0.0 {
+        totals.window.add(&inc, 1.0);
+        totals.window_seconds = totals.window_seconds.max(seconds);
+        if let Some(recent) = t.last_polls(2).or_else(|| t.last_polls(1)) {
+            totals.recent.add(&recent, 1.0);
+        }
+        if t.role != Role::Tempo || seconds <= 0.0 {
             continue;
         }
         for (reason, v) in inc.discarded {
@@ -321,7 +359,7 @@ pub fn derive_snapshot(
         }
     }
 
-    Snapshot {
+    let mut snapshot = Snapshot {
         generated_unix: unix(wall),
         generated_at: now,
         window_seconds: config.window.as_secs_f64(),
@@ -330,7 +368,11 @@ pub fn derive_snapshot(
         stages,
         discarded_per_second,
         targets: targets.iter().map(target_report).collect(),
-    }
+        tempo_generation: generation,
+        causes: Vec::new(),
+    };
+    snapshot.causes = diagnose::diagnose(&snapshot, &totals);
+    snapshot
 }
 
 fn judge_stage(
@@ -500,7 +542,14 @@ fn target_report(t: &TargetState) -> TargetReport {
         last_success_unix: t.last_success.map(unix),
         last_error: t.last_error.as_ref().map(|e| e.to_string()),
         scrape_errors_total: t.errors_total.clone(),
+        error_reason: t.last_error.as_ref().map(ScrapeError::reason),
+        http_status: match t.last_error {
+            Some(ScrapeError::HttpStatus { status, .. }) => Some(status),
+            _ => None,
+        },
         queue_fill_ratio: t.queue_fill_ratio,
+        ring_gauges: t.ring_gauges.clone(),
+        tempo: t.tempo.clone(),
     }
 }
 

@@ -7,6 +7,7 @@
 //! derives a new snapshot and swaps it in atomically, so readers (`/metrics`, the API)
 //! never wait for polling and polling never waits for readers.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,9 +19,11 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::config::{Config, Target};
 use crate::derive::{self, PollOutcome, Snapshot, TargetState};
-use crate::pipeline::{self, Reading};
+use crate::pipeline::{self, Generation, Reading};
+use crate::probe::{self, ProbeResult, ProbeSettings, ProbeSetupError};
 use crate::scrape::{self, ClientSetupError, ScrapeError, TargetClient};
 use crate::stage::Role;
+use crate::tempo::{self, TempoEvidence, TempoStatus};
 
 /// The latest snapshot, shared with every reader.
 pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
@@ -31,14 +34,24 @@ pub struct Engine {
     _tasks: JoinSet<()>,
 }
 
-/// Builds every target's client (failing on unreadable TLS or credential files), then
-/// starts polling.
-pub fn start(config: Arc<Config>) -> Result<Engine, ClientSetupError> {
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Client(#[from] ClientSetupError),
+    #[error(transparent)]
+    Probe(#[from] ProbeSetupError),
+}
+
+/// Builds every target's client (failing on unreadable TLS or credential files) and the
+/// probe settings, then starts polling.
+pub fn start(config: Arc<Config>) -> Result<Engine, StartError> {
     let clients = config
         .targets
         .iter()
         .map(|t| TargetClient::new(t, config.body_size_limit))
         .collect::<Result<Vec<_>, _>>()?;
+    let probes = TargetPoller::probe_settings(&config)?;
     let states: Vec<TargetState> = config
         .targets
         .iter()
@@ -61,10 +74,10 @@ pub fn start(config: Arc<Config>) -> Result<Engine, ClientSetupError> {
     let (tx, rx) = mpsc::channel(config.targets.len() * 2 + 16);
     for (index, (target, client)) in config.targets.iter().cloned().zip(clients).enumerate() {
         let offset = spread(&target.name, config.poll_interval);
+        let poller = TargetPoller::new(target, client, probes.clone());
         tasks.spawn(poll_target(
             index,
-            target,
-            client,
+            poller,
             config.poll_interval,
             offset,
             tx.clone(),
@@ -96,22 +109,20 @@ fn spread(name: &str, interval: Duration) -> Duration {
 
 async fn poll_target(
     index: usize,
-    target: Target,
-    client: TargetClient,
+    mut poller: TargetPoller,
     interval: Duration,
     offset: Duration,
     outcomes: mpsc::Sender<PollOutcome>,
 ) {
     let mut ticker = tokio::time::interval_at(Instant::now() + offset, interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut buildinfo: Option<(Option<f64>, String)> = None;
     loop {
         ticker.tick().await;
         let at = Instant::now();
         let wall = SystemTime::now();
-        let result = poll_once(&target, &client, &mut buildinfo).await;
+        let result = poller.poll().await;
         if let Err(e) = &result {
-            tracing::warn!(target = %target.name, reason = e.reason(), error = %e, "poll failed");
+            tracing::warn!(target = %poller.target.name, reason = e.reason(), error = %e, "poll failed");
         }
         let outcome = PollOutcome {
             target: index,
@@ -126,34 +137,140 @@ async fn poll_target(
     }
 }
 
-/// Fetches and reads one target's metrics page. For Tempo without `tempo_build_info` the
-/// version comes from `/api/status/buildinfo`, read once per Tempo process.
-pub async fn poll_once(
-    target: &Target,
-    client: &TargetClient,
-    buildinfo: &mut Option<(Option<f64>, String)>,
-) -> Result<Reading, ScrapeError> {
-    let url = match target.role {
-        Role::Tempo => client.endpoint("metrics"),
-        _ => client.url().clone(),
-    };
-    let page = client.fetch(url, scrape::METRICS_ACCEPT).await?;
-    let mut reading = pipeline::read_page(target.role, &page, target.app_selectors.as_ref())
-        .map_err(|e| ScrapeError::Parse(e.to_string()))?;
-    if target.role == Role::Tempo && reading.recognised && reading.software.version.is_none() {
-        let cached = buildinfo
-            .as_ref()
-            .filter(|(start, _)| *start == reading.process_start);
-        let version = match cached {
-            Some((_, v)) => Some(v.clone()),
-            None => fetch_build_version(client).await,
-        };
-        if let Some(version) = version {
-            *buildinfo = Some((reading.process_start, version.clone()));
-            reading.set_build_version(target.role, version);
+/// A probe result is reused for this long before the address is probed again.
+const PROBE_EVERY: Duration = Duration::from_secs(60);
+
+/// At most this many ring addresses are probed per Tempo target.
+const MAX_PROBED_ADDRESSES: usize = 16;
+
+/// Polls one target: its metrics page and, for Tempo, the status endpoints and probes. It
+/// remembers what need not be fetched every time (the build version of a Tempo process
+/// without `tempo_build_info`, recent probe results).
+pub struct TargetPoller {
+    pub target: Target,
+    client: TargetClient,
+    probes: Option<ProbeSettings>,
+    buildinfo: Option<(Option<f64>, String)>,
+    probed: HashMap<String, (Instant, ProbeResult)>,
+}
+
+impl TargetPoller {
+    pub fn new(target: Target, client: TargetClient, probes: Option<ProbeSettings>) -> TargetPoller {
+        TargetPoller {
+            target,
+            client,
+            probes,
+            buildinfo: None,
+            probed: HashMap::new(),
         }
     }
-    Ok(reading)
+
+    /// Builds the probe settings a config asks for (`None` when probes are off).
+    pub fn probe_settings(config: &Config) -> Result<Option<ProbeSettings>, ProbeSetupError> {
+        let p = &config.probes;
+        if !p.grpc_health {
+            return Ok(None);
+        }
+        ProbeSettings::new(
+            p.grpc_timeout,
+            p.grpc_tls.ca_file.as_deref(),
+            p.grpc_tls.server_name.as_deref(),
+            p.grpc_tls.insecure_skip_verify,
+        )
+        .map(Some)
+    }
+
+    /// One poll. Only the metrics page decides success: status endpoints and probes that
+    /// fail become "unavailable" evidence inside the reading.
+    pub async fn poll(&mut self) -> Result<Reading, ScrapeError> {
+        let target = &self.target;
+        let client = &self.client;
+        let url = match target.role {
+            Role::Tempo => client.endpoint("metrics"),
+            _ => client.url().clone(),
+        };
+        let page = client.fetch(url, scrape::METRICS_ACCEPT).await?;
+        let mut reading = pipeline::read_page(target.role, &page, target.app_selectors.as_ref())
+            .map_err(|e| ScrapeError::Parse(e.to_string()))?;
+        if target.role != Role::Tempo {
+            return Ok(reading);
+        }
+        if reading.recognised && reading.software.version.is_none() {
+            let cached = self
+                .buildinfo
+                .as_ref()
+                .filter(|(start, _)| *start == reading.process_start);
+            let version = match cached {
+                Some((_, v)) => Some(v.clone()),
+                None => fetch_build_version(client).await,
+            };
+            if let Some(version) = version {
+                self.buildinfo = Some((reading.process_start, version.clone()));
+                reading.set_build_version(target.role, version);
+            }
+        }
+        let status = tempo::read_status(client, reading.software.generation).await;
+        let probes = match &self.probes {
+            Some(settings) => self.probe_ring(&status, reading.software.generation, settings.clone()).await,
+            None => Vec::new(),
+        };
+        reading.tempo = Some(TempoEvidence {
+            status,
+            probes_enabled: self.probes.is_some(),
+            probes,
+        });
+        Ok(reading)
+    }
+
+    /// Probes the write ring's addresses not probed in the last minute, concurrently, and
+    /// returns the latest result of every address still in the ring.
+    async fn probe_ring(
+        &mut self,
+        status: &TempoStatus,
+        generation: Generation,
+        settings: ProbeSettings,
+    ) -> Vec<ProbeResult> {
+        let Some(ring) = status.write_ring(generation).ok() else {
+            return Vec::new();
+        };
+        let host = self.client.url().host_str().unwrap_or("").to_owned();
+        let mut addresses: Vec<String> = ring
+            .members
+            .iter()
+            .map(|m| m.address.clone())
+            .filter(|a| !a.is_empty())
+            .collect();
+        addresses.sort();
+        addresses.dedup();
+        addresses.truncate(MAX_PROBED_ADDRESSES);
+        self.probed.retain(|a, _| addresses.contains(a));
+
+        let now = Instant::now();
+        let mut due = JoinSet::new();
+        for ring_address in &addresses {
+            let fresh = self
+                .probed
+                .get(ring_address)
+                .is_some_and(|(at, _)| now.duration_since(*at) < PROBE_EVERY);
+            if fresh {
+                continue;
+            }
+            let ring_address = ring_address.clone();
+            let address = probe::probe_address(&ring_address, &host);
+            let settings = settings.clone();
+            due.spawn(async move { probe::probe(&ring_address, &address, &settings).await });
+        }
+        while let Some(done) = due.join_next().await {
+            if let Ok(result) = done {
+                self.probed
+                    .insert(result.ring_address.clone(), (Instant::now(), result));
+            }
+        }
+        addresses
+            .iter()
+            .filter_map(|a| self.probed.get(a).map(|(_, r)| r.clone()))
+            .collect()
+    }
 }
 
 async fn fetch_build_version(client: &TargetClient) -> Option<String> {

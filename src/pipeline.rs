@@ -21,6 +21,7 @@ use crate::config::AppSelectors;
 use crate::expfmt::{self, Format, ParseError};
 use crate::scrape::Page;
 use crate::stage::{Role, Stage};
+use crate::tempo::TempoEvidence;
 
 /// A counter spanflow reads. Discards by reason are kept apart (their reasons are open-ended).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,10 +48,12 @@ pub enum Counter {
     LiveStoreFailedFlushes,
     KafkaProduced,
     KafkaProduceFailures,
+    /// Spans the Collector's memory_limiter processor refused (evidence, not a stage count).
+    CollectorMemoryLimited,
 }
 
 impl Counter {
-    pub const COUNT: usize = Counter::KafkaProduceFailures as usize + 1;
+    pub const COUNT: usize = Counter::CollectorMemoryLimited as usize + 1;
 }
 
 /// Tempo's discard counter, kept per `reason` label.
@@ -93,6 +96,8 @@ fn collector_counter(name: &str) -> Option<Counter> {
         "otelcol_exporter_sent_spans" => Counter::CollectorSent,
         "otelcol_exporter_send_failed_spans" => Counter::CollectorSendFailed,
         "otelcol_exporter_enqueue_failed_spans" => Counter::CollectorEnqueueFailed,
+        // Named so since v0.155; before, `otelcol_processor_refused_spans{processor=…}`.
+        "otelcol_processor_memory_limiter_refused_spans" => Counter::CollectorMemoryLimited,
         _ => return None,
     })
 }
@@ -118,7 +123,40 @@ pub struct Reading {
     pub recognised: bool,
     /// Tempo's receiver families are on the page (missing in Tempo 2.4–2.5).
     pub has_receiver_counters: bool,
+    /// Tempo's `tempo_ring_members{name,state}` and
+    /// `tempo_partition_ring_partitions{name,state}` gauges.
+    pub ring_gauges: Vec<RingGauge>,
+    /// Tempo's status endpoints and probes, read beside the page.
+    pub tempo: Option<TempoEvidence>,
     pub(crate) families: FamiliesSeen,
+}
+
+/// One ring-state gauge from Tempo's page.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RingGauge {
+    /// `tempo_ring_members` or `tempo_partition_ring_partitions`.
+    pub metric: &'static str,
+    /// The ring (`ingester`, `live-store`, `livestore-partitions`, …).
+    pub ring: String,
+    pub state: String,
+    pub value: f64,
+}
+
+/// At most this many ring gauges are kept per page.
+const MAX_RING_GAUGES: usize = 64;
+
+/// Sums a ring gauge over every series of one ring and state; `None` when the page had none
+/// for that ring.
+pub fn ring_gauge(gauges: &[RingGauge], metric: &str, ring: &str, state: &str) -> Option<f64> {
+    let mut seen = false;
+    let mut sum = 0.0;
+    for g in gauges.iter().filter(|g| g.metric == metric && g.ring == ring) {
+        seen = true;
+        if g.state.eq_ignore_ascii_case(state) {
+            sum += g.value;
+        }
+    }
+    seen.then_some(sum)
 }
 
 impl Reading {
@@ -178,11 +216,15 @@ pub fn read_page(
             Role::Tempo => {
                 tempo_counter(name).is_some()
                     || name == TEMPO_DISCARDED
+                    || name == "tempo_ring_members"
+                    || name == "tempo_partition_ring_partitions"
                     || name == "tempo_build_info"
                     || name == "process_start_time_seconds"
             }
             Role::Collector => {
                 collector_counter(name).is_some()
+                    || name == "otelcol_processor_refused_spans"
+                    || name == "otelcol_processor_refused_spans_total"
                     || name == "otelcol_exporter_queue_size"
                     || name == "otelcol_exporter_queue_capacity"
                     || name == "otelcol_process_uptime"
@@ -223,6 +265,21 @@ pub fn read_page(
                     reading
                         .series
                         .push((SeriesKey::Discarded(reason, series_id), s.value));
+                } else if s.name == "tempo_ring_members"
+                    || s.name == "tempo_partition_ring_partitions"
+                {
+                    if reading.ring_gauges.len() < MAX_RING_GAUGES {
+                        reading.ring_gauges.push(RingGauge {
+                            metric: if s.name == "tempo_ring_members" {
+                                "tempo_ring_members"
+                            } else {
+                                "tempo_partition_ring_partitions"
+                            },
+                            ring: s.labels.get("name").unwrap_or_default().into_owned(),
+                            state: s.labels.get("state").unwrap_or_default().into_owned(),
+                            value: s.value,
+                        });
+                    }
                 } else if s.name == "tempo_build_info" {
                     build_version = s.labels.get("version").map(|v| v.into_owned());
                 } else if s.name == "process_start_time_seconds" {
@@ -234,6 +291,16 @@ pub fn read_page(
                     reading
                         .series
                         .push((SeriesKey::Counter(c, series_id), s.value));
+                } else if s.name.starts_with("otelcol_processor_refused_spans") {
+                    if s.labels
+                        .get("processor")
+                        .is_some_and(|p| p.starts_with("memory_limiter"))
+                    {
+                        let c = Counter::CollectorMemoryLimited;
+                        reading
+                            .series
+                            .push((SeriesKey::Counter(c, series_id), s.value));
+                    }
                 } else if s.name == "otelcol_exporter_queue_size"
                     || s.name == "otelcol_exporter_queue_capacity"
                 {
@@ -419,7 +486,7 @@ impl Increases {
         }
     }
 
-    fn discarded(&self, reasons: &[&str]) -> f64 {
+    pub fn discarded(&self, reasons: &[&str]) -> f64 {
         reasons
             .iter()
             .map(|r| self.discarded.get(*r).copied().unwrap_or(0.0))
@@ -541,6 +608,7 @@ mod tests {
 
     fn page(body: &str) -> Page {
         Page {
+            status: 200,
             body: body.as_bytes().to_vec(),
             content_type: "text/plain; version=0.0.4".into(),
         }

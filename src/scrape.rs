@@ -25,6 +25,8 @@ pub const METRICS_ACCEPT: &str =
 /// A fetched page.
 #[derive(Debug, Clone)]
 pub struct Page {
+    /// The HTTP status; [`TargetClient::fetch`] returns only 2xx pages.
+    pub status: u16,
     pub body: Vec<u8>,
     pub content_type: String,
 }
@@ -190,8 +192,31 @@ impl TargetClient {
         url
     }
 
-    /// GETs `url`, enforcing the timeout on the whole exchange and the size cap while reading.
+    /// GETs `url`, enforcing the timeout on the whole exchange and the size cap while
+    /// reading; any status other than 2xx is an error.
     pub async fn fetch(&self, url: reqwest::Url, accept: &str) -> Result<Page, ScrapeError> {
+        let page = self.fetch_any_status(url, accept).await?;
+        if (200..300).contains(&page.status) {
+            return Ok(page);
+        }
+        let hint = match page.status {
+            401 | 403 => " (check basic_auth or bearer_token_file)",
+            404 => " (check the url: for tempo it is the API base, e.g. http://tempo:3200)",
+            _ => "",
+        };
+        Err(ScrapeError::HttpStatus {
+            status: page.status,
+            hint,
+        })
+    }
+
+    /// As [`TargetClient::fetch`], but returns the page whatever its status (Tempo's `/ready`
+    /// explains a 503 in its body).
+    pub async fn fetch_any_status(
+        &self,
+        url: reqwest::Url,
+        accept: &str,
+    ) -> Result<Page, ScrapeError> {
         match tokio::time::timeout(self.timeout, self.fetch_unbounded(url, accept)).await {
             Ok(result) => result,
             Err(_) => Err(ScrapeError::Timeout(self.timeout)),
@@ -227,18 +252,7 @@ impl TargetClient {
             .send()
             .await
             .map_err(|e| classify(e, self.timeout))?;
-        let status = response.status();
-        if !status.is_success() {
-            let hint = match status.as_u16() {
-                401 | 403 => " (check basic_auth or bearer_token_file)",
-                404 => " (check the url: for tempo it is the API base, e.g. http://tempo:3200)",
-                _ => "",
-            };
-            return Err(ScrapeError::HttpStatus {
-                status: status.as_u16(),
-                hint,
-            });
-        }
+        let status = response.status().as_u16();
         let limit = self.body_size_limit;
         if response.content_length().is_some_and(|len| len > limit) {
             return Err(ScrapeError::TooLarge { limit });
@@ -261,7 +275,11 @@ impl TargetClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Page { body, content_type })
+        Ok(Page {
+            status,
+            body,
+            content_type,
+        })
     }
 }
 

@@ -26,6 +26,7 @@ use std::time::{Duration, SystemTime};
 
 use spanflow::config::Config;
 use spanflow::derive::{self, PollOutcome, Snapshot, TargetState};
+use spanflow::engine::TargetPoller;
 use spanflow::scrape::TargetClient;
 use spanflow::stage::{Stage, StageStatus};
 
@@ -90,8 +91,7 @@ pub const TEMPO_CONTENT_TYPE: &str =
 pub struct Poller {
     pub config: Config,
     pub state: Vec<TargetState>,
-    client: TargetClient,
-    buildinfo: Option<(Option<f64>, String)>,
+    poller: TargetPoller,
     t0: tokio::time::Instant,
     step: u32,
 }
@@ -101,6 +101,8 @@ impl Poller {
         let config = Config::from_yaml(yaml, "test.yml").unwrap();
         let t = &config.targets[0];
         let client = TargetClient::new(t, config.body_size_limit).unwrap();
+        let probes = TargetPoller::probe_settings(&config).unwrap();
+        let poller = TargetPoller::new(t.clone(), client, probes);
         let state = vec![TargetState::new(
             t.name.clone(),
             t.role,
@@ -111,25 +113,25 @@ impl Poller {
         Poller {
             config,
             state,
-            client,
-            buildinfo: None,
+            poller,
             t0: tokio::time::Instant::now(),
             step: 0,
         }
     }
 
     /// A Tempo target at `base`, polled every 2 s (the captures' step) with a 1 min window.
+    /// Probes are off: the captured rings advertise 127.0.0.1:9095, which is not the
+    /// captured Tempo here (tests that probe serve a ring pointing at their own server).
     pub fn tempo(base: &str) -> Poller {
         Poller::new(&format!(
-            "poll_interval: 2s\nwindow: 1m\ntargets:\n  - {{name: tempo, role: tempo, url: '{base}', timeout: 1s}}\n"
+            "poll_interval: 2s\nwindow: 1m\nprobes: {{grpc_health: false}}\ntargets:\n  - {{name: tempo, role: tempo, url: '{base}', timeout: 1s}}\n"
         ))
     }
 
     pub async fn poll(&mut self) -> Snapshot {
         self.step += 1;
         let at = self.t0 + self.config.poll_interval * self.step;
-        let target = self.config.targets[0].clone();
-        let result = spanflow::engine::poll_once(&target, &self.client, &mut self.buildinfo).await;
+        let result = self.poller.poll().await;
         self.state[0].record(PollOutcome {
             target: 0,
             at,

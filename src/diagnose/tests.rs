@@ -1,0 +1,510 @@
+//! One case per cause, each with the least evidence that should produce it, and the
+//! look-alikes that must not.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::derive::Judged;
+use crate::pipeline::RingGauge;
+use crate::probe::{Answer, FailedAt, ProbeResult};
+use crate::tempo::{ConfigFacts, Ring, RingMember, TempoStatus};
+
+fn stage(stage: Stage, status: StageStatus) -> StageReport {
+    StageReport {
+        stage,
+        status,
+        reason: String::new(),
+        unit: stage.unit(),
+        success_ratio: None,
+        success_per_second: 0.0,
+        failure_per_second: 0.0,
+        judged: Judged {
+            success: 0.0,
+            failure: 0.0,
+            seconds: 0.0,
+        },
+    }
+}
+
+fn target(name: &str, role: Role) -> TargetReport {
+    TargetReport {
+        name: name.into(),
+        role,
+        url: format!("http://{name}:1/"),
+        up: true,
+        version: None,
+        mode: None,
+        last_scrape_duration_seconds: Some(0.01),
+        last_success_unix: Some(1.0),
+        last_error: None,
+        scrape_errors_total: BTreeMap::new(),
+        error_reason: None,
+        http_status: None,
+        queue_fill_ratio: None,
+        ring_gauges: Vec::new(),
+        tempo: None,
+    }
+}
+
+struct Case {
+    stages: Vec<StageReport>,
+    targets: Vec<TargetReport>,
+    generation: Generation,
+    totals: Totals,
+}
+
+impl Case {
+    fn v2(stages: &[(Stage, StageStatus)]) -> Case {
+        Case {
+            stages: stages.iter().map(|(s, st)| stage(*s, *st)).collect(),
+            targets: vec![target("tempo", Role::Tempo)],
+            generation: Generation::TempoV2 {
+                receiver_counters: true,
+            },
+            totals: Totals {
+                window_seconds: 60.0,
+                ..Totals::default()
+            },
+        }
+    }
+
+    fn set(mut self, c: Counter, v: f64) -> Case {
+        self.totals.recent.counters[c as usize] = v;
+        self.totals.window.counters[c as usize] = v;
+        self
+    }
+
+    fn discard(mut self, reason: &str, v: f64) -> Case {
+        self.totals.recent.discarded.insert(reason.into(), v);
+        self.totals.window.discarded.insert(reason.into(), v);
+        self
+    }
+
+    fn tempo_status(mut self, edit: impl FnOnce(&mut TempoEvidence)) -> Case {
+        let evidence = self.targets[0].tempo.get_or_insert_with(TempoEvidence::default);
+        edit(evidence);
+        self
+    }
+
+    fn run(self) -> Vec<Diagnosis> {
+        let snapshot = Snapshot {
+            generated_unix: 0.0,
+            generated_at: tokio::time::Instant::now(),
+            window_seconds: 60.0,
+            healthy: false,
+            blocked_stage: None,
+            stages: self.stages,
+            discarded_per_second: BTreeMap::new(),
+            targets: self.targets,
+            tempo_generation: self.generation,
+            causes: Vec::new(),
+        };
+        diagnose(&snapshot, &self.totals)
+    }
+}
+
+fn causes(found: &[Diagnosis]) -> Vec<(&'static str, &'static str)> {
+    found
+        .iter()
+        .map(|d| (d.cause.as_str(), d.certainty.as_str()))
+        .collect()
+}
+
+use StageStatus::{Degraded, Failing, Idle, Ok as Fine};
+
+const V2_INCIDENT: [(Stage, StageStatus); 3] = [
+    (Stage::TempoDistributor, Failing),
+    (Stage::TempoIngester, Failing),
+    (Stage::TempoStorage, Idle),
+];
+
+fn incident() -> Case {
+    Case::v2(&V2_INCIDENT)
+        .set(Counter::TempoRefused, 310.0)
+        .set(Counter::TempoAppends, 13.0)
+        .set(Counter::TempoAppendFailures, 13.0)
+}
+
+fn ring(members: &[(&str, &str)]) -> Ring {
+    Ring {
+        members: members
+            .iter()
+            .map(|(id, state)| RingMember {
+                id: (*id).into(),
+                state: (*state).into(),
+                address: format!("{id}:9095"),
+            })
+            .collect(),
+    }
+}
+
+fn config(server_tls: bool, client_tls: bool, rf: u32) -> ConfigFacts {
+    ConfigFacts {
+        grpc_server_tls: server_tls,
+        ingester_client_tls: Some(client_tls),
+        live_store_client_tls: None,
+        replication_factor: Some(rf),
+    }
+}
+
+fn probe(plaintext: Answer, tls: Answer) -> ProbeResult {
+    ProbeResult {
+        ring_address: "127.0.0.1:9095".into(),
+        address: "127.0.0.1:9095".into(),
+        plaintext,
+        tls,
+    }
+}
+
+fn no_answer() -> Answer {
+    Answer::Failed {
+        stage: FailedAt::Protocol,
+        message: "frame too large".into(),
+    }
+}
+
+#[test]
+fn tls_mismatch_from_config_is_confirmed() {
+    let found = incident()
+        .tempo_status(|e| e.status.config = Read::Ok(config(true, false, 1)))
+        .run();
+    assert_eq!(causes(&found), [("grpc_tls_mismatch", "confirmed")]);
+    let d = &found[0];
+    assert_eq!(d.stage, Stage::TempoIngester);
+    assert_eq!(d.severity, Severity::Critical);
+    assert!(d.evidence.iter().any(|e| e.contains("13 of 13 ingester appends failed")), "{:?}", d.evidence);
+    assert!(d.evidence.iter().any(|e| e.contains("310 spans refused")));
+}
+
+#[test]
+fn tls_mismatch_from_the_probe_alone_is_likely() {
+    let found = incident()
+        .tempo_status(|e| {
+            e.probes_enabled = true;
+            e.probes = vec![probe(no_answer(), Answer::Serving)];
+        })
+        .run();
+    assert_eq!(causes(&found), [("grpc_tls_mismatch", "likely")]);
+    assert!(found[0].evidence.iter().any(|e| e.contains("TLS SERVING")), "{:?}", found[0].evidence);
+}
+
+#[test]
+fn reverse_mismatch_client_tls_server_plaintext() {
+    let found = incident()
+        .tempo_status(|e| e.status.config = Read::Ok(config(false, true, 1)))
+        .run();
+    assert_eq!(causes(&found), [("grpc_tls_mismatch", "confirmed")]);
+}
+
+#[test]
+fn failing_pushes_with_agreeing_tls_are_not_a_tls_mismatch() {
+    let found = incident()
+        .tempo_status(|e| {
+            e.status.config = Read::Ok(config(false, false, 1));
+            e.probes_enabled = true;
+            e.probes = vec![probe(Answer::Serving, no_answer())];
+        })
+        .run();
+    assert_eq!(causes(&found), [("ingester_push_failing", "confirmed")]);
+}
+
+#[test]
+fn without_config_or_probe_both_transport_causes_are_possible() {
+    let found = incident().run();
+    assert_eq!(
+        causes(&found),
+        [("grpc_tls_mismatch", "possible"), ("ingester_push_failing", "possible")]
+    );
+    assert!(found.iter().all(|d| d.tell_apart.is_some() && d.alternatives.len() == 1));
+    // An unreachable probe address says nothing about TLS.
+    let found = incident()
+        .tempo_status(|e| {
+            e.probes_enabled = true;
+            e.probes = vec![probe(
+                Answer::Failed { stage: FailedAt::Connect, message: "refused".into() },
+                Answer::Failed { stage: FailedAt::Connect, message: "refused".into() },
+            )];
+        })
+        .run();
+    assert_eq!(found.len(), 2);
+    assert!(found.iter().all(|d| d.certainty == Certainty::Possible));
+}
+
+fn refused_without_appends() -> Case {
+    Case::v2(&[
+        (Stage::TempoDistributor, Failing),
+        (Stage::TempoIngester, Idle),
+        (Stage::TempoStorage, Idle),
+    ])
+    .set(Counter::TempoRefused, 150.0)
+}
+
+#[test]
+fn ring_causes_are_told_apart_by_the_ring_and_replication_factor() {
+    let empty = refused_without_appends()
+        .tempo_status(|e| e.status.ingester_ring = Read::Ok(ring(&[])))
+        .run();
+    assert_eq!(causes(&empty), [("ingester_ring_empty", "confirmed")]);
+
+    let pending = refused_without_appends()
+        .tempo_status(|e| e.status.ingester_ring = Read::Ok(ring(&[("a", "PENDING"), ("b", "UNHEALTHY")])))
+        .run();
+    assert_eq!(causes(&pending), [("ingesters_not_active", "confirmed")]);
+
+    let rf3 = refused_without_appends()
+        .tempo_status(|e| {
+            e.status.ingester_ring = Read::Ok(ring(&[("vm", "ACTIVE")]));
+            e.status.config = Read::Ok(config(false, false, 3));
+        })
+        .run();
+    assert_eq!(causes(&rf3), [("ingesters_below_replication_factor", "confirmed")]);
+    assert!(rf3[0].evidence.iter().any(|e| e.contains("replication_factor 3")));
+
+    let some_unhealthy = refused_without_appends()
+        .tempo_status(|e| {
+            e.status.ingester_ring = Read::Ok(ring(&[("a", "ACTIVE"), ("b", "ACTIVE"), ("c", "UNHEALTHY")]));
+            e.status.config = Read::Ok(config(false, false, 3));
+        })
+        .run();
+    assert_eq!(causes(&some_unhealthy), [("ingesters_not_active", "likely")]);
+}
+
+#[test]
+fn ring_from_metrics_when_the_ring_page_is_unavailable() {
+    let mut case = refused_without_appends();
+    case.targets[0].ring_gauges = ["ACTIVE", "JOINING", "LEAVING"]
+        .iter()
+        .map(|s| RingGauge {
+            metric: "tempo_ring_members",
+            ring: "ingester".into(),
+            state: (*s).into(),
+            value: 0.0,
+        })
+        .collect();
+    assert_eq!(causes(&case.run()), [("ingester_ring_empty", "confirmed")]);
+}
+
+#[test]
+fn no_ring_evidence_lists_every_ring_cause_as_possible() {
+    let found = refused_without_appends().run();
+    assert_eq!(found.len(), 3);
+    assert!(found.iter().all(|d| d.certainty == Certainty::Possible && d.alternatives.len() == 2));
+}
+
+#[test]
+fn rate_limited_refusals_are_not_blamed_on_the_ring() {
+    let found = Case::v2(&[
+        (Stage::TempoDistributor, Degraded),
+        (Stage::TempoIngester, Fine),
+        (Stage::TempoStorage, Idle),
+    ])
+    .set(Counter::TempoRefused, 260.0)
+    .set(Counter::TempoAccepted, 61.0)
+    .discard("rate_limited", 260.0)
+    .run();
+    assert_eq!(causes(&found), [("rate_limited", "confirmed")]);
+    assert_eq!(found[0].severity, Severity::Warning);
+    assert_eq!(found[0].stage, Stage::TempoDistributor);
+}
+
+#[test]
+fn silent_limit_drops() {
+    for (reason, cause) in [
+        ("live_traces_exceeded", "live_traces_exceeded"),
+        ("trace_too_large", "trace_too_large"),
+    ] {
+        let found = Case::v2(&[
+            (Stage::TempoDistributor, Fine),
+            (Stage::TempoIngester, Fine),
+            (Stage::TempoStorage, Fine),
+        ])
+        .set(Counter::TempoAccepted, 500.0)
+        .discard(reason, 40.0)
+        .run();
+        assert_eq!(causes(&found), [(cause, "confirmed")]);
+        assert_eq!(found[0].stage, Stage::TempoIngester);
+    }
+}
+
+#[test]
+fn storage_flush_failing() {
+    let found = Case::v2(&[
+        (Stage::TempoDistributor, Fine),
+        (Stage::TempoIngester, Fine),
+        (Stage::TempoStorage, Failing),
+    ])
+    .set(Counter::TempoAccepted, 500.0)
+    .set(Counter::TempoFailedFlushes, 3.0)
+    .run();
+    assert_eq!(causes(&found), [("storage_flush_failing", "confirmed")]);
+    assert!(found[0].evidence[0].starts_with("3 block flushes failed"));
+}
+
+#[test]
+fn healthy_replication_factor_3_yields_nothing() {
+    // 1/3 append failures, nothing refused: the stage is ok and no rule fires.
+    let found = Case::v2(&[
+        (Stage::TempoDistributor, Fine),
+        (Stage::TempoIngester, Fine),
+        (Stage::TempoStorage, Fine),
+    ])
+    .set(Counter::TempoAccepted, 600.0)
+    .set(Counter::TempoAppends, 12.0)
+    .set(Counter::TempoAppendFailures, 4.0)
+    .tempo_status(|e| {
+        e.status.config = Read::Ok(config(false, false, 3));
+        e.status.ingester_ring = Read::Ok(ring(&[("a", "ACTIVE"), ("b", "ACTIVE"), ("c", "ACTIVE")]));
+    })
+    .run();
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn tempo_2_4_without_receiver_metrics_is_reported() {
+    let mut case = Case::v2(&[(Stage::TempoDistributor, Fine), (Stage::TempoStorage, Fine)]);
+    case.generation = Generation::TempoV2 {
+        receiver_counters: false,
+    };
+    case.targets[0].version = Some("2.4.1".into());
+    let found = case.run();
+    assert_eq!(causes(&found), [("tempo_receiver_metrics_missing", "confirmed")]);
+    assert_eq!(found[0].severity, Severity::Info);
+}
+
+fn v3_micro(stages: &[(Stage, StageStatus)]) -> Case {
+    let mut case = Case::v2(stages);
+    case.generation = Generation::TempoV3Microservices;
+    case
+}
+
+#[test]
+fn kafka_and_partitions_on_3x_microservices() {
+    let kafka = v3_micro(&[
+        (Stage::TempoDistributor, Failing),
+        (Stage::TempoKafka, Failing),
+        (Stage::TempoLiveStore, Idle),
+    ])
+    .set(Counter::TempoRefused, 100.0)
+    .set(Counter::KafkaProduced, 10.0)
+    .set(Counter::KafkaProduceFailures, 10.0)
+    .run();
+    assert_eq!(causes(&kafka), [("kafka_produce_failing", "confirmed")]);
+
+    let partitions = v3_micro(&[
+        (Stage::TempoDistributor, Failing),
+        (Stage::TempoKafka, Idle),
+        (Stage::TempoLiveStore, Idle),
+    ])
+    .set(Counter::TempoRefused, 100.0)
+    .tempo_status(|e| {
+        e.status = TempoStatus {
+            partition_ring: Read::Ok(crate::tempo::PartitionRing {
+                partitions: vec![crate::tempo::Partition { id: 0, state: "Pending".into() }],
+            }),
+            ..TempoStatus::default()
+        }
+    })
+    .run();
+    assert_eq!(causes(&partitions), [("no_active_partitions", "confirmed")]);
+}
+
+#[test]
+fn a_pending_partition_on_3x_monolithic_is_normal() {
+    // The real 3.0.3 monolithic capture: one Pending partition, spans flowing.
+    let mut case = Case::v2(&[(Stage::TempoDistributor, Fine), (Stage::TempoLiveStore, Fine)]);
+    case.generation = Generation::TempoV3Monolithic;
+    let found = case.set(Counter::TempoAccepted, 100.0).run();
+    assert!(found.is_empty(), "{found:?}");
+}
+
+fn with_collector(stages: &[(Stage, StageStatus)]) -> Case {
+    let mut case = Case::v2(stages);
+    case.targets.push(target("otelcol", Role::Collector));
+    case
+}
+
+#[test]
+fn collector_exporter_failing_with_tempo_seeing_nothing_points_at_the_connection() {
+    let found = with_collector(&[
+        (Stage::CollectorReceiver, Fine),
+        (Stage::CollectorExporter, Failing),
+        (Stage::TempoDistributor, Idle),
+        (Stage::TempoStorage, Idle),
+    ])
+    .set(Counter::CollectorAccepted, 100.0)
+    .set(Counter::CollectorSendFailed, 100.0)
+    .run();
+    assert_eq!(causes(&found), [("collector_exporter_failing", "likely")]);
+    assert!(found[0].evidence.iter().any(|e| e.contains("Tempo received nothing")));
+    assert!(found[0].tell_apart.unwrap().contains("first record does not look like a TLS handshake"));
+}
+
+#[test]
+fn collector_queue_full_and_memory_limited() {
+    let mut case = with_collector(&[(Stage::CollectorReceiver, Degraded), (Stage::CollectorExporter, Fine)])
+        .set(Counter::CollectorSent, 100.0)
+        .set(Counter::CollectorEnqueueFailed, 5.0)
+        .set(Counter::CollectorMemoryLimited, 7.0);
+    case.targets[1].queue_fill_ratio = Some(1.0);
+    let found = case.run();
+    assert_eq!(
+        causes(&found),
+        [("collector_queue_full", "confirmed"), ("collector_memory_limited", "confirmed")]
+    );
+    assert_eq!(found[0].severity, Severity::Critical);
+    assert!(found[0].evidence[0].contains("100 % full"));
+}
+
+#[test]
+fn app_failing_while_the_collector_receives_nothing() {
+    let mut case = with_collector(&[
+        (Stage::App, Failing),
+        (Stage::CollectorReceiver, Idle),
+        (Stage::CollectorExporter, Idle),
+    ])
+    .set(Counter::AppFailure, 50.0);
+    case.targets.push(target("backend", Role::App));
+    assert_eq!(causes(&case.run()), [("app_not_exporting", "likely")]);
+}
+
+#[test]
+fn unreachable_and_unauthorised_targets() {
+    let mut case = Case::v2(&[(Stage::TempoDistributor, StageStatus::Unknown)]);
+    case.targets[0].up = false;
+    case.targets[0].error_reason = Some("connect");
+    case.targets[0].last_error = Some("connect: connection refused".into());
+    assert_eq!(causes(&case.run()), [("target_unreachable", "confirmed")]);
+
+    let mut case = Case::v2(&[(Stage::TempoDistributor, StageStatus::Unknown)]);
+    case.targets[0].up = false;
+    case.targets[0].error_reason = Some("http_status");
+    case.targets[0].http_status = Some(401);
+    assert_eq!(causes(&case.run()), [("target_auth_failed", "confirmed")]);
+
+    let mut case = Case::v2(&[(Stage::TempoDistributor, StageStatus::Unknown)]);
+    case.targets[0].up = false;
+    case.targets[0].error_reason = Some("parse");
+    assert_eq!(causes(&case.run()), [("target_page_unreadable", "confirmed")]);
+}
+
+#[test]
+fn every_cause_has_a_distinct_id_summary_and_fix() {
+    let mut ids: Vec<&str> = Cause::ALL.iter().map(|c| c.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), Cause::ALL.len());
+    for c in Cause::ALL {
+        assert!(!c.summary().is_empty() && !c.fix().is_empty());
+        // The id is what Prometheus and serde both show.
+        assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+    }
+}
+
+#[test]
+fn causes_never_blame_a_stage_the_pipeline_lacks() {
+    // A Tempo-only pipeline never gets a collector cause even with collector counters.
+    let found = Case::v2(&[(Stage::TempoDistributor, Fine)])
+        .set(Counter::CollectorMemoryLimited, 3.0)
+        .run();
+    assert!(found.is_empty(), "{found:?}");
+}
