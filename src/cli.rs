@@ -1,8 +1,9 @@
 //! The command line (DESIGN §4): Prometheus-style dotted flags and the `serve`,
-//! `check-config` and `demo` subcommands, and what each one runs.
+//! `check-config`, `diagnose` and `demo` subcommands, and what each one runs.
 //!
 //! Exit codes: 0 on a clean stop, 2 when the configuration (file, flags) is unusable, 1 on
-//! any other error. Errors are printed with their whole chain.
+//! any other error. `diagnose` differs: 0 healthy, 1 not healthy, 2 cannot run. Errors are
+//! printed with their whole chain.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +38,16 @@ pub enum Command {
     Serve,
     /// Load and validate the configuration, then exit (0 valid, 2 invalid).
     CheckConfig,
+    /// Poll the configured targets for a while, print what is wrong, why, and the fix.
+    /// Exit 0 when healthy, 1 when not, 2 when it cannot run.
+    Diagnose {
+        /// How long to poll: long enough for a few polls of every target.
+        #[arg(long, default_value = "30s", value_parser = parse_wait)]
+        wait: std::time::Duration,
+        /// Report format.
+        #[arg(long, default_value = "text", value_enum)]
+        output: Output,
+    },
     /// Run against a built-in simulated pipeline on 127.0.0.1 (no external service needed).
     Demo {
         /// Scenario to start in: healthy, tls-mismatch, rate-limited, rf3-healthy, ring-rf3.
@@ -89,6 +100,20 @@ pub enum LogLevel {
     Info,
     Warn,
     Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    let wait = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if wait < std::time::Duration::from_secs(1) || wait > std::time::Duration::from_secs(3600) {
+        return Err("must be between 1s and 1h".into());
+    }
+    Ok(wait)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -151,6 +176,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 crate::scrape::TargetClient::new(target, config.body_size_limit)
                     .map_err(|e| UsageError(e.into()))?;
             }
+            engine::TargetPoller::probe_settings(&config).map_err(|e| UsageError(e.into()))?;
             println!(
                 "{}: valid, {} targets",
                 path.display(),
@@ -171,7 +197,57 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Demo { scenario } => run_demo(scenario, &cli.web).await,
+        Command::Diagnose { wait, output } => {
+            let path = match cli.config.file {
+                Some(path) => path,
+                None if std::path::Path::new("spanflow.yml").exists() => "spanflow.yml".into(),
+                None => {
+                    return Err(UsageError(anyhow::anyhow!(
+                        "diagnose needs a pipeline to look at: pass --config.file (or run `spanflow demo` and point a config at its simulator)"
+                    ))
+                    .into());
+                }
+            };
+            diagnose(load(&path)?, wait, output).await
+        }
     }
+}
+
+/// Polls for `wait` with an interval short enough for four polls, then reports.
+async fn diagnose(
+    mut config: Config,
+    wait: std::time::Duration,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let interval = config
+        .poll_interval
+        .min(wait / 4)
+        .max(std::time::Duration::from_millis(250));
+    config.poll_interval = interval;
+    config.window = wait.max(interval * 2);
+    config.probes.grpc_timeout = config.probes.grpc_timeout.min(interval);
+    for target in &mut config.targets {
+        target.timeout = target.timeout.min(interval);
+    }
+    let engine = engine::start(Arc::new(config)).map_err(|e| UsageError(e.into()))?;
+    // The first polls land within a tenth of the interval; one more interval covers the last.
+    tokio::time::sleep(wait + interval / 5).await;
+    let snapshot = engine.snapshot.load_full();
+    drop(engine);
+    let report = match output {
+        Output::Json => crate::report::json(&snapshot),
+        Output::Text => {
+            use std::io::IsTerminal;
+            let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            crate::report::text(&snapshot, colour)
+        }
+    };
+    println!("{report}");
+    Ok(if crate::report::needs_attention(&snapshot) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn load(path: &std::path::Path) -> Result<Config, UsageError> {
@@ -179,7 +255,10 @@ fn load(path: &std::path::Path) -> Result<Config, UsageError> {
 }
 
 async fn run_demo(scenario: Scenario, web_args: &WebArgs) -> anyhow::Result<ExitCode> {
-    let (simulator, control) = demo::simulator(scenario);
+    let ingesters = demo::DemoIngesters::start()
+        .await
+        .context("starting the demo's gRPC ingesters on 127.0.0.1")?;
+    let (simulator, control) = demo::simulator(scenario, &ingesters);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding the simulator on 127.0.0.1")?;
@@ -201,7 +280,9 @@ async fn run_demo(scenario: Scenario, web_args: &WebArgs) -> anyhow::Result<Exit
     println!("  switch:       curl -X POST 'http://{shown}/demo/scenario?name=tls-mismatch'");
     println!("                (scenarios: {})", Scenario::names());
     println!("  simulator:    {base}/tempo/metrics, {base}/otelcol/metrics, {base}/app/metrics");
-    serve(config, web_args, Some(control.routes("/demo/scenario"))).await
+    let served = serve(config, web_args, Some(control.routes("/demo/scenario"))).await;
+    drop(ingesters);
+    served
 }
 
 async fn serve(

@@ -530,7 +530,9 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
         Some(spanned) => {
             let line = spanned.referenced.line();
             let probes = spanned.value;
-            if probes.grpc_timeout < Duration::from_millis(10) || probes.grpc_timeout > poll_interval {
+            if probes.grpc_timeout < Duration::from_millis(10)
+                || probes.grpc_timeout > poll_interval
+            {
                 return Err(invalid(
                     line,
                     "probes.grpc_timeout".into(),

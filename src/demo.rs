@@ -2,7 +2,9 @@
 //!
 //! One HTTP server on 127.0.0.1 plays three targets: an app (`/app/metrics`), an
 //! OpenTelemetry Collector (`/otelcol/metrics`) and a Tempo 2.7.2 single binary (`/tempo`
-//! as API base: `/tempo/metrics`, `/tempo/ready`, `/tempo/api/status/buildinfo`). Their
+//! as API base: `/tempo/metrics`, `/tempo/ready`, `/tempo/api/status/buildinfo`,
+//! `/tempo/status/services`, `/tempo/status/config`, `/tempo/ingester/ring`), whose ingester
+//! is a real gRPC health server ([`DemoIngesters`]) so the probe works on the demo too. Their
 //! counters grow with time at the rates of the current [`Scenario`], the way the real
 //! captures in `../shared/fixtures/` grow (20 spans/s, 15 over gRPC and 5 over HTTP, one
 //! push per batch, a labelled series created at its first event). Everything is generated
@@ -215,6 +217,7 @@ impl Simulation {
 #[derive(Clone)]
 pub struct DemoControl {
     sim: Arc<Mutex<Simulation>>,
+    ingesters: IngesterAddresses,
 }
 
 impl DemoControl {
@@ -265,16 +268,52 @@ async fn post_scenario(
     }
 }
 
+/// The simulated Tempo's ingester: two real gRPC health servers on 127.0.0.1, one speaking
+/// plaintext (a healthy ingester) and one TLS only (the ingester of the incident, whose gRPC
+/// server has `server.grpc_tls_config`). The ring page advertises the one the scenario
+/// needs, so spanflow's probe sees what it would see on a real Tempo.
+pub struct DemoIngesters {
+    pub plaintext: grpc::HealthServer,
+    pub tls_only: grpc::HealthServer,
+}
+
+impl DemoIngesters {
+    pub async fn start() -> std::io::Result<DemoIngesters> {
+        let cert = grpc::self_signed().map_err(std::io::Error::other)?;
+        Ok(DemoIngesters {
+            plaintext: grpc::serve_health(None).await?,
+            tls_only: grpc::serve_health(Some(cert)).await?,
+        })
+    }
+
+    fn addresses(&self) -> IngesterAddresses {
+        IngesterAddresses {
+            plaintext: self.plaintext.addr.to_string(),
+            tls_only: self.tls_only.addr.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct IngesterAddresses {
+    plaintext: String,
+    tls_only: String,
+}
+
 /// The simulated pipeline's HTTP server, ready to be served.
-pub fn simulator(scenario: Scenario) -> (Router, DemoControl) {
+pub fn simulator(scenario: Scenario, ingesters: &DemoIngesters) -> (Router, DemoControl) {
     let control = DemoControl {
         sim: Arc::new(Mutex::new(Simulation::new(scenario))),
+        ingesters: ingesters.addresses(),
     };
     let router = Router::new()
         .route("/app/metrics", get(|State(c): State<DemoControl>| async move { c.page(app_page) }))
         .route("/otelcol/metrics", get(|State(c): State<DemoControl>| async move { c.page(collector_page) }))
         .route("/tempo/metrics", get(|State(c): State<DemoControl>| async move { c.page(tempo_page) }))
         .route("/tempo/ready", get(|| async { "ready\n" }))
+        .route("/tempo/status/services", get(|| async { TEMPO_SERVICES }))
+        .route("/tempo/status/config", get(|State(c): State<DemoControl>| async move { c.tempo_config() }))
+        .route("/tempo/ingester/ring", get(|State(c): State<DemoControl>, headers: axum::http::HeaderMap| async move { c.ingester_ring(&headers) }))
         .route(
             "/tempo/api/status/buildinfo",
             get(|| async {
@@ -297,6 +336,76 @@ impl DemoControl {
             )],
             render(&sim),
         )
+    }
+}
+
+const TEMPO_SERVICES: &str = "GET /status/services
++------------------------+---------+--------------+
+| SERVICE NAME           |  STATUS | FAILURE CASE |
++------------------------+---------+--------------+
+| distributor            | Running |              |
+| ingester               | Running |              |
+| memberlist-kv          | Running |              |
+| querier                | Running |              |
+| query-frontend         | Running |              |
+| ring                   | Running |              |
+| server                 | Running |              |
+| store                  | Running |              |
++------------------------+---------+--------------+
+";
+
+impl DemoControl {
+    /// The scenario's ingester ring: member names, and whether they are the TLS-only one.
+    fn ring_members(&self) -> (Vec<&'static str>, &str, u32) {
+        let a = &self.ingesters;
+        match self.scenario() {
+            Scenario::Healthy | Scenario::RateLimited => (vec!["ingester-0"], &a.plaintext, 1),
+            Scenario::TlsMismatch => (vec!["ingester-0"], &a.tls_only, 1),
+            Scenario::Rf3Healthy => (
+                vec!["ingester-0", "ingester-1", "ingester-2"],
+                &a.plaintext,
+                3,
+            ),
+            Scenario::RingRf3 => (vec!["ingester-0"], &a.plaintext, 3),
+        }
+    }
+
+    /// `/status/config` as Tempo writes it, with the few keys that differ by scenario.
+    fn tempo_config(&self) -> String {
+        let (_, _, replication_factor) = self.ring_members();
+        let server_cert = if self.scenario() == Scenario::TlsMismatch {
+            "/etc/tempo/tls/server.crt"
+        } else {
+            "\"\""
+        };
+        format!(
+            "GET /status/config\n---\ntarget: all\nserver:\n    http_listen_port: 3200\n    grpc_listen_port: 9095\n    grpc_tls_config:\n        cert: \"\"\n        key: null\n        cert_file: {server_cert}\n        key_file: \"\"\ningester_client:\n    grpc_client_config:\n        tls_enabled: false\n        tls_cert_path: \"\"\ningester:\n    lifecycler:\n        ring:\n            replication_factor: {replication_factor}\nstorage:\n    trace:\n        backend: local\n        s3:\n            secret_key: \"\"\n"
+        )
+    }
+
+    /// `/ingester/ring`: JSON when asked for it (as dskit answers), else a short HTML page.
+    fn ingester_ring(&self, headers: &axum::http::HeaderMap) -> axum::response::Response {
+        let (members, address, _) = self.ring_members();
+        let shards: Vec<serde_json::Value> = members
+            .iter()
+            .map(|id| serde_json::json!({"id": id, "state": "ACTIVE", "address": address, "zone": "", "tokens": []}))
+            .collect();
+        let json = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("application/json"));
+        if json {
+            axum::Json(serde_json::json!({"shards": shards, "now": ""})).into_response()
+        } else {
+            let rows: String = members
+                .iter()
+                .map(|id| format!("<tr><td>{id}</td><td>ACTIVE</td><td>{address}</td></tr>"))
+                .collect();
+            axum::response::Html(format!(
+                "<html><body><h1>Ingester ring</h1><table>{rows}</table></body></html>"
+            ))
+            .into_response()
+        }
     }
 }
 

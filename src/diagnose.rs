@@ -104,50 +104,116 @@ impl Cause {
     /// One line: what is going on.
     pub fn summary(self) -> &'static str {
         match self {
-            Cause::TargetUnreachable => "spanflow cannot reach this target, so its stages cannot be judged",
+            Cause::TargetUnreachable => {
+                "spanflow cannot reach this target, so its stages cannot be judged"
+            }
             Cause::TargetAuthFailed => "the target refuses spanflow's credentials (HTTP 401/403)",
-            Cause::TargetPageUnreadable => "the target answers, but not with a metrics page spanflow can read",
-            Cause::GrpcTlsMismatch => "Tempo's internal gRPC server and the distributor's ingester client disagree on TLS, so every push to the ingesters fails and every span is refused",
-            Cause::IngesterPushFailing => "the distributor's pushes to the ingesters fail at the transport (network, DNS, timeouts, certificates)",
-            Cause::IngesterRingEmpty => "the ingester ring has no members, so the distributor has nowhere to write",
-            Cause::IngestersNotActive => "ingesters in the ring are not ACTIVE (joining, leaving or unhealthy), so writes cannot reach enough of them",
-            Cause::IngestersBelowReplicationFactor => "fewer ACTIVE ingesters than a write quorum of the replication factor, so every write is refused",
+            Cause::TargetPageUnreadable => {
+                "the target answers, but not with a metrics page spanflow can read"
+            }
+            Cause::GrpcTlsMismatch => {
+                "Tempo's internal gRPC server and the distributor's ingester client disagree on TLS, so every push to the ingesters fails and every span is refused"
+            }
+            Cause::IngesterPushFailing => {
+                "the distributor's pushes to the ingesters fail at the transport (network, DNS, timeouts, certificates)"
+            }
+            Cause::IngesterRingEmpty => {
+                "the ingester ring has no members, so the distributor has nowhere to write"
+            }
+            Cause::IngestersNotActive => {
+                "ingesters in the ring are not ACTIVE (joining, leaving or unhealthy), so writes cannot reach enough of them"
+            }
+            Cause::IngestersBelowReplicationFactor => {
+                "fewer ACTIVE ingesters than a write quorum of the replication factor, so every write is refused"
+            }
             Cause::KafkaProduceFailing => "the distributor cannot write to Kafka",
-            Cause::NoActivePartitions => "no live-store partition is Active, so the distributor cannot place writes",
+            Cause::NoActivePartitions => {
+                "no live-store partition is Active, so the distributor cannot place writes"
+            }
             Cause::RateLimited => "Tempo refuses spans over the tenant's ingestion rate limit",
-            Cause::LiveTracesExceeded => "Tempo drops spans of tenants over their live-traces limit; senders see success (silent loss)",
-            Cause::TraceTooLarge => "Tempo drops spans of traces over the maximum trace size; senders see success (silent loss)",
-            Cause::StorageFlushFailing => "blocks fail to flush to object storage: ingest looks healthy, but nothing reaches long-term storage",
-            Cause::CollectorExporterFailing => "the Collector's exporter cannot deliver spans to the next hop",
-            Cause::CollectorQueueFull => "the Collector's sending queue is (nearly) full; once full, new spans are dropped",
+            Cause::LiveTracesExceeded => {
+                "Tempo drops spans of tenants over their live-traces limit; senders see success (silent loss)"
+            }
+            Cause::TraceTooLarge => {
+                "Tempo drops spans of traces over the maximum trace size; senders see success (silent loss)"
+            }
+            Cause::StorageFlushFailing => {
+                "blocks fail to flush to object storage: ingest looks healthy, but nothing reaches long-term storage"
+            }
+            Cause::CollectorExporterFailing => {
+                "the Collector's exporter cannot deliver spans to the next hop"
+            }
+            Cause::CollectorQueueFull => {
+                "the Collector's sending queue is (nearly) full; once full, new spans are dropped"
+            }
             Cause::CollectorMemoryLimited => "the Collector's memory_limiter refuses spans",
             Cause::AppNotExporting => "the app's exporter delivers no spans",
-            Cause::TempoReceiverMetricsMissing => "this Tempo (2.4–2.5) lacks tempo_receiver_* metrics; spanflow falls back to spans received minus discards, and refusals before the distributor are invisible",
+            Cause::TempoReceiverMetricsMissing => {
+                "this Tempo (2.4–2.5) lacks tempo_receiver_* metrics; spanflow falls back to spans received minus discards, and refusals before the distributor are invisible"
+            }
         }
     }
 
     /// What to do about it.
     pub fn fix(self) -> &'static str {
         match self {
-            Cause::TargetUnreachable => "check the target's url, that the port is reachable from spanflow, and its TLS settings (ca_file, server_name)",
-            Cause::TargetAuthFailed => "set the target's basic_auth or bearer_token_file to credentials the endpoint accepts",
-            Cause::TargetPageUnreadable => "point the url at the metrics endpoint (for tempo: the API base, e.g. http://tempo:3200), or raise body_size_limit if the page is larger",
-            Cause::GrpcTlsMismatch => "either enable TLS on Tempo's gRPC clients — ingester_client.grpc_client_config (and metrics_generator_client, querier.frontend_worker): {tls_enabled: true, tls_ca_path, tls_server_name or tls_insecure_skip_verify} — or remove server.grpc_tls_config; the OTLP receivers have their own TLS, which is why senders still connect",
-            Cause::IngesterPushFailing => "check the distributor log for the push error: 'connection refused' or 'i/o timeout' means network or DNS between distributor and ingesters; 'certificate' errors mean tls_ca_path/tls_server_name; 'error reading server preface' means a TLS mismatch",
-            Cause::IngesterRingEmpty => "make the ingesters join the ring: check memberlist.join_members and that every component uses the same kvstore; wait for ingesters to become ACTIVE",
-            Cause::IngestersNotActive => "stabilise the ingesters (OOM kills, rollouts); remove dead members with POST /ingester/ring forget=<id>",
-            Cause::IngestersBelowReplicationFactor => "run at least replication_factor ingesters (a write needs a quorum of replication_factor/2+1 ACTIVE), or lower ingester.lifecycler.ring.replication_factor",
-            Cause::KafkaProduceFailing => "check Kafka reachability, SASL/TLS, topic partition count and producer_max_buffered_bytes; the failure reason label says which",
-            Cause::NoActivePartitions => "start the live-stores and make sure their partitions turn Active (/partition-ring)",
-            Cause::RateLimited => "raise the tenant's ingestion_rate_limit_bytes / ingestion_burst_size_bytes overrides, or reduce the volume (sampling)",
-            Cause::LiveTracesExceeded => "raise max_traces_per_user (3.x: max_live_traces_bytes), scale ingesters/live-stores, or fix instrumentation that opens too many traces",
-            Cause::TraceTooLarge => "raise max_bytes_per_trace, or fix instrumentation that makes huge traces (loops, unbounded spans)",
-            Cause::StorageFlushFailing => "check the backend credentials, bucket permissions, quota and network; watch the WAL disk meanwhile",
-            Cause::CollectorExporterFailing => "check the exporter's endpoint and TLS against the receiver: 'error reading server preface: http2: frame too large' means a plaintext exporter to a TLS receiver, 'first record does not look like a TLS handshake' the reverse (set tls.insecure or ca_file); 'connection refused' means nothing listens (Tempo ≥ 2.7 binds OTLP to localhost by default)",
-            Cause::CollectorQueueFull => "fix the slow or failing backend first; meanwhile raise sending_queue.queue_size or use a persistent queue",
-            Cause::CollectorMemoryLimited => "raise the memory_limiter limits or scale the Collector out",
-            Cause::AppNotExporting => "check the app's OTLP endpoint, port and protocol, and that it receives traffic; check its sampler",
-            Cause::TempoReceiverMetricsMissing => "upgrade Tempo to 2.6 or later, where the receiver metrics are back",
+            Cause::TargetUnreachable => {
+                "check the target's url, that the port is reachable from spanflow, and its TLS settings (ca_file, server_name)"
+            }
+            Cause::TargetAuthFailed => {
+                "set the target's basic_auth or bearer_token_file to credentials the endpoint accepts"
+            }
+            Cause::TargetPageUnreadable => {
+                "point the url at the metrics endpoint (for tempo: the API base, e.g. http://tempo:3200), or raise body_size_limit if the page is larger"
+            }
+            Cause::GrpcTlsMismatch => {
+                "either enable TLS on Tempo's gRPC clients — ingester_client.grpc_client_config (and metrics_generator_client, querier.frontend_worker): {tls_enabled: true, tls_ca_path, tls_server_name or tls_insecure_skip_verify} — or remove server.grpc_tls_config; the OTLP receivers have their own TLS, which is why senders still connect"
+            }
+            Cause::IngesterPushFailing => {
+                "check the distributor log for the push error: 'connection refused' or 'i/o timeout' means network or DNS between distributor and ingesters; 'certificate' errors mean tls_ca_path/tls_server_name; 'error reading server preface' means a TLS mismatch"
+            }
+            Cause::IngesterRingEmpty => {
+                "make the ingesters join the ring: check memberlist.join_members and that every component uses the same kvstore; wait for ingesters to become ACTIVE"
+            }
+            Cause::IngestersNotActive => {
+                "stabilise the ingesters (OOM kills, rollouts); remove dead members with POST /ingester/ring forget=<id>"
+            }
+            Cause::IngestersBelowReplicationFactor => {
+                "run at least replication_factor ingesters (a write needs a quorum of replication_factor/2+1 ACTIVE), or lower ingester.lifecycler.ring.replication_factor"
+            }
+            Cause::KafkaProduceFailing => {
+                "check Kafka reachability, SASL/TLS, topic partition count and producer_max_buffered_bytes; the failure reason label says which"
+            }
+            Cause::NoActivePartitions => {
+                "start the live-stores and make sure their partitions turn Active (/partition-ring)"
+            }
+            Cause::RateLimited => {
+                "raise the tenant's ingestion_rate_limit_bytes / ingestion_burst_size_bytes overrides, or reduce the volume (sampling)"
+            }
+            Cause::LiveTracesExceeded => {
+                "raise max_traces_per_user (3.x: max_live_traces_bytes), scale ingesters/live-stores, or fix instrumentation that opens too many traces"
+            }
+            Cause::TraceTooLarge => {
+                "raise max_bytes_per_trace, or fix instrumentation that makes huge traces (loops, unbounded spans)"
+            }
+            Cause::StorageFlushFailing => {
+                "check the backend credentials, bucket permissions, quota and network; watch the WAL disk meanwhile"
+            }
+            Cause::CollectorExporterFailing => {
+                "check the exporter's endpoint and TLS against the receiver: 'error reading server preface: http2: frame too large' means a plaintext exporter to a TLS receiver, 'first record does not look like a TLS handshake' the reverse (set tls.insecure or ca_file); 'connection refused' means nothing listens (Tempo ≥ 2.7 binds OTLP to localhost by default)"
+            }
+            Cause::CollectorQueueFull => {
+                "fix the slow or failing backend first; meanwhile raise sending_queue.queue_size or use a persistent queue"
+            }
+            Cause::CollectorMemoryLimited => {
+                "raise the memory_limiter limits or scale the Collector out"
+            }
+            Cause::AppNotExporting => {
+                "check the app's OTLP endpoint, port and protocol, and that it receives traffic; check its sampler"
+            }
+            Cause::TempoReceiverMetricsMissing => {
+                "upgrade Tempo to 2.6 or later, where the receiver metrics are back"
+            }
         }
     }
 }
@@ -294,8 +360,10 @@ impl Facts<'_> {
         match self.snapshot.tempo_generation {
             Generation::TempoV2 {
                 receiver_counters: false,
-            } => pipeline::stage_counts(Stage::TempoDistributor, inc, self.snapshot.tempo_generation)
-                .failure,
+            } => {
+                pipeline::stage_counts(Stage::TempoDistributor, inc, self.snapshot.tempo_generation)
+                    .failure
+            }
             _ => inc.get(Counter::TempoRefused),
         }
     }
@@ -306,8 +374,7 @@ impl Facts<'_> {
         } else {
             &self.totals.recent
         };
-        pipeline::stage_counts(Stage::TempoDistributor, inc, self.snapshot.tempo_generation)
-            .success
+        pipeline::stage_counts(Stage::TempoDistributor, inc, self.snapshot.tempo_generation).success
     }
 }
 
@@ -395,8 +462,10 @@ fn tls_view(f: &Facts) -> TlsView {
                 .push(format!("{}: /status/config unavailable ({why})", t.name)),
         }
         if !e.probes_enabled {
-            view.evidence
-                .push(format!("{}: gRPC probe off (probes.grpc_health: false)", t.name));
+            view.evidence.push(format!(
+                "{}: gRPC probe off (probes.grpc_health: false)",
+                t.name
+            ));
         }
         for p in &e.probes {
             view.evidence.push(format!(
@@ -511,8 +580,12 @@ fn tempo_write_path(f: &Facts, found: &mut Vec<Diagnosis>) {
                     (Cause::GrpcTlsMismatch, Cause::IngesterPushFailing),
                     (Cause::IngesterPushFailing, Cause::GrpcTlsMismatch),
                 ] {
-                    let mut d =
-                        diagnosis(cause, Stage::TempoIngester, Severity::Critical, Certainty::Possible);
+                    let mut d = diagnosis(
+                        cause,
+                        Stage::TempoIngester,
+                        Severity::Critical,
+                        Certainty::Possible,
+                    );
                     d.evidence = evidence.clone();
                     d.alternatives = vec![other];
                     d.tell_apart = Some(TLS_TELL_APART);
@@ -535,7 +608,10 @@ fn tempo_write_path(f: &Facts, found: &mut Vec<Diagnosis>) {
         && rate_limited < refused_recent / 2.0
     {
         let ring = ring_view(f);
-        let mut evidence = vec![numbers(), format!("no ingester append attempted {}", f.over())];
+        let mut evidence = vec![
+            numbers(),
+            format!("no ingester append attempted {}", f.over()),
+        ];
         evidence.extend(ring.evidence.iter().cloned());
         let severity = if f.is(Stage::TempoDistributor, &[Failing]) {
             Severity::Critical
@@ -641,8 +717,10 @@ fn ring_view(f: &Facts) -> RingView {
             .and_then(|c| c.replication_factor)
         {
             view.replication_factor = Some(rf);
-            view.evidence
-                .push(format!("{}: replication_factor {rf} (/status/config)", t.name));
+            view.evidence.push(format!(
+                "{}: replication_factor {rf} (/status/config)",
+                t.name
+            ));
         }
         let ring = t.tempo.as_ref().and_then(|e| e.status.ingester_ring.ok());
         if let Some(ring) = ring {
@@ -668,7 +746,8 @@ fn ring_view(f: &Facts) -> RingView {
             ));
             continue;
         }
-        let gauge = |state| pipeline::ring_gauge(&t.ring_gauges, "tempo_ring_members", "ingester", state);
+        let gauge =
+            |state| pipeline::ring_gauge(&t.ring_gauges, "tempo_ring_members", "ingester", state);
         if let Some(active) = gauge("ACTIVE") {
             let others: f64 = ["JOINING", "PENDING", "LEAVING", "Unhealthy"]
                 .iter()
@@ -736,7 +815,11 @@ fn tempo_limits(f: &Facts, found: &mut Vec<Diagnosis>) {
     };
     for (cause, reason, stage) in [
         (Cause::RateLimited, "rate_limited", Stage::TempoDistributor),
-        (Cause::LiveTracesExceeded, "live_traces_exceeded", limits_stage),
+        (
+            Cause::LiveTracesExceeded,
+            "live_traces_exceeded",
+            limits_stage,
+        ),
         (Cause::TraceTooLarge, "trace_too_large", limits_stage),
     ] {
         if f.recent_discarded(reason) <= 0.0 {
@@ -822,7 +905,8 @@ fn collector(f: &Facts, found: &mut Vec<Diagnosis>) {
             },
             Certainty::Likely,
         );
-        let failed = f.window(Counter::CollectorSendFailed) + f.window(Counter::CollectorEnqueueFailed);
+        let failed =
+            f.window(Counter::CollectorSendFailed) + f.window(Counter::CollectorEnqueueFailed);
         d.evidence.push(format!(
             "{} spans sent, {} failed to send or enqueue {}",
             count(f.window(Counter::CollectorSent)),
@@ -836,7 +920,9 @@ fn collector(f: &Facts, found: &mut Vec<Diagnosis>) {
                 "Tempo received nothing at all: the connection fails before gRPC (TLS/plaintext mismatch, wrong endpoint, or Tempo's OTLP receiver not listening on that address)"
                     .into(),
             );
-            d.tell_apart = Some("the Collector's log names it: 'http2: frame too large' or 'error reading server preface' is a plaintext exporter talking to a TLS receiver, 'first record does not look like a TLS handshake' a TLS exporter talking to a plaintext one, 'connection refused' nothing listening");
+            d.tell_apart = Some(
+                "the Collector's log names it: 'http2: frame too large' or 'error reading server preface' is a plaintext exporter talking to a TLS receiver, 'first record does not look like a TLS handshake' a TLS exporter talking to a plaintext one, 'connection refused' nothing listening",
+            );
         } else if tempo_up && f.refused(false) > 0.0 {
             d.evidence.push(format!(
                 "Tempo refuses spans ({} refused {}): the exporter fails because of Tempo — see Tempo's cause",
@@ -845,7 +931,9 @@ fn collector(f: &Facts, found: &mut Vec<Diagnosis>) {
             ));
         } else if !tempo_up {
             d.certainty = Certainty::Possible;
-            d.tell_apart = Some("add the Tempo target (role: tempo) so spanflow can see whether Tempo receives and refuses, or receives nothing");
+            d.tell_apart = Some(
+                "add the Tempo target (role: tempo) so spanflow can see whether Tempo receives and refuses, or receives nothing",
+            );
         }
         found.push(d);
     }
@@ -853,10 +941,13 @@ fn collector(f: &Facts, found: &mut Vec<Diagnosis>) {
     let fullest = f
         .targets(Role::Collector)
         .filter_map(|t| t.queue_fill_ratio.map(|r| (t, r)))
-        .fold(None, |best: Option<(&TargetReport, f64)>, (t, r)| match best {
-            Some((_, b)) if b >= r => best,
-            _ => Some((t, r)),
-        });
+        .fold(
+            None,
+            |best: Option<(&TargetReport, f64)>, (t, r)| match best {
+                Some((_, b)) if b >= r => best,
+                _ => Some((t, r)),
+            },
+        );
     let enqueue_failed = f.recent(Counter::CollectorEnqueueFailed);
     if fullest.is_some_and(|(_, r)| r >= QUEUE_NEARLY_FULL) || enqueue_failed > 0.0 {
         let mut d = diagnosis(
@@ -866,8 +957,11 @@ fn collector(f: &Facts, found: &mut Vec<Diagnosis>) {
             Certainty::Confirmed,
         );
         if let Some((t, r)) = fullest {
-            d.evidence
-                .push(format!("{}: exporter queue {:.0} % full", t.name, r * 100.0));
+            d.evidence.push(format!(
+                "{}: exporter queue {:.0} % full",
+                t.name,
+                r * 100.0
+            ));
         }
         if enqueue_failed > 0.0 {
             d.severity = Severity::Critical;
@@ -903,7 +997,8 @@ fn app(f: &Facts, found: &mut Vec<Diagnosis>) {
     let Some(report) = f.stage(Stage::App) else {
         return;
     };
-    let collector_receives = f.recent(Counter::CollectorAccepted) + f.recent(Counter::CollectorRefused);
+    let collector_receives =
+        f.recent(Counter::CollectorAccepted) + f.recent(Counter::CollectorRefused);
     let collector_configured = f.targets(Role::Collector).next().is_some();
     match report.status {
         StageStatus::Idle => {
@@ -913,8 +1008,11 @@ fn app(f: &Facts, found: &mut Vec<Diagnosis>) {
                 Severity::Info,
                 Certainty::Possible,
             );
-            d.evidence.push(format!("the app exported no spans {}", f.over()));
-            d.tell_apart = Some("an app without traffic exports nothing too: check that it is serving requests and that its sampler keeps some");
+            d.evidence
+                .push(format!("the app exported no spans {}", f.over()));
+            d.tell_apart = Some(
+                "an app without traffic exports nothing too: check that it is serving requests and that its sampler keeps some",
+            );
             found.push(d);
         }
         StageStatus::Failing if !collector_configured || collector_receives == 0.0 => {

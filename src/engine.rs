@@ -155,7 +155,11 @@ pub struct TargetPoller {
 }
 
 impl TargetPoller {
-    pub fn new(target: Target, client: TargetClient, probes: Option<ProbeSettings>) -> TargetPoller {
+    pub fn new(
+        target: Target,
+        client: TargetClient,
+        probes: Option<ProbeSettings>,
+    ) -> TargetPoller {
         TargetPoller {
             target,
             client,
@@ -211,7 +215,10 @@ impl TargetPoller {
         }
         let status = tempo::read_status(client, reading.software.generation).await;
         let probes = match &self.probes {
-            Some(settings) => self.probe_ring(&status, reading.software.generation, settings.clone()).await,
+            Some(settings) => {
+                self.probe_ring(&status, reading.software.generation, settings.clone())
+                    .await
+            }
             None => Vec::new(),
         };
         reading.tempo = Some(TempoEvidence {

@@ -198,6 +198,20 @@ pub fn families(snapshot: &Snapshot, snapshot_age_seconds: f64, build: &BuildInf
             1.0,
         );
     }
+    let mut diagnosis = Family::new(
+        "spanflow_diagnosis",
+        Gauge,
+        "1 for each cause spanflow detects now, with the stage it blames; causes the evidence cannot tell apart are all present; see /api/v1/status for evidence and fix",
+    );
+    for d in &snapshot.causes {
+        diagnosis.push(
+            vec![
+                ("cause", d.cause.as_str().into()),
+                ("stage", d.stage.as_str().into()),
+            ],
+            1.0,
+        );
+    }
     let mut window = Family::new(
         "spanflow_window_seconds",
         Gauge,
@@ -229,6 +243,7 @@ pub fn families(snapshot: &Snapshot, snapshot_age_seconds: f64, build: &BuildInf
         rate,
         blocked,
         healthy,
+        diagnosis,
         discarded,
         queue,
         up,

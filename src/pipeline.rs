@@ -150,7 +150,10 @@ const MAX_RING_GAUGES: usize = 64;
 pub fn ring_gauge(gauges: &[RingGauge], metric: &str, ring: &str, state: &str) -> Option<f64> {
     let mut seen = false;
     let mut sum = 0.0;
-    for g in gauges.iter().filter(|g| g.metric == metric && g.ring == ring) {
+    for g in gauges
+        .iter()
+        .filter(|g| g.metric == metric && g.ring == ring)
+    {
         seen = true;
         if g.state.eq_ignore_ascii_case(state) {
             sum += g.value;

@@ -119,10 +119,7 @@ pub enum Answer {
     /// The server answered, with another status or a gRPC error.
     NotServing { status: String },
     /// No answer: see `stage` for how far it got.
-    Failed {
-        stage: FailedAt,
-        message: String,
-    },
+    Failed { stage: FailedAt, message: String },
 }
 
 /// How far a failed attempt got.
@@ -262,7 +259,10 @@ async fn attempt_unbounded(address: &str, tls: Option<&ProbeSettings>) -> Answer
                 .trim_matches(['[', ']']);
             let name = settings.server_name.as_deref().unwrap_or(host);
             let Ok(name) = ServerName::try_from(name.to_owned()) else {
-                return failed(FailedAt::Handshake, format!("{name:?} is not a server name"));
+                return failed(
+                    FailedAt::Handshake,
+                    format!("{name:?} is not a server name"),
+                );
             };
             let connector = tokio_rustls::TlsConnector::from(settings.tls.clone());
             match connector.connect(name, tcp).await {
@@ -306,7 +306,10 @@ fn is_transport_failure(status: &tonic::Status) -> bool {
 }
 
 /// Runs HTTP/2 over an already connected stream.
-async fn connect_over<S>(address: &str, stream: S) -> Result<tonic::transport::Channel, tonic::transport::Error>
+async fn connect_over<S>(
+    address: &str,
+    stream: S,
+) -> Result<tonic::transport::Channel, tonic::transport::Error>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
@@ -388,12 +391,18 @@ mod tests {
 
     #[test]
     fn loopback_ring_addresses_are_rewritten_to_the_tempo_host() {
-        assert_eq!(probe_address("127.0.0.1:9095", "tempo.svc"), "tempo.svc:9095");
+        assert_eq!(
+            probe_address("127.0.0.1:9095", "tempo.svc"),
+            "tempo.svc:9095"
+        );
         assert_eq!(probe_address("0.0.0.0:9095", "10.0.0.7"), "10.0.0.7:9095");
         assert_eq!(probe_address("[::1]:9095", "fd00::7"), "[fd00::7]:9095");
         assert_eq!(probe_address("localhost:9095", "tempo"), "tempo:9095");
         // Spanflow on Tempo's host: the loopback address is right as it is.
-        assert_eq!(probe_address("127.0.0.1:9095", "127.0.0.1"), "127.0.0.1:9095");
+        assert_eq!(
+            probe_address("127.0.0.1:9095", "127.0.0.1"),
+            "127.0.0.1:9095"
+        );
         // A routable ring address is probed as advertised.
         assert_eq!(probe_address("10.1.2.3:9095", "tempo.svc"), "10.1.2.3:9095");
     }
@@ -411,7 +420,10 @@ mod tests {
             tls,
         };
         assert_eq!(r(failed.clone(), Answer::Serving).speaks(), Speaks::TlsOnly);
-        assert_eq!(r(Answer::Serving, failed.clone()).speaks(), Speaks::PlaintextOnly);
+        assert_eq!(
+            r(Answer::Serving, failed.clone()).speaks(),
+            Speaks::PlaintextOnly
+        );
         assert_eq!(r(failed.clone(), failed).speaks(), Speaks::Unreachable);
     }
 }

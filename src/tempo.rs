@@ -113,7 +113,10 @@ pub struct Partition {
 
 impl PartitionRing {
     pub fn active(&self) -> usize {
-        self.partitions.iter().filter(|p| p.state == "Active").count()
+        self.partitions
+            .iter()
+            .filter(|p| p.state == "Active")
+            .count()
     }
 }
 
@@ -237,7 +240,10 @@ pub fn parse_config(body: &str) -> Result<ConfigFacts, StatusError> {
             .unwrap_or_default();
         StatusError::Config(at)
     })?;
-    let grpc_tls = raw.server.and_then(|s| s.grpc_tls_config).unwrap_or_default();
+    let grpc_tls = raw
+        .server
+        .and_then(|s| s.grpc_tls_config)
+        .unwrap_or_default();
     let set = |v: Option<String>| v.is_some_and(|v| !v.trim().is_empty());
     Ok(ConfigFacts {
         grpc_server_tls: set(grpc_tls.cert_file) || set(grpc_tls.cert),
@@ -259,7 +265,8 @@ pub fn parse_config(body: &str) -> Result<ConfigFacts, StatusError> {
 
 /// Reads a dskit ring page asked for as JSON: `{"shards":[{"id","state","address",…}]}`.
 pub fn parse_ring(body: &[u8]) -> Result<Ring, StatusError> {
-    let raw: RawRing = serde_json::from_slice(body).map_err(|e| StatusError::Ring(e.to_string()))?;
+    let raw: RawRing =
+        serde_json::from_slice(body).map_err(|e| StatusError::Ring(e.to_string()))?;
     let members = raw
         .shards
         .unwrap_or_default()
@@ -327,8 +334,8 @@ pub async fn read_status(client: &TargetClient, generation: Generation) -> Tempo
             Err(e) => Read::Unavailable(e.to_string()),
         }
     };
-    let services = fetch_text(client, "status/services", |b| parse_services(b));
-    let config = fetch_text(client, "status/config", |b| parse_config(b));
+    let services = fetch_text(client, "status/services", parse_services);
+    let config = fetch_text(client, "status/config", parse_config);
     let ingester_ring = fetch_json(client, "ingester/ring", v2, parse_ring);
     let live_store_ring = fetch_json(client, "live-store/ring", v3, parse_ring);
     let partition_ring = fetch_json(client, "partition-ring", v3, parse_partition_ring);
@@ -379,7 +386,10 @@ async fn fetch_json<T>(
     if !wanted {
         return Read::Unavailable(format!("/{path}: not read for this Tempo version"));
     }
-    match client.fetch(client.endpoint(path), "application/json").await {
+    match client
+        .fetch(client.endpoint(path), "application/json")
+        .await
+    {
         Ok(page) => match parse(&page.body) {
             Ok(v) => Read::Ok(v),
             Err(e) => Read::Unavailable(format!("/{path}: {e}")),
@@ -477,9 +487,15 @@ mod tests {
 
     #[test]
     fn ready_keeps_tempo_reason() {
-        let r = parse_ready(503, b"Some services are not Running:\nStarting: 1\nRunning: 16\n");
+        let r = parse_ready(
+            503,
+            b"Some services are not Running:\nStarting: 1\nRunning: 16\n",
+        );
         assert!(!r.ready);
-        assert_eq!(r.message, "Some services are not Running:; Starting: 1; Running: 16");
+        assert_eq!(
+            r.message,
+            "Some services are not Running:; Starting: 1; Running: 16"
+        );
         assert!(parse_ready(200, b"ready\n").ready);
     }
 
@@ -514,7 +530,12 @@ mod tests {
 
     #[test]
     fn garbage_rings_are_errors_not_panics() {
-        for body in [&b""[..], b"404 page not found", b"{\"shards\":7}", b"\xff\xfe"] {
+        for body in [
+            &b""[..],
+            b"404 page not found",
+            b"{\"shards\":7}",
+            b"\xff\xfe",
+        ] {
             assert!(parse_ring(body).is_err(), "{body:?}");
         }
         assert_eq!(parse_ring(b"{\"shards\":null}").unwrap().members.len(), 0);

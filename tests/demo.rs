@@ -7,18 +7,38 @@ use std::time::Duration;
 use spanflow::demo::{self, Scenario};
 use spanflow::stage::{Stage, StageStatus};
 
-async fn start(scenario: Scenario) -> (String, spanflow::engine::Engine) {
-    let (simulator, _control) = demo::simulator(scenario);
+/// The simulator (with its real gRPC ingesters) and an engine polling it every 250 ms.
+struct Running {
+    sim: String,
+    engine: spanflow::engine::Engine,
+    _ingesters: demo::DemoIngesters,
+}
+
+async fn start(scenario: Scenario) -> Running {
+    let ingesters = demo::DemoIngesters::start().await.unwrap();
+    let (simulator, _control) = demo::simulator(scenario, &ingesters);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, simulator).await.unwrap() });
     let mut config = demo::config(&base);
     config.poll_interval = Duration::from_millis(250);
     config.window = Duration::from_secs(3);
+    config.probes.grpc_timeout = Duration::from_millis(200);
     for t in &mut config.targets {
         t.timeout = Duration::from_millis(200);
     }
-    (base, spanflow::engine::start(Arc::new(config)).unwrap())
+    Running {
+        sim: base,
+        engine: spanflow::engine::start(Arc::new(config)).unwrap(),
+        _ingesters: ingesters,
+    }
+}
+
+fn causes(s: &spanflow::derive::Snapshot) -> Vec<(&'static str, &'static str)> {
+    s.causes
+        .iter()
+        .map(|d| (d.cause.as_str(), d.certainty.as_str()))
+        .collect()
 }
 
 /// Waits (bounded) until the snapshot satisfies `check`.
@@ -48,8 +68,10 @@ fn status_of(s: &spanflow::derive::Snapshot, stage: Stage) -> Option<StageStatus
 
 #[tokio::test]
 async fn switching_scenarios_turns_a_stage_failing_and_back() {
-    let (sim, engine) = start(Scenario::Healthy).await;
-    wait_until(&engine, "healthy", |s| {
+    // Bound whole: the ingesters must live as long as the test.
+    let running = start(Scenario::Healthy).await;
+    let (sim, engine) = (&running.sim, &running.engine);
+    wait_until(engine, "healthy", |s| {
         s.healthy && status_of(s, Stage::TempoDistributor) == Some(StageStatus::Ok)
     })
     .await;
@@ -74,7 +96,7 @@ async fn switching_scenarios_turns_a_stage_failing_and_back() {
         .await
         .unwrap();
     assert_eq!(switched.status(), 200);
-    wait_until(&engine, "blocked at the ingester", |s| {
+    wait_until(engine, "blocked at the ingester", |s| {
         s.blocked_stage == Some(Stage::TempoIngester)
     })
     .await;
@@ -84,14 +106,35 @@ async fn switching_scenarios_turns_a_stage_failing_and_back() {
         Some(StageStatus::Failing)
     );
     assert_eq!(status_of(&s, Stage::App), Some(StageStatus::Ok));
+    // The probe of the demo's TLS-only ingester and its /status/config both prove it.
+    wait_until(engine, "grpc_tls_mismatch confirmed", |s| {
+        s.causes
+            .iter()
+            .any(|d| d.cause.as_str() == "grpc_tls_mismatch" && d.certainty.as_str() == "confirmed")
+    })
+    .await;
+    let s = engine.snapshot.load();
+    let mismatch = s
+        .causes
+        .iter()
+        .find(|d| d.cause.as_str() == "grpc_tls_mismatch")
+        .unwrap();
+    assert!(
+        mismatch
+            .evidence
+            .iter()
+            .any(|e| e.contains("plaintext no answer") && e.contains("TLS SERVING")),
+        "{:?}",
+        mismatch.evidence
+    );
 
     client
         .post(format!("{sim}/scenario?name=healthy"))
         .send()
         .await
         .unwrap();
-    wait_until(&engine, "recovered", |s| {
-        s.healthy && s.blocked_stage.is_none()
+    wait_until(engine, "recovered", |s| {
+        s.healthy && s.blocked_stage.is_none() && s.causes.is_empty()
     })
     .await;
 
@@ -105,33 +148,49 @@ async fn switching_scenarios_turns_a_stage_failing_and_back() {
 
 #[tokio::test]
 async fn every_scenario_shows_what_it_simulates() {
-    for (scenario, check) in [
+    for (scenario, check, cause) in [
         (
             Scenario::RateLimited,
             (Stage::TempoDistributor, StageStatus::Degraded),
+            Some("rate_limited"),
         ),
         (
             Scenario::Rf3Healthy,
             (Stage::TempoIngester, StageStatus::Ok),
+            None,
         ),
         (
             Scenario::RingRf3,
             (Stage::TempoDistributor, StageStatus::Failing),
+            Some("ingesters_below_replication_factor"),
         ),
     ] {
-        let (_sim, engine) = start(scenario).await;
-        wait_until(&engine, scenario.name(), |s| {
+        let running = start(scenario).await;
+        let engine = &running.engine;
+        wait_until(engine, scenario.name(), |s| {
             status_of(s, check.0) == Some(check.1)
         })
         .await;
         if scenario == Scenario::Rf3Healthy {
-            wait_until(&engine, "rf3 healthy", |s| s.healthy).await;
+            wait_until(engine, "rf3 healthy", |s| s.healthy).await;
         }
         if scenario == Scenario::RingRf3 {
-            wait_until(&engine, "blocked at the distributor", |s| {
+            wait_until(engine, "blocked at the distributor", |s| {
                 s.blocked_stage == Some(Stage::TempoDistributor)
             })
             .await;
+        }
+        match cause {
+            Some(cause) => {
+                wait_until(engine, cause, |s| {
+                    s.causes.iter().any(|d| d.cause.as_str() == cause)
+                })
+                .await;
+            }
+            None => {
+                let s = engine.snapshot.load();
+                assert!(s.causes.is_empty(), "{}: {:?}", scenario.name(), causes(&s));
+            }
         }
     }
 }

@@ -17,7 +17,13 @@ async fn a_tls_only_server_answers_tls_and_not_plaintext() {
     let result = probe(&addr, &addr, &settings()).await;
     assert_eq!(result.tls, Answer::Serving, "{result:?}");
     assert!(
-        matches!(result.plaintext, Answer::Failed { stage: FailedAt::Protocol, .. }),
+        matches!(
+            result.plaintext,
+            Answer::Failed {
+                stage: FailedAt::Protocol,
+                ..
+            }
+        ),
         "{result:?}"
     );
     assert_eq!(result.speaks(), Speaks::TlsOnly);
@@ -30,7 +36,13 @@ async fn a_plaintext_server_answers_plaintext_and_fails_the_tls_handshake() {
     let result = probe(&addr, &addr, &settings()).await;
     assert_eq!(result.plaintext, Answer::Serving, "{result:?}");
     assert!(
-        matches!(result.tls, Answer::Failed { stage: FailedAt::Handshake, .. }),
+        matches!(
+            result.tls,
+            Answer::Failed {
+                stage: FailedAt::Handshake,
+                ..
+            }
+        ),
         "{result:?}"
     );
     assert_eq!(result.speaks(), Speaks::PlaintextOnly);
@@ -42,8 +54,20 @@ async fn nothing_listening_is_unreachable_not_a_tls_verdict() {
     let addr = listener.local_addr().unwrap().to_string();
     drop(listener);
     let result = probe(&addr, &addr, &settings()).await;
-    assert!(matches!(result.plaintext, Answer::Failed { stage: FailedAt::Connect, .. }));
-    assert!(matches!(result.tls, Answer::Failed { stage: FailedAt::Connect, .. }));
+    assert!(matches!(
+        result.plaintext,
+        Answer::Failed {
+            stage: FailedAt::Connect,
+            ..
+        }
+    ));
+    assert!(matches!(
+        result.tls,
+        Answer::Failed {
+            stage: FailedAt::Connect,
+            ..
+        }
+    ));
     assert_eq!(result.speaks(), Speaks::Unreachable);
 }
 
@@ -61,9 +85,31 @@ async fn a_silent_peer_times_out_within_the_timeout() {
     let quick = ProbeSettings::new(Duration::from_millis(300), None, None, false).unwrap();
     let started = std::time::Instant::now();
     let result = probe(&addr, &addr, &quick).await;
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-    assert!(matches!(result.plaintext, Answer::Failed { stage: FailedAt::Timeout, .. }), "{result:?}");
-    assert!(matches!(result.tls, Answer::Failed { stage: FailedAt::Timeout, .. }), "{result:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(
+            result.plaintext,
+            Answer::Failed {
+                stage: FailedAt::Timeout,
+                ..
+            }
+        ),
+        "{result:?}"
+    );
+    assert!(
+        matches!(
+            result.tls,
+            Answer::Failed {
+                stage: FailedAt::Timeout,
+                ..
+            }
+        ),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
@@ -74,17 +120,32 @@ async fn with_a_ca_file_the_tls_attempt_verifies_the_certificate() {
     std::fs::write(&ca, &cert).unwrap();
     let server = serve_health(Some((cert, key))).await.unwrap();
     let addr = server.addr.to_string();
-    let trusting = ProbeSettings::new(Duration::from_secs(2), Some(&ca), Some("localhost"), false).unwrap();
+    let trusting =
+        ProbeSettings::new(Duration::from_secs(2), Some(&ca), Some("localhost"), false).unwrap();
     assert_eq!(probe(&addr, &addr, &trusting).await.tls, Answer::Serving);
 
     // Another CA: the handshake is refused, and says so.
     let (other, _) = self_signed().unwrap();
     let other_ca = dir.path().join("other.pem");
     std::fs::write(&other_ca, other).unwrap();
-    let distrusting =
-        ProbeSettings::new(Duration::from_secs(2), Some(&other_ca), Some("localhost"), false).unwrap();
+    let distrusting = ProbeSettings::new(
+        Duration::from_secs(2),
+        Some(&other_ca),
+        Some("localhost"),
+        false,
+    )
+    .unwrap();
     let result = probe(&addr, &addr, &distrusting).await;
-    assert!(matches!(result.tls, Answer::Failed { stage: FailedAt::Handshake, .. }), "{result:?}");
+    assert!(
+        matches!(
+            result.tls,
+            Answer::Failed {
+                stage: FailedAt::Handshake,
+                ..
+            }
+        ),
+        "{result:?}"
+    );
 }
 
 #[test]

@@ -30,7 +30,8 @@ impl Drop for HealthServer {
 /// A self-signed certificate and key, PEM, for `localhost` and `127.0.0.1`.
 pub fn self_signed() -> Result<(String, String), rcgen::Error> {
     let key = rcgen::KeyPair::generate()?;
-    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+    let params =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
     let cert = params.self_signed(&key)?;
     Ok((cert.pem(), key.serialize_pem()))
 }

@@ -81,7 +81,9 @@ impl Case {
     }
 
     fn tempo_status(mut self, edit: impl FnOnce(&mut TempoEvidence)) -> Case {
-        let evidence = self.targets[0].tempo.get_or_insert_with(TempoEvidence::default);
+        let evidence = self.targets[0]
+            .tempo
+            .get_or_insert_with(TempoEvidence::default);
         edit(evidence);
         self
     }
@@ -172,7 +174,13 @@ fn tls_mismatch_from_config_is_confirmed() {
     let d = &found[0];
     assert_eq!(d.stage, Stage::TempoIngester);
     assert_eq!(d.severity, Severity::Critical);
-    assert!(d.evidence.iter().any(|e| e.contains("13 of 13 ingester appends failed")), "{:?}", d.evidence);
+    assert!(
+        d.evidence
+            .iter()
+            .any(|e| e.contains("13 of 13 ingester appends failed")),
+        "{:?}",
+        d.evidence
+    );
     assert!(d.evidence.iter().any(|e| e.contains("310 spans refused")));
 }
 
@@ -185,7 +193,11 @@ fn tls_mismatch_from_the_probe_alone_is_likely() {
         })
         .run();
     assert_eq!(causes(&found), [("grpc_tls_mismatch", "likely")]);
-    assert!(found[0].evidence.iter().any(|e| e.contains("TLS SERVING")), "{:?}", found[0].evidence);
+    assert!(
+        found[0].evidence.iter().any(|e| e.contains("TLS SERVING")),
+        "{:?}",
+        found[0].evidence
+    );
 }
 
 #[test]
@@ -213,16 +225,29 @@ fn without_config_or_probe_both_transport_causes_are_possible() {
     let found = incident().run();
     assert_eq!(
         causes(&found),
-        [("grpc_tls_mismatch", "possible"), ("ingester_push_failing", "possible")]
+        [
+            ("grpc_tls_mismatch", "possible"),
+            ("ingester_push_failing", "possible")
+        ]
     );
-    assert!(found.iter().all(|d| d.tell_apart.is_some() && d.alternatives.len() == 1));
+    assert!(
+        found
+            .iter()
+            .all(|d| d.tell_apart.is_some() && d.alternatives.len() == 1)
+    );
     // An unreachable probe address says nothing about TLS.
     let found = incident()
         .tempo_status(|e| {
             e.probes_enabled = true;
             e.probes = vec![probe(
-                Answer::Failed { stage: FailedAt::Connect, message: "refused".into() },
-                Answer::Failed { stage: FailedAt::Connect, message: "refused".into() },
+                Answer::Failed {
+                    stage: FailedAt::Connect,
+                    message: "refused".into(),
+                },
+                Answer::Failed {
+                    stage: FailedAt::Connect,
+                    message: "refused".into(),
+                },
             )];
         })
         .run();
@@ -247,7 +272,9 @@ fn ring_causes_are_told_apart_by_the_ring_and_replication_factor() {
     assert_eq!(causes(&empty), [("ingester_ring_empty", "confirmed")]);
 
     let pending = refused_without_appends()
-        .tempo_status(|e| e.status.ingester_ring = Read::Ok(ring(&[("a", "PENDING"), ("b", "UNHEALTHY")])))
+        .tempo_status(|e| {
+            e.status.ingester_ring = Read::Ok(ring(&[("a", "PENDING"), ("b", "UNHEALTHY")]))
+        })
         .run();
     assert_eq!(causes(&pending), [("ingesters_not_active", "confirmed")]);
 
@@ -257,16 +284,31 @@ fn ring_causes_are_told_apart_by_the_ring_and_replication_factor() {
             e.status.config = Read::Ok(config(false, false, 3));
         })
         .run();
-    assert_eq!(causes(&rf3), [("ingesters_below_replication_factor", "confirmed")]);
-    assert!(rf3[0].evidence.iter().any(|e| e.contains("replication_factor 3")));
+    assert_eq!(
+        causes(&rf3),
+        [("ingesters_below_replication_factor", "confirmed")]
+    );
+    assert!(
+        rf3[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("replication_factor 3"))
+    );
 
     let some_unhealthy = refused_without_appends()
         .tempo_status(|e| {
-            e.status.ingester_ring = Read::Ok(ring(&[("a", "ACTIVE"), ("b", "ACTIVE"), ("c", "UNHEALTHY")]));
+            e.status.ingester_ring = Read::Ok(ring(&[
+                ("a", "ACTIVE"),
+                ("b", "ACTIVE"),
+                ("c", "UNHEALTHY"),
+            ]));
             e.status.config = Read::Ok(config(false, false, 3));
         })
         .run();
-    assert_eq!(causes(&some_unhealthy), [("ingesters_not_active", "likely")]);
+    assert_eq!(
+        causes(&some_unhealthy),
+        [("ingesters_not_active", "likely")]
+    );
 }
 
 #[test]
@@ -288,7 +330,11 @@ fn ring_from_metrics_when_the_ring_page_is_unavailable() {
 fn no_ring_evidence_lists_every_ring_cause_as_possible() {
     let found = refused_without_appends().run();
     assert_eq!(found.len(), 3);
-    assert!(found.iter().all(|d| d.certainty == Certainty::Possible && d.alternatives.len() == 2));
+    assert!(
+        found
+            .iter()
+            .all(|d| d.certainty == Certainty::Possible && d.alternatives.len() == 2)
+    );
 }
 
 #[test]
@@ -353,7 +399,8 @@ fn healthy_replication_factor_3_yields_nothing() {
     .set(Counter::TempoAppendFailures, 4.0)
     .tempo_status(|e| {
         e.status.config = Read::Ok(config(false, false, 3));
-        e.status.ingester_ring = Read::Ok(ring(&[("a", "ACTIVE"), ("b", "ACTIVE"), ("c", "ACTIVE")]));
+        e.status.ingester_ring =
+            Read::Ok(ring(&[("a", "ACTIVE"), ("b", "ACTIVE"), ("c", "ACTIVE")]));
     })
     .run();
     assert!(found.is_empty(), "{found:?}");
@@ -367,7 +414,10 @@ fn tempo_2_4_without_receiver_metrics_is_reported() {
     };
     case.targets[0].version = Some("2.4.1".into());
     let found = case.run();
-    assert_eq!(causes(&found), [("tempo_receiver_metrics_missing", "confirmed")]);
+    assert_eq!(
+        causes(&found),
+        [("tempo_receiver_metrics_missing", "confirmed")]
+    );
     assert_eq!(found[0].severity, Severity::Info);
 }
 
@@ -399,7 +449,10 @@ fn kafka_and_partitions_on_3x_microservices() {
     .tempo_status(|e| {
         e.status = TempoStatus {
             partition_ring: Read::Ok(crate::tempo::PartitionRing {
-                partitions: vec![crate::tempo::Partition { id: 0, state: "Pending".into() }],
+                partitions: vec![crate::tempo::Partition {
+                    id: 0,
+                    state: "Pending".into(),
+                }],
             }),
             ..TempoStatus::default()
         }
@@ -411,7 +464,10 @@ fn kafka_and_partitions_on_3x_microservices() {
 #[test]
 fn a_pending_partition_on_3x_monolithic_is_normal() {
     // The real 3.0.3 monolithic capture: one Pending partition, spans flowing.
-    let mut case = Case::v2(&[(Stage::TempoDistributor, Fine), (Stage::TempoLiveStore, Fine)]);
+    let mut case = Case::v2(&[
+        (Stage::TempoDistributor, Fine),
+        (Stage::TempoLiveStore, Fine),
+    ]);
     case.generation = Generation::TempoV3Monolithic;
     let found = case.set(Counter::TempoAccepted, 100.0).run();
     assert!(found.is_empty(), "{found:?}");
@@ -435,21 +491,37 @@ fn collector_exporter_failing_with_tempo_seeing_nothing_points_at_the_connection
     .set(Counter::CollectorSendFailed, 100.0)
     .run();
     assert_eq!(causes(&found), [("collector_exporter_failing", "likely")]);
-    assert!(found[0].evidence.iter().any(|e| e.contains("Tempo received nothing")));
-    assert!(found[0].tell_apart.unwrap().contains("first record does not look like a TLS handshake"));
+    assert!(
+        found[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("Tempo received nothing"))
+    );
+    assert!(
+        found[0]
+            .tell_apart
+            .unwrap()
+            .contains("first record does not look like a TLS handshake")
+    );
 }
 
 #[test]
 fn collector_queue_full_and_memory_limited() {
-    let mut case = with_collector(&[(Stage::CollectorReceiver, Degraded), (Stage::CollectorExporter, Fine)])
-        .set(Counter::CollectorSent, 100.0)
-        .set(Counter::CollectorEnqueueFailed, 5.0)
-        .set(Counter::CollectorMemoryLimited, 7.0);
+    let mut case = with_collector(&[
+        (Stage::CollectorReceiver, Degraded),
+        (Stage::CollectorExporter, Fine),
+    ])
+    .set(Counter::CollectorSent, 100.0)
+    .set(Counter::CollectorEnqueueFailed, 5.0)
+    .set(Counter::CollectorMemoryLimited, 7.0);
     case.targets[1].queue_fill_ratio = Some(1.0);
     let found = case.run();
     assert_eq!(
         causes(&found),
-        [("collector_queue_full", "confirmed"), ("collector_memory_limited", "confirmed")]
+        [
+            ("collector_queue_full", "confirmed"),
+            ("collector_memory_limited", "confirmed")
+        ]
     );
     assert_eq!(found[0].severity, Severity::Critical);
     assert!(found[0].evidence[0].contains("100 % full"));
@@ -484,7 +556,10 @@ fn unreachable_and_unauthorised_targets() {
     let mut case = Case::v2(&[(Stage::TempoDistributor, StageStatus::Unknown)]);
     case.targets[0].up = false;
     case.targets[0].error_reason = Some("parse");
-    assert_eq!(causes(&case.run()), [("target_page_unreadable", "confirmed")]);
+    assert_eq!(
+        causes(&case.run()),
+        [("target_page_unreadable", "confirmed")]
+    );
 }
 
 #[test]

@@ -179,18 +179,202 @@ pub fn statuses(s: &Snapshot) -> String {
 }
 
 /// Polls a before/after capture pair (`metrics_before_spans.txt`, then `metrics.txt`) of a
-/// fixture folder through a real server; returns the snapshot after the second poll.
+/// fixture folder through a real server that also serves the folder's status endpoints;
+/// returns the snapshot after the second poll.
 pub async fn replay_pair(dir: &str) -> Snapshot {
-    let server = PageServer::start().await;
+    let server = FixtureServer::start(dir).await;
     let mut poller = Poller::tempo(&server.base);
-    server.set(
-        read_shared(&format!("{dir}/metrics_before_spans.txt")),
-        TEMPO_CONTENT_TYPE,
-    );
+    server.set_metrics(read_shared(&format!("{dir}/metrics_before_spans.txt")));
     poller.poll().await;
-    server.set(
-        read_shared(&format!("{dir}/metrics.txt")),
-        TEMPO_CONTENT_TYPE,
-    );
+    server.set_metrics(read_shared(&format!("{dir}/metrics.txt")));
     poller.poll().await
+}
+
+/// A real HTTP server on 127.0.0.1 that serves one capture folder of `../shared/fixtures`
+/// at its original paths, with the original status and Content-Type, as its `INDEX.tsv`
+/// lists them (ring pages answer JSON only when asked with `Accept: application/json`, as
+/// Tempo does). `/metrics` can be swapped to replay a series; unknown paths get Tempo's 404.
+pub struct FixtureServer {
+    pub base: String,
+    state: Arc<Mutex<FixtureState>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+struct FixtureState {
+    /// (path with query, asks JSON) → (status, content type, body).
+    routes: std::collections::HashMap<(String, bool), (u16, String, Vec<u8>)>,
+    metrics: Option<Vec<u8>>,
+    /// Pages served by successive `/metrics` requests, the last one repeated.
+    series: Vec<Vec<u8>>,
+    served: usize,
+}
+
+type Routes = std::collections::HashMap<(String, bool), (u16, String, Vec<u8>)>;
+
+/// The captured endpoints of a fixture folder, by its INDEX.tsv.
+fn fixture_routes(dir: &str) -> Routes {
+    let folder = shared().join(dir);
+    let index = read_shared(&format!("{dir}/INDEX.tsv"));
+    let mut routes = Routes::new();
+    for line in index.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let [file, path, accept, code, content_type, ..] = cols[..] else {
+            panic!("{dir}/INDEX.tsv: bad row {line:?}");
+        };
+        let Ok(status) = code.parse::<u16>() else {
+            continue;
+        };
+        if status == 0 {
+            continue; // Tempo's handler crashed: no HTTP answer was captured.
+        }
+        let key = (path.to_owned(), accept.contains("json"));
+        // /metrics as OpenMetrics is not what spanflow asks for first.
+        if routes.contains_key(&key) && accept.contains("openmetrics") {
+            continue;
+        }
+        let body = std::fs::read(folder.join(file)).unwrap();
+        routes.insert(key, (status, content_type.to_owned(), body));
+    }
+    routes
+}
+
+impl FixtureServer {
+    pub async fn start(dir: &str) -> FixtureServer {
+        use axum::response::IntoResponse;
+        let routes = fixture_routes(dir);
+        let state = Arc::new(Mutex::new(FixtureState {
+            routes,
+            metrics: None,
+            series: Vec::new(),
+            served: 0,
+        }));
+        let shared_state = state.clone();
+        let app = axum::Router::new().fallback(
+            move |uri: axum::http::Uri, headers: axum::http::HeaderMap| {
+                let state = shared_state.clone();
+                async move {
+                    let json = headers
+                        .get(axum::http::header::ACCEPT)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|a| a.starts_with("application/json"));
+                    let path = uri
+                        .path_and_query()
+                        .map_or(uri.path().to_owned(), |p| p.as_str().to_owned());
+                    let mut state = state.lock().unwrap();
+                    if path == "/metrics" && !state.series.is_empty() {
+                        let at = state.served.min(state.series.len() - 1);
+                        state.served += 1;
+                        return (
+                            [(axum::http::header::CONTENT_TYPE, TEMPO_CONTENT_TYPE)],
+                            state.series[at].clone(),
+                        )
+                            .into_response();
+                    }
+                    if path == "/metrics"
+                        && let Some(body) = &state.metrics
+                    {
+                        return (
+                            [(axum::http::header::CONTENT_TYPE, TEMPO_CONTENT_TYPE)],
+                            body.clone(),
+                        )
+                            .into_response();
+                    }
+                    let found = state
+                        .routes
+                        .get(&(path.clone(), json))
+                        .or_else(|| state.routes.get(&(path, false)));
+                    match found {
+                        Some((status, content_type, body)) => (
+                            axum::http::StatusCode::from_u16(*status).unwrap(),
+                            [(axum::http::header::CONTENT_TYPE, content_type.clone())],
+                            body.clone(),
+                        )
+                            .into_response(),
+                        None => (axum::http::StatusCode::NOT_FOUND, "404 page not found\n")
+                            .into_response(),
+                    }
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        FixtureServer {
+            base,
+            state,
+            _task: task,
+        }
+    }
+
+    /// Serves `body` as `/metrics` from now on.
+    pub fn set_metrics(&self, body: impl Into<Vec<u8>>) {
+        self.state.lock().unwrap().metrics = Some(body.into());
+    }
+
+    /// Serves successive `/metrics` requests from `pages`, repeating the last.
+    pub fn play_metrics(&self, pages: Vec<String>) {
+        let mut state = self.state.lock().unwrap();
+        state.series = pages.into_iter().map(String::into_bytes).collect();
+        state.served = 0;
+    }
+
+    /// Serves another capture folder's endpoints from now on (one Tempo, a later moment).
+    pub fn switch_to(&self, dir: &str) {
+        self.state.lock().unwrap().routes = fixture_routes(dir);
+    }
+
+    /// Replaces one captured endpoint's body (keeping its status and Content-Type).
+    pub fn set_body(&self, path: &str, json: bool, body: impl Into<Vec<u8>>) {
+        let mut state = self.state.lock().unwrap();
+        let entry = state
+            .routes
+            .get_mut(&(path.to_owned(), json))
+            .unwrap_or_else(|| panic!("no captured {path}"));
+        entry.2 = body.into();
+    }
+}
+
+/// A longer series from a before/after capture pair, as `../shared/fixtures/README.md`
+/// says: every counter advances by the same per-poll increase (after − before) `k` more
+/// times; gauges keep their `after` value. Page 0 is `before`, page 1 `after`.
+pub fn extrapolated_series(dir: &str, pages: usize) -> Vec<String> {
+    let before = read_shared(&format!("{dir}/metrics_before_spans.txt"));
+    let after = read_shared(&format!("{dir}/metrics.txt"));
+    let counters: std::collections::HashSet<&str> = after
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split_once(' '))
+        .filter(|(_, kind)| *kind == "counter")
+        .map(|(name, _)| name)
+        .collect();
+    let before_values: std::collections::HashMap<&str, f64> = before
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter_map(|(head, v)| Some((head, v.parse().ok()?)))
+        .collect();
+    let mut series = vec![before.clone(), after.clone()];
+    for k in 1..pages.saturating_sub(1) {
+        let mut page = String::with_capacity(after.len());
+        for line in after.lines() {
+            let sample = (!line.starts_with('#'))
+                .then(|| line.rsplit_once(' '))
+                .flatten()
+                .and_then(|(head, v)| Some((head, v.parse::<f64>().ok()?)));
+            match sample {
+                Some((head, v)) if counters.contains(head.split('{').next().unwrap()) => {
+                    let step = v - before_values.get(head).copied().unwrap_or(0.0);
+                    page.push_str(&format!("{head} {}\n", v + step * k as f64));
+                }
+                _ => {
+                    page.push_str(line);
+                    page.push('\n');
+                }
+            }
+        }
+        series.push(page);
+    }
+    series
 }
