@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs spanflow's whole test suite, installing what the tests need when it is missing:
-# promtool (Debian package prometheus) for `promtool check metrics`, and python3 for the
-# benchmark-corpus generators. Fails — never skips — when a required tool cannot be had.
+# promtool (Debian package prometheus) for `promtool check metrics`, python3 for the
+# benchmark-corpus generators, and Chromium with chromedriver (Debian chromium,
+# chromium-driver) for the status-page browser test. Fails — never skips — when a required
+# tool cannot be had.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +12,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "scripts/test.sh: installing ${missing[*]}"
@@ -20,7 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-for tool in promtool python3 cargo; do
+for tool in promtool python3 cargo /usr/bin/chromium /usr/bin/chromedriver; do
   command -v "$tool" >/dev/null 2>&1 || { echo "scripts/test.sh: $tool is required and not installed" >&2; exit 1; }
 done
 

@@ -288,7 +288,16 @@ pub fn diagnose(snapshot: &Snapshot, totals: &Totals) -> Vec<Diagnosis> {
     collector(&facts, &mut found);
     app(&facts, &mut found);
     found.retain(|d| snapshot.stages.iter().any(|s| s.stage == d.stage));
-    found.sort_by_key(|d| (d.severity, d.stage, d.certainty, d.cause));
+    // The blocked stage's causes first: that is where to act.
+    found.sort_by_key(|d| {
+        (
+            snapshot.blocked_stage != Some(d.stage),
+            d.severity,
+            d.stage,
+            d.certainty,
+            d.cause,
+        )
+    });
     found.dedup_by_key(|d| (d.cause, d.stage));
     found
 }
@@ -392,9 +401,11 @@ fn diagnosis(cause: Cause, stage: Stage, severity: Severity, certainty: Certaint
     }
 }
 
+/// A count for evidence lines: whole numbers as such; window sums prorate polls that
+/// straddle the window's start, so large ones are rounded and small ones keep a decimal.
 fn count(v: f64) -> String {
-    if (v - v.round()).abs() < 1e-6 {
-        format!("{}", v.round())
+    if (v - v.round()).abs() < 1e-6 || v >= 10.0 {
+        format!("{:.0}", v)
     } else {
         format!("{v:.1}")
     }
@@ -924,6 +935,8 @@ fn collector(f: &Facts, found: &mut Vec<Diagnosis>) {
                 "the Collector's log names it: 'http2: frame too large' or 'error reading server preface' is a plaintext exporter talking to a TLS receiver, 'first record does not look like a TLS handshake' a TLS exporter talking to a plaintext one, 'connection refused' nothing listening",
             );
         } else if tempo_up && f.refused(false) > 0.0 {
+            // A symptom: the spans are lost because Tempo refuses them.
+            d.severity = Severity::Warning;
             d.evidence.push(format!(
                 "Tempo refuses spans ({} refused {}): the exporter fails because of Tempo — see Tempo's cause",
                 count(f.refused(true)),

@@ -1,8 +1,9 @@
 //! Runs one poll task per target and one deriver, and publishes each new [`Snapshot`].
 //!
 //! A poll task ticks every `poll_interval`, offset by a per-target delay taken from a hash
-//! of its name (as Prometheus spreads its scrapes), fetches the page, reads it and sends a
-//! [`PollOutcome`]. A poll never outlives the target's timeout, which is at most the poll
+//! of its name (as Prometheus spreads its scrapes), fetches the page, reads it — for Tempo
+//! also its status endpoints and, at most once a minute per address, the gRPC probes of
+//! its write ring ([`TargetPoller`]) — and sends a [`PollOutcome`]. A poll never outlives the target's timeout, which is at most the poll
 //! interval. The deriver owns every [`TargetState`]; after each batch of outcomes it
 //! derives a new snapshot and swaps it in atomically, so readers (`/metrics`, the API)
 //! never wait for polling and polling never waits for readers.

@@ -217,12 +217,10 @@ fn tempo_evidence(html: &mut String, snapshot: &Snapshot) {
         let rows = [
             (
                 "/ready",
-                read_text(&s.ready, |r| {
-                    format!(
-                        "{} ({})",
-                        if r.ready { "ready" } else { "not ready" },
-                        r.message
-                    )
+                read_text(&s.ready, |r| match (r.ready, r.message.as_str()) {
+                    (true, "ready") => "ready".to_owned(),
+                    (true, message) => format!("ready ({message})"),
+                    (false, message) => format!("not ready: {message}"),
                 }),
             ),
             (

@@ -251,7 +251,7 @@ async fn attempt_unbounded(address: &str, tls: Option<&ProbeSettings>) -> Answer
     };
     let _ = tcp.set_nodelay(true);
     let channel = match tls {
-        None => connect_over(address, tcp).await,
+        None => connect_over(address, "plaintext", tcp).await,
         Some(settings) => {
             let host = address
                 .rsplit_once(':')
@@ -266,7 +266,7 @@ async fn attempt_unbounded(address: &str, tls: Option<&ProbeSettings>) -> Answer
             };
             let connector = tokio_rustls::TlsConnector::from(settings.tls.clone());
             match connector.connect(name, tcp).await {
-                Ok(stream) => connect_over(address, stream).await,
+                Ok(stream) => connect_over(address, "TLS", stream).await,
                 Err(e) => return failed(FailedAt::Handshake, e.to_string()),
             }
         }
@@ -290,7 +290,16 @@ async fn attempt_unbounded(address: &str, tls: Option<&ProbeSettings>) -> Answer
             status: "UNIMPLEMENTED (no health service)".to_owned(),
         },
         Err(status) if is_transport_failure(&status) => {
-            failed(FailedAt::Protocol, status.message().to_owned())
+            let mut message = status.message().to_owned();
+            if let Some(source) = std::error::Error::source(&status) {
+                let chain = error_text(source);
+                message = if chain.starts_with(&message) {
+                    chain
+                } else {
+                    format!("{message}: {chain}")
+                };
+            }
+            failed(FailedAt::Protocol, message)
         }
         Err(status) => Answer::NotServing {
             status: format!("{:?}: {}", status.code(), status.message()),
@@ -298,38 +307,54 @@ async fn attempt_unbounded(address: &str, tls: Option<&ProbeSettings>) -> Answer
     }
 }
 
-/// Whether a gRPC error came from the connection rather than from the server's handler.
+/// Whether a gRPC error came from the connection rather than from the server: tonic makes
+/// those statuses locally from a transport error (an `h2 protocol error` when a TLS-only
+/// server answers a plaintext client with a TLS alert) and keeps that error as the source;
+/// a status the server sent has none.
 fn is_transport_failure(status: &tonic::Status) -> bool {
     use std::error::Error;
-    status.code() == tonic::Code::Unavailable
-        || status.code() == tonic::Code::Unknown && status.source().is_some()
+    status.source().is_some()
+        || status.code() == tonic::Code::Unavailable
+        || status.message().contains("h2 protocol error")
 }
 
 /// Runs HTTP/2 over an already connected stream.
 async fn connect_over<S>(
     address: &str,
+    mode: &'static str,
     stream: S,
 ) -> Result<tonic::transport::Channel, tonic::transport::Error>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
-    // The stream is handed over once; a reconnect attempt finds nothing and fails.
+    // The stream is handed over once. tonic asks again only when the HTTP/2 handshake on it
+    // failed, which is what that second call reports.
     let slot = Arc::new(Mutex::new(Some(TokioIo::new(stream))));
     let connector = tower::service_fn(move |_uri| {
         let taken = slot.lock().map(|mut s| s.take()).unwrap_or(None);
-        async move { taken.ok_or_else(|| std::io::Error::other("connection already used")) }
+        async move {
+            taken.ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "the server closed or rejected the HTTP/2 handshake: it does not speak gRPC in {mode}"
+                ))
+            })
+        }
     });
     Endpoint::from_shared(format!("http://{address}"))?
         .connect_with_connector(connector)
         .await
 }
 
+/// An error with its sources, each said once (tonic and hyper repeat their causes).
 fn error_text(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
         source = s.source();
     }
     text

@@ -447,3 +447,44 @@ async fn diagnose_without_a_config_or_with_a_bad_one_exits_2() {
     let wait = run(vec!["diagnose".into(), "--wait".into(), "forever".into()]).await;
     assert_eq!(wait.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn hostile_values_from_tempo_are_escaped_on_the_status_page() {
+    let dir = "fixtures/tempo-2.7.2/tls-mismatch";
+    let server = FixtureServer::start(dir).await;
+    let ring = read_shared(&format!("{dir}/ingester_ring.json"))
+        .replace("\"id\":\"vm\"", "\"id\":\"<img src=x onerror=alert(1)>\"");
+    server.set_body("/ingester/ring", true, ring);
+    let hostile = |page: String| {
+        page.replace(
+            "version=\"v2.7.2\"",
+            "version=\"<script>alert(1)</script>\"",
+        )
+    };
+    let mut poller = Poller::tempo(&server.base);
+    server.set_metrics(hostile(read_shared(&format!(
+        "{dir}/metrics_before_spans.txt"
+    ))));
+    poller.poll().await;
+    server.set_metrics(hostile(read_shared(&format!("{dir}/metrics.txt"))));
+    let s = poller.poll().await;
+    assert_eq!(
+        s.targets[0].version.as_deref(),
+        Some("<script>alert(1)</script>")
+    );
+    let base = serve(s).await;
+    let page = reqwest::get(format!("{base}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "version not shown escaped"
+    );
+    assert!(
+        !page.contains("<script>") && !page.contains("<img"),
+        "unescaped markup on the page"
+    );
+}

@@ -446,6 +446,8 @@ async fn healthy_replication_factor_3_pattern_is_healthy() {
                 statuses(&s)
             );
             assert!(s.healthy || status(&s, Stage::TempoDistributor) != StageStatus::Failing);
+            // No cause either: append failures without refusals are the normal RF3 pattern.
+            assert!(s.causes.is_empty(), "step {step}: {:?}", s.causes);
             checked += 1;
         }
     }
