@@ -233,7 +233,7 @@ async fn diagnose(
     // The first polls land within a tenth of the interval; one more interval covers the last.
     tokio::time::sleep(wait + interval / 5).await;
     let snapshot = engine.snapshot.load_full();
-    drop(engine);
+    drop(engine); // the report is made; polls in flight need not finish
     let report = match output {
         Output::Json => crate::report::json(&snapshot),
         Output::Text => {
@@ -316,8 +316,13 @@ async fn serve(
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
+    // In-flight polls finish (each is bounded by its target's timeout, at most the poll
+    // interval); the bound below only guards against a stuck probe.
+    let bound = config.poll_interval + config.probes.grpc_timeout * 2;
+    if tokio::time::timeout(bound, engine.stop()).await.is_err() {
+        tracing::warn!("polls still running at shutdown; abandoned");
+    }
     tracing::info!("spanflow stopped");
-    drop(engine);
     Ok(ExitCode::SUCCESS)
 }
 

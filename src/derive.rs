@@ -82,6 +82,26 @@ struct PollIncrease {
 }
 
 impl TargetState {
+    fn capacity_for(poll_interval: Duration, window: Duration) -> usize {
+        (window.as_secs_f64() / poll_interval.as_secs_f64()).ceil() as usize + 2
+    }
+
+    /// Whether this state can carry on for a target of a new configuration: same name,
+    /// role and URL, and the same history size (poll interval and window).
+    pub fn continues(
+        &self,
+        name: &str,
+        role: Role,
+        url: &str,
+        poll_interval: Duration,
+        window: Duration,
+    ) -> bool {
+        self.name == name
+            && self.role == role
+            && self.url == url
+            && self.capacity == TargetState::capacity_for(poll_interval, window)
+    }
+
     pub fn new(
         name: String,
         role: Role,
@@ -89,7 +109,7 @@ impl TargetState {
         poll_interval: Duration,
         window: Duration,
     ) -> TargetState {
-        let capacity = (window.as_secs_f64() / poll_interval.as_secs_f64()).ceil() as usize + 2;
+        let capacity = TargetState::capacity_for(poll_interval, window);
         let mut errors_total = BTreeMap::new();
         for reason in ScrapeError::REASONS {
             errors_total.insert(reason, 0);

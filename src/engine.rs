@@ -3,10 +3,15 @@
 //! A poll task ticks every `poll_interval`, offset by a per-target delay taken from a hash
 //! of its name (as Prometheus spreads its scrapes), fetches the page, reads it — for Tempo
 //! also its status endpoints and, at most once a minute per address, the gRPC probes of
-//! its write ring ([`TargetPoller`]) — and sends a [`PollOutcome`]. A poll never outlives the target's timeout, which is at most the poll
-//! interval. The deriver owns every [`TargetState`]; after each batch of outcomes it
+//! its write ring ([`TargetPoller`]) — and sends a [`PollOutcome`]. A poll never outlives
+//! the target's timeout, which is at most the poll interval. The deriver owns every [`TargetState`]; after each batch of outcomes it
 //! derives a new snapshot and swaps it in atomically, so readers (`/metrics`, the API)
 //! never wait for polling and polling never waits for readers.
+//!
+//! [`prepare`] does everything that can fail (clients, TLS files, probe settings) before
+//! anything starts, so a configuration reload checks the new configuration first and keeps
+//! the running engine when it is invalid; [`Engine::stop`] lets polls in flight finish and
+//! hands back every target's history, which the new engine keeps for unchanged targets.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -14,8 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::config::{Config, Target};
@@ -29,10 +34,21 @@ use crate::tempo::{self, TempoEvidence, TempoStatus};
 /// The latest snapshot, shared with every reader.
 pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
 
-/// Running pollers and deriver; dropping it stops them.
+/// Running pollers and deriver. [`Engine::stop`] stops them cleanly; dropping the engine
+/// aborts them.
 pub struct Engine {
     pub snapshot: SharedSnapshot,
-    _tasks: JoinSet<()>,
+    stop: watch::Sender<bool>,
+    pollers: JoinSet<()>,
+    deriver: Option<JoinHandle<Vec<TargetState>>>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(deriver) = &self.deriver {
+            deriver.abort();
+        }
+    }
 }
 
 /// Why the engine could not start.
@@ -44,51 +60,111 @@ pub enum StartError {
     Probe(#[from] ProbeSetupError),
 }
 
+/// A configuration whose clients and probe settings are built: everything that can fail is
+/// done, so a reload can check a new configuration before it stops the running engine.
+pub struct Prepared {
+    config: Arc<Config>,
+    clients: Vec<TargetClient>,
+    probes: Option<ProbeSettings>,
+}
+
 /// Builds every target's client (failing on unreadable TLS or credential files) and the
-/// probe settings, then starts polling.
-pub fn start(config: Arc<Config>) -> Result<Engine, StartError> {
+/// probe settings.
+pub fn prepare(config: Arc<Config>) -> Result<Prepared, StartError> {
     let clients = config
         .targets
         .iter()
         .map(|t| TargetClient::new(t, config.body_size_limit))
         .collect::<Result<Vec<_>, _>>()?;
     let probes = TargetPoller::probe_settings(&config)?;
-    let states: Vec<TargetState> = config
-        .targets
-        .iter()
-        .zip(&clients)
-        .map(|(t, c)| {
-            TargetState::new(
-                t.name.clone(),
-                t.role,
-                redacted(c.url()),
-                config.poll_interval,
-                config.window,
-            )
-        })
-        .collect();
-    let snapshot: SharedSnapshot =
-        Arc::new(ArcSwap::from_pointee(Snapshot::initial(&config, &states)));
-
-    let mut tasks = JoinSet::new();
-    // Room for one outcome per target and then some: pollers wait rather than drop.
-    let (tx, rx) = mpsc::channel(config.targets.len() * 2 + 16);
-    for (index, (target, client)) in config.targets.iter().cloned().zip(clients).enumerate() {
-        let offset = spread(&target.name, config.poll_interval);
-        let poller = TargetPoller::new(target, client, probes.clone());
-        tasks.spawn(poll_target(
-            index,
-            poller,
-            config.poll_interval,
-            offset,
-            tx.clone(),
-        ));
-    }
-    tasks.spawn(run_deriver(config, states, rx, snapshot.clone()));
-    Ok(Engine {
-        snapshot,
-        _tasks: tasks,
+    Ok(Prepared {
+        config,
+        clients,
+        probes,
     })
+}
+
+/// Prepares and starts polling, with a new shared snapshot.
+pub fn start(config: Arc<Config>) -> Result<Engine, StartError> {
+    let prepared = prepare(config)?;
+    let snapshot: SharedSnapshot = Arc::new(ArcSwap::from_pointee(Snapshot::initial(
+        &prepared.config,
+        &[],
+    )));
+    Ok(prepared.start(snapshot, Vec::new()))
+}
+
+impl Prepared {
+    /// Starts polling, publishing into `snapshot`. A target whose name, role, URL, poll
+    /// interval and window are unchanged keeps its history from `previous` (a reload loses
+    /// nothing it had); other targets start afresh.
+    pub fn start(self, snapshot: SharedSnapshot, mut previous: Vec<TargetState>) -> Engine {
+        let Prepared {
+            config,
+            clients,
+            probes,
+        } = self;
+        let states: Vec<TargetState> = config
+            .targets
+            .iter()
+            .zip(&clients)
+            .map(|(t, c)| {
+                let url = redacted(c.url());
+                let kept = previous.iter().position(|p| {
+                    p.continues(&t.name, t.role, &url, config.poll_interval, config.window)
+                });
+                match kept {
+                    Some(i) => previous.swap_remove(i),
+                    None => TargetState::new(
+                        t.name.clone(),
+                        t.role,
+                        url,
+                        config.poll_interval,
+                        config.window,
+                    ),
+                }
+            })
+            .collect();
+        snapshot.store(Arc::new(Snapshot::initial(&config, &states)));
+
+        let (stop, stopped) = watch::channel(false);
+        let mut pollers = JoinSet::new();
+        // Room for one outcome per target and then some: pollers wait rather than drop.
+        let (tx, rx) = mpsc::channel(config.targets.len() * 2 + 16);
+        for (index, (target, client)) in config.targets.iter().cloned().zip(clients).enumerate() {
+            let offset = spread(&target.name, config.poll_interval);
+            let poller = TargetPoller::new(target, client, probes.clone());
+            pollers.spawn(poll_target(
+                index,
+                poller,
+                config.poll_interval,
+                offset,
+                tx.clone(),
+                stopped.clone(),
+            ));
+        }
+        let deriver = tokio::spawn(run_deriver(config, states, rx, snapshot.clone()));
+        Engine {
+            snapshot,
+            stop,
+            pollers,
+            deriver: Some(deriver),
+        }
+    }
+}
+
+impl Engine {
+    /// Stops polling and returns every target's state. A poll in flight finishes — it is
+    /// bounded by its target's timeout — and its outcome is recorded; no new poll starts.
+    pub async fn stop(mut self) -> Vec<TargetState> {
+        let _ = self.stop.send(true);
+        while self.pollers.join_next().await.is_some() {}
+        // Every sender is gone with the pollers: the deriver drains and returns.
+        match self.deriver.take() {
+            Some(deriver) => deriver.await.unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
 }
 
 /// The URL without credentials, for showing.
@@ -114,11 +190,16 @@ async fn poll_target(
     interval: Duration,
     offset: Duration,
     outcomes: mpsc::Sender<PollOutcome>,
+    mut stopped: watch::Receiver<bool>,
 ) {
     let mut ticker = tokio::time::interval_at(Instant::now() + offset, interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            biased;
+            _ = stopped.wait_for(|stop| *stop) => return,
+            _ = ticker.tick() => {}
+        }
         let at = Instant::now();
         let wall = SystemTime::now();
         let result = poller.poll().await;
@@ -295,7 +376,7 @@ async fn run_deriver(
     mut states: Vec<TargetState>,
     mut outcomes: mpsc::Receiver<PollOutcome>,
     snapshot: SharedSnapshot,
-) {
+) -> Vec<TargetState> {
     while let Some(first) = outcomes.recv().await {
         let index = first.target;
         states[index].record(first);
@@ -306,4 +387,5 @@ async fn run_deriver(
         let derived = derive::derive_snapshot(&config, &states, Instant::now(), SystemTime::now());
         snapshot.store(Arc::new(derived));
     }
+    states
 }

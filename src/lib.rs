@@ -16,6 +16,7 @@ pub mod diagnose;
 pub mod engine;
 pub mod expfmt;
 pub mod expose;
+pub mod fuzzing;
 pub mod page;
 pub mod pipeline;
 pub mod probe;

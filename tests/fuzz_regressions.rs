@@ -1,0 +1,81 @@
+//! The fuzz targets (`fuzz/`) as regression tests: every input they were seeded with — the
+//! OpenMetrics conformance suite, real Tempo and Collector captures, configs, status pages,
+//! read from `../shared` — and every crash saved under `fuzz/regressions/<target>/` goes
+//! through the same entry points, which must return (no panic).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+fn files_under(dir: &Path, keep: &dyn Fn(&Path) -> bool, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files_under(&path, keep, out);
+        } else if keep(&path) {
+            out.push(path);
+        }
+    }
+}
+
+fn replay(target: &str, seeds: Vec<PathBuf>, run: fn(&[u8])) {
+    let mut inputs = seeds;
+    files_under(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/regressions")
+            .join(target),
+        &|p| !p.ends_with(".keep"),
+        &mut inputs,
+    );
+    assert!(inputs.len() > 5, "{target}: only {} inputs", inputs.len());
+    for path in &inputs {
+        let data = std::fs::read(path).unwrap();
+        run(&data);
+        // Truncations are the likeliest damage a page suffers on the wire.
+        for cut in [1, data.len() / 2, data.len().saturating_sub(1)] {
+            run(&data[..cut.min(data.len())]);
+        }
+    }
+}
+
+fn shared_files(keep: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    files_under(&common::shared().join("fixtures"), keep, &mut out);
+    out
+}
+
+#[test]
+fn exposition_inputs() {
+    let mut seeds = Vec::new();
+    files_under(
+        &common::shared().join("conformance/openmetrics"),
+        &|_| true,
+        &mut seeds,
+    );
+    seeds.extend(shared_files(&|p| {
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("metrics")
+            && p.extension().is_some_and(|e| e == "txt")
+            && std::fs::metadata(p).unwrap().len() < 200_000
+    }));
+    replay("expfmt", seeds, spanflow::fuzzing::exposition);
+}
+
+#[test]
+fn config_inputs() {
+    let mut seeds = shared_files(&|p| p.file_name().is_some_and(|n| n == "config.yaml"));
+    seeds.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/spanflow.yml"));
+    replay("config", seeds, spanflow::fuzzing::config);
+}
+
+#[test]
+fn tempo_status_inputs() {
+    let seeds = shared_files(&|p| {
+        let name = p.file_name().unwrap().to_string_lossy();
+        !name.ends_with(".headers")
+            && (name.starts_with("status_") || name.contains("ring") || name == "ready.txt")
+    });
+    replay("tempo_status", seeds, spanflow::fuzzing::tempo_status);
+}
