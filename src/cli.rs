@@ -15,6 +15,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
 use crate::demo::{self, Scenario};
+use arc_swap::ArcSwap;
+
+use crate::reload::{self, ReloadStatus, SharedReloadStatus};
 use crate::{engine, web};
 
 /// Tells whether a tracing pipeline (app → OpenTelemetry Collector → Grafana Tempo) stores
@@ -185,9 +188,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => match cli.config.file {
-            Some(path) => serve(load(&path)?, &cli.web, None).await,
+            Some(path) => serve(load(&path)?, Some(path), &cli.web, None).await,
             None if std::path::Path::new("spanflow.yml").exists() => {
-                serve(load("spanflow.yml".as_ref())?, &cli.web, None).await
+                let path = PathBuf::from("spanflow.yml");
+                serve(load(&path)?, Some(path), &cli.web, None).await
             }
             None => {
                 tracing::warn!(
@@ -280,19 +284,40 @@ async fn run_demo(scenario: Scenario, web_args: &WebArgs) -> anyhow::Result<Exit
     println!("  switch:       curl -X POST 'http://{shown}/demo/scenario?name=tls-mismatch'");
     println!("                (scenarios: {})", Scenario::names());
     println!("  simulator:    {base}/tempo/metrics, {base}/otelcol/metrics, {base}/app/metrics");
-    let served = serve(config, web_args, Some(control.routes("/demo/scenario"))).await;
+    let served = serve(
+        config,
+        None,
+        web_args,
+        Some(control.routes("/demo/scenario")),
+    )
+    .await;
     drop(ingesters);
     served
 }
 
 async fn serve(
     config: Config,
+    path: Option<PathBuf>,
     web_args: &WebArgs,
     extra: Option<axum::Router>,
 ) -> anyhow::Result<ExitCode> {
     let config = Arc::new(config);
     let engine = engine::start(config.clone()).map_err(|e| UsageError(e.into()))?;
-    let mut app = web::router(engine.snapshot.clone(), &web_args.telemetry_path);
+    let snapshot = engine.snapshot.clone();
+    let status: SharedReloadStatus = Arc::new(ArcSwap::from_pointee(ReloadStatus::loaded_now()));
+    // With a configuration file, a supervisor owns the engine and reloads it on request.
+    let (lifecycle, supervisor, engine) = match path {
+        Some(path) => {
+            let (handle, supervisor) = reload::supervise(path, engine, status.clone());
+            let lifecycle = web::Lifecycle {
+                status,
+                reload: Some(handle),
+            };
+            (lifecycle, Some(supervisor), None)
+        }
+        None => (web::Lifecycle::fixed(), None, Some(engine)),
+    };
+    let mut app = web::router(snapshot, &web_args.telemetry_path, lifecycle);
     if let Some(extra) = extra {
         app = app.merge(extra);
     }
@@ -316,11 +341,17 @@ async fn serve(
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
+    let engine = match supervisor {
+        Some(supervisor) => supervisor.finish().await,
+        None => engine,
+    };
     // In-flight polls finish (each is bounded by its target's timeout, at most the poll
     // interval); the bound below only guards against a stuck probe.
-    let bound = config.poll_interval + config.probes.grpc_timeout * 2;
-    if tokio::time::timeout(bound, engine.stop()).await.is_err() {
-        tracing::warn!("polls still running at shutdown; abandoned");
+    if let Some(engine) = engine {
+        let bound = config.poll_interval + config.probes.grpc_timeout * 2;
+        if tokio::time::timeout(bound, engine.stop()).await.is_err() {
+            tracing::warn!("polls still running at shutdown; abandoned");
+        }
     }
     tracing::info!("spanflow stopped");
     Ok(ExitCode::SUCCESS)

@@ -17,6 +17,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::derive::Snapshot;
+use crate::reload::ReloadStatus;
 use crate::stage::{Role, StageStatus};
 
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -74,7 +75,12 @@ fn flag(b: bool) -> f64 {
 }
 
 /// The metric contract: every family spanflow exposes, from one snapshot.
-pub fn families(snapshot: &Snapshot, snapshot_age_seconds: f64, build: &BuildInfo) -> Vec<Family> {
+pub fn families(
+    snapshot: &Snapshot,
+    snapshot_age_seconds: f64,
+    build: &BuildInfo,
+    reload: &ReloadStatus,
+) -> Vec<Family> {
     use Kind::{Counter, Gauge};
     let mut status = Family::new(
         "spanflow_stage_status",
@@ -237,6 +243,18 @@ pub fn families(snapshot: &Snapshot, snapshot_age_seconds: f64, build: &BuildInf
         ],
         1.0,
     );
+    let mut reload_ok = Family::new(
+        "spanflow_config_last_reload_successful",
+        Gauge,
+        "1 when the last configuration load (start-up, SIGHUP or POST /-/reload) succeeded, 0 when a new file was refused and the previous configuration kept running",
+    );
+    reload_ok.push(vec![], flag(reload.successful));
+    let mut reload_at = Family::new(
+        "spanflow_config_last_reload_success_timestamp_seconds",
+        Gauge,
+        "Unix time of the last successful configuration load",
+    );
+    reload_at.push(vec![], reload.last_success_unix);
     vec![
         status,
         ratio,
@@ -254,6 +272,8 @@ pub fn families(snapshot: &Snapshot, snapshot_age_seconds: f64, build: &BuildInf
         window,
         age,
         build_info,
+        reload_ok,
+        reload_at,
     ]
 }
 
@@ -407,9 +427,10 @@ pub fn encode_openmetrics(families: Vec<Family>) -> String {
 pub fn render(
     snapshot: &Snapshot,
     snapshot_age_seconds: f64,
+    reload: &ReloadStatus,
     accept: Option<&str>,
 ) -> (String, &'static str) {
-    let families = families(snapshot, snapshot_age_seconds, &BuildInfo::CURRENT);
+    let families = families(snapshot, snapshot_age_seconds, &BuildInfo::CURRENT, reload);
     let format = negotiate(accept);
     let body = match format {
         Exposition::Text => encode_text(&families),

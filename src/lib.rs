@@ -20,6 +20,7 @@ pub mod fuzzing;
 pub mod page;
 pub mod pipeline;
 pub mod probe;
+pub mod reload;
 pub mod report;
 pub mod scrape;
 pub mod selector;

@@ -4,6 +4,7 @@
 //!   OpenMetrics by content negotiation, always with an exact `Content-Type`.
 //! * `GET /api/v1/status`: the snapshot as JSON, with its age.
 //! * `GET /`: the status page (see the `page` module).
+//! * `POST /-/reload`: reload the configuration file (see the `reload` module).
 //! * `GET /-/healthy`: 200 while the process serves. `GET /-/ready`: 200 once every target
 //!   has been polled at least once, 503 before.
 //!
@@ -13,25 +14,50 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::time::Instant;
 
 use crate::derive::Snapshot;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
 use crate::engine::SharedSnapshot;
 use crate::expose;
 use crate::page;
+use crate::reload::{ReloadHandle, ReloadStatus, SharedReloadStatus};
 
 #[derive(Clone)]
 struct WebState {
     snapshot: SharedSnapshot,
     telemetry_path: String,
+    lifecycle: Lifecycle,
+}
+
+/// The configuration's life: how it last loaded, and how to reload it (none for the demo
+/// and for a snapshot served on its own).
+#[derive(Clone)]
+pub struct Lifecycle {
+    pub status: SharedReloadStatus,
+    pub reload: Option<ReloadHandle>,
+}
+
+impl Lifecycle {
+    /// A configuration loaded once, with no file to reload from.
+    pub fn fixed() -> Lifecycle {
+        Lifecycle {
+            status: Arc::new(ArcSwap::from_pointee(ReloadStatus::loaded_now())),
+            reload: None,
+        }
+    }
 }
 
 /// The router for a running engine's snapshot.
-pub fn router(snapshot: SharedSnapshot, telemetry_path: &str) -> Router {
+pub fn router(snapshot: SharedSnapshot, telemetry_path: &str, lifecycle: Lifecycle) -> Router {
     let state = WebState {
         snapshot,
         telemetry_path: telemetry_path.to_owned(),
+        lifecycle,
     };
     Router::new()
         .route(telemetry_path, get(metrics))
@@ -39,7 +65,26 @@ pub fn router(snapshot: SharedSnapshot, telemetry_path: &str) -> Router {
         .route("/", get(status_page))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
+        .route("/-/reload", post(reload))
         .with_state(state)
+}
+
+/// `POST /-/reload` (other methods get 405): 200 when the new configuration runs, 500 with
+/// the error when it was refused (the previous one keeps running).
+async fn reload(State(state): State<WebState>) -> (StatusCode, String) {
+    match &state.lifecycle.reload {
+        None => (
+            StatusCode::BAD_REQUEST,
+            "no configuration file to reload (demo or fixed configuration)\n".to_owned(),
+        ),
+        Some(handle) => match handle.reload().await {
+            Ok(()) => (StatusCode::OK, "configuration reloaded\n".to_owned()),
+            Err(e) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("configuration refused, previous one still running: {e}\n"),
+            ),
+        },
+    }
 }
 
 fn age_seconds(snapshot: &Snapshot) -> f64 {
@@ -51,7 +96,8 @@ fn age_seconds(snapshot: &Snapshot) -> f64 {
 async fn metrics(State(state): State<WebState>, headers: HeaderMap) -> Response {
     let snapshot = state.snapshot.load();
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let (body, content_type) = expose::render(&snapshot, age_seconds(&snapshot), accept);
+    let reload = **state.lifecycle.status.load();
+    let (body, content_type) = expose::render(&snapshot, age_seconds(&snapshot), &reload, accept);
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 

@@ -31,7 +31,7 @@ fn expected(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 /// Serves a snapshot through spanflow's real router; returns the base URL.
 async fn serve(snapshot: Snapshot) -> String {
     let shared = Arc::new(ArcSwap::from_pointee(snapshot));
-    let app = spanflow::web::router(shared, "/metrics");
+    let app = spanflow::web::router(shared, "/metrics", spanflow::web::Lifecycle::fixed());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -77,3 +77,144 @@ async fn sigterm_during_a_slow_poll_stops_cleanly_within_the_timeout() {
         "listener closed"
     );
 }
+
+/// Reload on SIGHUP and POST /-/reload: a valid new file takes effect (a new target appears,
+/// the unchanged one keeps its history); an invalid one is refused with the error, the metric
+/// turns 0 and the previous configuration keeps running; GET is not allowed.
+#[tokio::test]
+async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
+    let page =
+        "# TYPE otelcol_receiver_accepted_spans counter\notelcol_receiver_accepted_spans 5\n";
+    let app = axum::Router::new().fallback(move || async move { page });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/metrics", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("spanflow.yml");
+    let one = format!(
+        "poll_interval: 200ms\nwindow: 2s\ntargets:\n  - {{name: a, role: collector, url: '{target}', timeout: 150ms}}\n"
+    );
+    std::fs::write(&config, &one).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
+        .args([
+            "--config.file",
+            &config.display().to_string(),
+            "--web.listen-address",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let metrics = || {
+        let http = http.clone();
+        let url = format!("{base}/metrics");
+        async move { http.get(url).send().await.ok()?.text().await.ok() }
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if metrics()
+            .await
+            .is_some_and(|m| m.contains("spanflow_target_up{target=\"a\",role=\"collector\"} 1"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "spanflow did not poll a");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status: serde_json::Value = http
+        .get(format!("{base}/api/v1/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a_success_before = status["targets"][0]["last_success_unix"].as_f64().unwrap();
+
+    // GET is refused; an invalid file is refused and the old configuration keeps running.
+    assert_eq!(
+        http.get(format!("{base}/-/reload"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
+    std::fs::write(&config, "targets:\n  - {name: a, role: nope, url: 'x'}\n").unwrap();
+    let refused = http.post(format!("{base}/-/reload")).send().await.unwrap();
+    assert_eq!(refused.status(), 500);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("role"), "{text}");
+    let m = metrics().await.unwrap();
+    assert!(
+        m.contains("spanflow_config_last_reload_successful 0"),
+        "{m}"
+    );
+    assert!(
+        m.contains("spanflow_target_up{target=\"a\",role=\"collector\"} 1"),
+        "still polling a"
+    );
+
+    // A valid file with a second target, by SIGHUP.
+    std::fs::write(
+        &config,
+        format!("{one}  - {{name: b, role: collector, url: '{target}', timeout: 150ms}}\n"),
+    )
+    .unwrap();
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = metrics().await.unwrap_or_default();
+        if m.contains("spanflow_config_last_reload_successful 1")
+            && m.contains("spanflow_target_up{target=\"b\",role=\"collector\"} 1")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "SIGHUP reload not applied:\n{m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Target a kept its history across the reload: its stage was judged right away.
+    let status: serde_json::Value = http
+        .get(format!("{base}/api/v1/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a = status["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "a")
+        .unwrap();
+    assert!(a["last_success_unix"].as_f64().unwrap() >= a_success_before);
+    assert_eq!(a["scrape_errors_total"]["connect"], 0);
+
+    // And by POST.
+    assert_eq!(
+        http.post(format!("{base}/-/reload"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    child.kill().await.unwrap();
+}

@@ -503,7 +503,12 @@ async fn real_family_names() -> BTreeSet<String> {
         !snapshot.causes.is_empty(),
         "the demo never diagnosed the incident"
     );
-    let (body, _) = spanflow::expose::render(&snapshot, 0.1, None);
+    let (body, _) = spanflow::expose::render(
+        &snapshot,
+        0.1,
+        &spanflow::reload::ReloadStatus::loaded_now(),
+        None,
+    );
     let families = spanflow::expfmt::parse(&body, spanflow::expfmt::Format::Text).unwrap();
     families
         .iter()

@@ -26,7 +26,11 @@ async fn tls_mismatch_exposition() -> String {
     let mut snapshot = common::replay_pair("fixtures/tempo-2.7.2/tls-mismatch").await;
     // The target URL carries the test server's random port; the golden file does not.
     snapshot.targets[0].url = "http://127.0.0.1:3200/".into();
-    expose::encode_text(&expose::families(&snapshot, 0.25, &BUILD))
+    let loaded = spanflow::reload::ReloadStatus {
+        successful: true,
+        last_success_unix: 1_795_312_800.0,
+    };
+    expose::encode_text(&expose::families(&snapshot, 0.25, &BUILD, &loaded))
 }
 
 /// node_exporter's end-to-end style: the whole output against a committed file.
@@ -77,7 +81,11 @@ async fn serve(tempo_base: &str) -> (String, spanflow::engine::Engine) {
     );
     let config = Arc::new(spanflow::config::Config::from_yaml(&yaml, "test").unwrap());
     let engine = spanflow::engine::start(config).unwrap();
-    let app = spanflow::web::router(engine.snapshot.clone(), "/metrics");
+    let app = spanflow::web::router(
+        engine.snapshot.clone(),
+        "/metrics",
+        spanflow::web::Lifecycle::fixed(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
