@@ -80,6 +80,9 @@ pub struct WebArgs {
     /// Path of the metrics endpoint.
     #[arg(long = "web.telemetry-path", global = true, default_value = "/metrics", value_name = "PATH", value_parser = parse_path)]
     pub telemetry_path: String,
+    /// Concurrent scrapes of the metrics endpoint served at once; more get 503. 0: unlimited.
+    #[arg(long = "web.max-requests", global = true, default_value_t = web::DEFAULT_MAX_REQUESTS, value_name = "N")]
+    pub max_requests: usize,
 }
 
 #[derive(Debug, Args)]
@@ -312,10 +315,17 @@ async fn serve(
             let lifecycle = web::Lifecycle {
                 status,
                 reload: Some(handle),
+                max_requests: web_args.max_requests,
             };
             (lifecycle, Some(supervisor), None)
         }
-        None => (web::Lifecycle::fixed(), None, Some(engine)),
+        None => {
+            let lifecycle = web::Lifecycle {
+                max_requests: web_args.max_requests,
+                ..web::Lifecycle::fixed()
+            };
+            (lifecycle, None, Some(engine))
+        }
     };
     let mut app = web::router(snapshot, &web_args.telemetry_path, lifecycle);
     if let Some(extra) = extra {

@@ -21,6 +21,7 @@ use crate::derive::Snapshot;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use tokio::sync::Semaphore;
 
 use crate::engine::SharedSnapshot;
 use crate::expose;
@@ -32,6 +33,8 @@ struct WebState {
     snapshot: SharedSnapshot,
     telemetry_path: String,
     lifecycle: Lifecycle,
+    /// Permits for concurrent scrapes of the telemetry path; `None` is unlimited.
+    scrapes: Option<Arc<Semaphore>>,
 }
 
 /// The configuration's life: how it last loaded, and how to reload it (none for the demo
@@ -40,6 +43,9 @@ struct WebState {
 pub struct Lifecycle {
     pub status: SharedReloadStatus,
     pub reload: Option<ReloadHandle>,
+    /// Concurrent scrapes of the telemetry path served at once (`--web.max-requests`); more
+    /// get 503 at once instead of queueing. 0 is unlimited.
+    pub max_requests: usize,
 }
 
 impl Lifecycle {
@@ -48,16 +54,23 @@ impl Lifecycle {
         Lifecycle {
             status: Arc::new(ArcSwap::from_pointee(ReloadStatus::loaded_now())),
             reload: None,
+            max_requests: DEFAULT_MAX_REQUESTS,
         }
     }
 }
 
+/// `--web.max-requests` default, as Prometheus' exporters have it.
+pub const DEFAULT_MAX_REQUESTS: usize = 40;
+
 /// The router for a running engine's snapshot.
 pub fn router(snapshot: SharedSnapshot, telemetry_path: &str, lifecycle: Lifecycle) -> Router {
+    let scrapes =
+        (lifecycle.max_requests > 0).then(|| Arc::new(Semaphore::new(lifecycle.max_requests)));
     let state = WebState {
         snapshot,
         telemetry_path: telemetry_path.to_owned(),
         lifecycle,
+        scrapes,
     };
     Router::new()
         .route(telemetry_path, get(metrics))
@@ -94,6 +107,22 @@ fn age_seconds(snapshot: &Snapshot) -> f64 {
 }
 
 async fn metrics(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let _permit = match &state.scrapes {
+        Some(scrapes) => match scrapes.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "too many concurrent scrapes (--web.max-requests {})\n",
+                        state.lifecycle.max_requests
+                    ),
+                )
+                    .into_response();
+            }
+        },
+        None => None,
+    };
     let snapshot = state.snapshot.load();
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let reload = **state.lifecycle.status.load();
@@ -129,4 +158,34 @@ async fn ready(State(state): State<WebState>) -> (StatusCode, &'static str) {
 async fn status_page(State(state): State<WebState>) -> Html<String> {
     let snapshot = state.snapshot.load();
     Html(page::render(&snapshot, &state.telemetry_path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn scrapes_beyond_max_requests_get_503_not_a_queue() {
+        let config = crate::demo::config("http://127.0.0.1:1");
+        let state = WebState {
+            snapshot: Arc::new(ArcSwap::from_pointee(crate::derive::Snapshot::initial(
+                &config,
+                &[],
+            ))),
+            telemetry_path: "/metrics".into(),
+            lifecycle: Lifecycle {
+                max_requests: 1,
+                ..Lifecycle::fixed()
+            },
+            scrapes: Some(Arc::new(Semaphore::new(1))),
+        };
+        let scrape = || metrics(State(state.clone()), HeaderMap::new());
+        assert_eq!(scrape().await.status(), 200);
+        // A scrape in progress holds the only permit: the next one is refused at once.
+        let held = state.scrapes.clone().unwrap().try_acquire_owned().unwrap();
+        let refused = scrape().await;
+        assert_eq!(refused.status(), 503);
+        drop(held);
+        assert_eq!(scrape().await.status(), 200);
+    }
 }
