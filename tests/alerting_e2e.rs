@@ -8,6 +8,8 @@
 //! evaluates every second; the expressions and annotations are the shipped ones, untouched.
 //! Every wait is bounded and every process is killed when the test ends.
 
+mod common;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,14 +19,6 @@ use tokio::process::{Child, Command};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn spawn(program: &str, args: &[String], log: &Path) -> Child {
     let log = std::fs::File::create(log).unwrap();
@@ -145,7 +139,7 @@ async fn the_incident_pages_through_prometheus_and_alertmanager_and_resolves() {
     let (hook, received) = webhook().await;
 
     // spanflow, with its demo pipeline in the incident.
-    let spanflow_port = free_port();
+    let spanflow_port = common::free_port();
     let spanflow = format!("127.0.0.1:{spanflow_port}");
     let started = Instant::now();
     let _spanflow = spawn(
@@ -168,7 +162,7 @@ async fn the_incident_pages_through_prometheus_and_alertmanager_and_resolves() {
     .await;
 
     // Alertmanager routing everything to the test's webhook.
-    let am_port = free_port();
+    let am_port = common::free_port();
     let am_config = logs.join("alertmanager.yml");
     std::fs::write(
         &am_config,
@@ -195,7 +189,7 @@ async fn the_incident_pages_through_prometheus_and_alertmanager_and_resolves() {
 
     // Prometheus scraping spanflow with the shipped rules.
     let rule_files = rules_for_test(logs);
-    let prom_port = free_port();
+    let prom_port = common::free_port();
     let prom_config = logs.join("prometheus.yml");
     std::fs::write(
         &prom_config,

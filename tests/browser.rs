@@ -7,6 +7,8 @@
 //! Everything runs on 127.0.0.1, every wait is bounded, and both processes are killed when
 //! the test ends (kill_on_drop).
 
+mod common;
+
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -14,14 +16,6 @@ use serde_json::{Value, json};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Polls `check` every 200 ms for at most `limit`.
 async fn wait_for<F, Fut>(limit: Duration, what: &str, mut check: F)
@@ -106,7 +100,7 @@ async fn status_page_shows_the_blocked_stage_and_the_cause_in_chromium() {
         .unwrap();
 
     // spanflow's demo, in the incident.
-    let port = free_port();
+    let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let _spanflow = tokio::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
         .args([
@@ -145,7 +139,7 @@ async fn status_page_shows_the_blocked_stage_and_the_cause_in_chromium() {
     .await;
 
     // chromedriver and a headless Chromium session.
-    let driver_port = free_port();
+    let driver_port = common::free_port();
     let driver = format!("http://127.0.0.1:{driver_port}");
     let _chromedriver = tokio::process::Command::new(CHROMEDRIVER)
         .arg(format!("--port={driver_port}"))

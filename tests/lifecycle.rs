@@ -1,6 +1,8 @@
 //! Graceful shutdown: SIGTERM while a poll is in flight lets the poll finish (bounded by the
 //! target's timeout), closes the listener and exits 0.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -21,11 +23,7 @@ async fn sigterm_during_a_slow_poll_stops_cleanly_within_the_timeout() {
         format!("poll_interval: 3s\ntargets:\n  - {{name: otelcol, role: collector, url: '{target}', timeout: 2s}}\n"),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
         .args([
             "--config.file",
@@ -96,11 +94,7 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
         "poll_interval: 200ms\nwindow: 2s\ntargets:\n  - {{name: a, role: collector, url: '{target}', timeout: 150ms}}\n"
     );
     std::fs::write(&config, &one).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
         .args([
             "--config.file",

@@ -378,3 +378,12 @@ pub fn extrapolated_series(dir: &str, pages: usize) -> Vec<String> {
     }
     series
 }
+
+/// A port on 127.0.0.1 that was free a moment ago, for a process the test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
