@@ -172,8 +172,9 @@ impl TargetState {
             if values.len() >= MAX_SERIES_PER_TARGET && !values.contains_key(&key) {
                 continue;
             }
-            // A duplicated series keeps its last value, as Prometheus does.
-            values.insert(key, value.max(0.0));
+            // The page reader refused repeated series and values below zero; a hash
+            // collision between two series keeps the last value.
+            values.insert(key, value);
         }
         if let Some(previous) = &self.previous {
             let restarted = matches!((previous.process_start, reading.process_start), (Some(a), Some(b)) if a != b);

@@ -266,9 +266,12 @@ impl TargetPoller {
         .map(Some)
     }
 
-    /// One poll. Only the metrics page decides success: status endpoints and probes that
-    /// fail become "unavailable" evidence inside the reading.
+    /// One poll, finished within the target's `timeout` whatever the target does: the
+    /// metrics page gets the whole timeout, the status endpoints and probes what is left of
+    /// it. Only the metrics page decides success: status endpoints and probes that fail or
+    /// run out of time become "unavailable" evidence inside the reading.
     pub async fn poll(&mut self) -> Result<Reading, ScrapeError> {
+        let deadline = Instant::now() + self.target.timeout;
         let target = &self.target;
         let client = &self.client;
         let url = match target.role {
@@ -288,17 +291,30 @@ impl TargetPoller {
                 .filter(|(start, _)| *start == reading.process_start);
             let version = match cached {
                 Some((_, v)) => Some(v.clone()),
-                None => fetch_build_version(client).await,
+                None => tokio::time::timeout_at(deadline, fetch_build_version(client))
+                    .await
+                    .ok()
+                    .flatten(),
             };
             if let Some(version) = version {
                 self.buildinfo = Some((reading.process_start, version.clone()));
                 reading.set_build_version(target.role, version);
             }
         }
-        let status = tempo::read_status(client, reading.software.generation).await;
+        let status = tokio::time::timeout_at(
+            deadline,
+            tempo::read_status(client, reading.software.generation),
+        )
+        .await
+        .unwrap_or_else(|_| TempoStatus::unavailable("no answer within the target's timeout"));
         let probes = match &self.probes {
             Some(settings) => {
-                self.probe_ring(&status, reading.software.generation, settings.clone())
+                // Each probe is bounded by its own timeout, cut to what the poll has left.
+                let mut settings = settings.clone();
+                settings.timeout = settings
+                    .timeout
+                    .min(deadline.saturating_duration_since(Instant::now()));
+                self.probe_ring(&status, reading.software.generation, settings)
                     .await
             }
             None => Vec::new(),

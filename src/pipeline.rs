@@ -12,7 +12,7 @@
 //! receiver counters without `_total`. Extra labels (`service_*`, `otel_scope_*`,
 //! `receiver`, `transport`, `tenant`) are ignored: every series of a counter is summed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use serde::Serialize;
@@ -238,21 +238,23 @@ pub fn read_page(
             Role::App => app.is_some_and(|a| name == a.success.metric || name == a.failure.metric),
         }
     };
+    // The first counter spanflow cannot count on: NaN, ±Inf or negative, or a series the
+    // page repeats (two values for one series: which is true is unknowable). One such
+    // counter makes the whole page unusable rather than silently partial.
+    let mut unusable: Option<ParseError> = None;
+    let mut counted: HashSet<u64> = HashSet::new();
     let mut on_sample = |s: expfmt::Sample<'_>| {
-        let series_id = series_hash(s.name, s.labels.raw());
-        if s.value.is_nan() {
-            // A NaN counter carries no count; treating it as absent keeps the window sane.
+        if unusable.is_some() {
             return;
         }
-        match role {
+        let series_id = series_hash(s.name, s.labels.raw());
+        let counter = match role {
             Role::Tempo => {
                 if let Some(c) = tempo_counter(s.name) {
-                    reading
-                        .series
-                        .push((SeriesKey::Counter(c, series_id), s.value));
                     if matches!(c, Counter::TempoAccepted | Counter::TempoRefused) {
                         reading.has_receiver_counters = true;
                     }
+                    Some(SeriesKey::Counter(c, series_id))
                 } else if s.name == TEMPO_DISCARDED {
                     let reason = s.labels.get("reason").unwrap_or_default().into_owned();
                     let known = reading
@@ -265,9 +267,7 @@ pub fn read_page(
                         }
                         discard_reasons += 1;
                     }
-                    reading
-                        .series
-                        .push((SeriesKey::Discarded(reason, series_id), s.value));
+                    Some(SeriesKey::Discarded(reason, series_id))
                 } else if s.name == "tempo_ring_members"
                     || s.name == "tempo_partition_ring_partitions"
                 {
@@ -283,59 +283,79 @@ pub fn read_page(
                             value: s.value,
                         });
                     }
-                } else if s.name == "tempo_build_info" {
-                    build_version = s.labels.get("version").map(|v| v.into_owned());
-                } else if s.name == "process_start_time_seconds" {
-                    reading.process_start = Some(s.value);
+                    None
+                } else {
+                    if s.name == "tempo_build_info" {
+                        build_version = s.labels.get("version").map(|v| v.into_owned());
+                    } else if s.name == "process_start_time_seconds" {
+                        reading.process_start = Some(s.value);
+                    }
+                    None
                 }
             }
             Role::Collector => {
                 if let Some(c) = collector_counter(s.name) {
-                    reading
-                        .series
-                        .push((SeriesKey::Counter(c, series_id), s.value));
+                    Some(SeriesKey::Counter(c, series_id))
                 } else if s.name.starts_with("otelcol_processor_refused_spans") {
-                    if s.labels
+                    s.labels
                         .get("processor")
                         .is_some_and(|p| p.starts_with("memory_limiter"))
+                        .then_some(SeriesKey::Counter(
+                            Counter::CollectorMemoryLimited,
+                            series_id,
+                        ))
+                } else {
+                    if s.name == "otelcol_exporter_queue_size"
+                        || s.name == "otelcol_exporter_queue_capacity"
                     {
-                        let c = Counter::CollectorMemoryLimited;
-                        reading
-                            .series
-                            .push((SeriesKey::Counter(c, series_id), s.value));
+                        let exporter =
+                            series_hash("", &s.labels.get("exporter").unwrap_or_default());
+                        let slot = queue.entry(exporter).or_default();
+                        if s.name.ends_with("size") {
+                            slot.0 = Some(s.value);
+                        } else {
+                            slot.1 = Some(s.value);
+                        }
+                    } else if s.name == "process_start_time_seconds" {
+                        reading.process_start = Some(s.value);
+                    } else if let Some(v) = s.labels.get("service_version") {
+                        build_version.get_or_insert_with(|| v.into_owned());
                     }
-                } else if s.name == "otelcol_exporter_queue_size"
-                    || s.name == "otelcol_exporter_queue_capacity"
-                {
-                    let exporter = series_hash("", &s.labels.get("exporter").unwrap_or_default());
-                    let slot = queue.entry(exporter).or_default();
-                    if s.name.ends_with("size") {
-                        slot.0 = Some(s.value);
-                    } else {
-                        slot.1 = Some(s.value);
-                    }
-                } else if s.name == "process_start_time_seconds" {
-                    reading.process_start = Some(s.value);
-                } else if let Some(v) = s.labels.get("service_version") {
-                    build_version.get_or_insert_with(|| v.into_owned());
+                    None
                 }
             }
             Role::App => {
                 let Some(app) = app else { return };
                 if s.name == app.success.metric && app.success.matches_labels(&s.labels) {
-                    reading
-                        .series
-                        .push((SeriesKey::Counter(Counter::AppSuccess, series_id), s.value));
-                }
-                if s.name == app.failure.metric && app.failure.matches_labels(&s.labels) {
-                    reading
-                        .series
-                        .push((SeriesKey::Counter(Counter::AppFailure, series_id), s.value));
+                    Some(SeriesKey::Counter(Counter::AppSuccess, series_id))
+                } else if s.name == app.failure.metric && app.failure.matches_labels(&s.labels) {
+                    Some(SeriesKey::Counter(Counter::AppFailure, series_id))
+                } else {
+                    None
                 }
             }
-        }
+        };
+        let Some(key) = counter else { return };
+        let problem = if !s.value.is_finite() || s.value < 0.0 {
+            format!(
+                "counter {} has the value {}; a counter is a finite number of at least 0",
+                s.name, s.value
+            )
+        } else if !counted.insert(series_id) {
+            format!("series {}{{{}}} appears twice", s.name, s.labels.raw())
+        } else {
+            reading.series.push((key, s.value));
+            return;
+        };
+        unusable = Some(ParseError {
+            line: s.line,
+            kind: expfmt::ErrorKind::Semantic(problem),
+        });
     };
     let summary = expfmt::scan(body, format, wanted, &mut on_sample)?;
+    if let Some(e) = unusable {
+        return Err(e);
+    }
 
     reading.queue_fill_ratio = queue
         .values()
@@ -627,6 +647,44 @@ mod tests {
             *out.entry(name).or_default() += v;
         }
         out
+    }
+
+    #[test]
+    fn a_counter_that_is_not_a_finite_count_makes_the_page_unusable() {
+        for value in ["NaN", "+Inf", "-Inf", "-3"] {
+            let body = format!(
+                "otelcol_receiver_accepted_spans{{receiver=\"otlp\"}} 5\notelcol_exporter_sent_spans{{exporter=\"otlp\"}} {value}\n"
+            );
+            let e = read_page(Role::Collector, &page(&body), None).unwrap_err();
+            assert_eq!(e.line, 2, "{value}");
+            assert!(
+                e.to_string().contains(&format!(
+                    "counter otelcol_exporter_sent_spans has the value {}",
+                    value.parse::<f64>().unwrap()
+                )),
+                "{e}"
+            );
+        }
+        // Gauges and families spanflow does not count may say NaN.
+        let ok =
+            "otelcol_receiver_accepted_spans 5\notelcol_exporter_queue_size NaN\nother_total NaN\n";
+        assert!(read_page(Role::Collector, &page(ok), None).is_ok());
+    }
+
+    #[test]
+    fn a_repeated_series_makes_the_page_unusable() {
+        let body = "tempo_receiver_accepted_spans{receiver=\"otlp/grpc\"} 5\ntempo_receiver_refused_spans{receiver=\"otlp/grpc\"} 0\ntempo_receiver_accepted_spans{receiver=\"otlp/grpc\"} 9\n";
+        let e = read_page(Role::Tempo, &page(body), None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "line 3: series tempo_receiver_accepted_spans{receiver=\"otlp/grpc\"} appears twice"
+        );
+        // The same name with other labels is another series.
+        let two = "tempo_receiver_accepted_spans{receiver=\"otlp/grpc\"} 5\ntempo_receiver_accepted_spans{receiver=\"otlp/http\"} 9\n";
+        assert_eq!(
+            sums(&read_page(Role::Tempo, &page(two), None).unwrap())["TempoAccepted"],
+            14.0
+        );
     }
 
     #[test]

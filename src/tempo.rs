@@ -136,6 +136,22 @@ pub struct TempoStatus {
 }
 
 impl TempoStatus {
+    /// Every endpoint unavailable for the same reason (the poll ran out of time).
+    pub fn unavailable(reason: &str) -> TempoStatus {
+        fn read<T>(reason: &str) -> Read<T> {
+            Read::Unavailable(reason.to_owned())
+        }
+        TempoStatus {
+            ready: read(reason),
+            services: read(reason),
+            config: read(reason),
+            ingester_ring: read(reason),
+            live_store_ring: read(reason),
+            partition_ring: read(reason),
+            generator_ring: read(reason),
+        }
+    }
+
     /// The ring whose members receive the distributor's writes in this generation.
     pub fn write_ring(&self, generation: Generation) -> &Read<Ring> {
         match generation {
