@@ -172,9 +172,10 @@ impl TargetState {
             if values.len() >= MAX_SERIES_PER_TARGET && !values.contains_key(&key) {
                 continue;
             }
-            // The page reader refused repeated series and values below zero; a hash
-            // collision between two series keeps the last value.
-            values.insert(key, value);
+            // The page reader refuses repeated series and counters that are not finite
+            // counts; the clamp keeps the rates non-negative whatever a reading holds. A
+            // hash collision between two series keeps the last value.
+            values.insert(key, value.max(0.0));
         }
         if let Some(previous) = &self.previous {
             let restarted = matches!((previous.process_start, reading.process_start), (Some(a), Some(b)) if a != b);
@@ -285,11 +286,24 @@ pub struct StageReport {
     pub reason: String,
     /// What the counts count (spans, push requests, block flushes…).
     pub unit: &'static str,
+    /// Absent, like the rates, while the stage is `unknown` because a member target is
+    /// down, unrecognised or not polled twice: the window's last good values are history,
+    /// not the present, and are not shown as if they were.
     pub success_ratio: Option<f64>,
-    pub success_per_second: f64,
-    pub failure_per_second: f64,
+    pub success_per_second: Option<f64>,
+    pub failure_per_second: Option<f64>,
     /// The counts the status was judged on.
     pub judged: Judged,
+}
+
+impl StageReport {
+    /// The rates in words, for the status page and `spanflow diagnose`.
+    pub fn rates_text(&self) -> String {
+        match (self.success_per_second, self.failure_per_second) {
+            (Some(ok), Some(bad)) => format!("{ok:>8.2} ok/s {bad:>8.2} failed/s  {}", self.unit),
+            _ => "no current rate".to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -419,60 +433,53 @@ fn judge_stage(
         }
     }
 
+    let nothing = Judged {
+        success: 0.0,
+        failure: 0.0,
+        seconds: 0.0,
+    };
     let report = |status: StageStatus, reason: String, judged: Judged| StageReport {
         stage,
         status,
         reason,
         unit: stage.unit(),
         success_ratio: long.ratio(),
-        success_per_second: success_rate,
-        failure_per_second: failure_rate,
+        success_per_second: Some(success_rate),
+        failure_per_second: Some(failure_rate),
         judged,
     };
-    let nothing = Judged {
-        success: 0.0,
-        failure: 0.0,
-        seconds: 0.0,
+    let unmeasured = |reason: String| StageReport {
+        success_ratio: None,
+        success_per_second: None,
+        failure_per_second: None,
+        ..report(StageStatus::Unknown, reason, nothing)
     };
 
     // Unknown: a member is down, serves something else, or has not been polled twice.
     for t in members {
         match t.up {
             None => {
-                return report(
-                    StageStatus::Unknown,
-                    format!("target {} not polled yet", t.name),
-                    nothing,
-                );
+                return unmeasured(format!("target {} not polled yet", t.name));
             }
             Some(false) => {
                 let why = t
                     .last_error
                     .as_ref()
                     .map_or_else(String::new, |e| format!(": {e}"));
-                return report(
-                    StageStatus::Unknown,
-                    format!("target {} is down{why}", t.name),
-                    nothing,
-                );
+                return unmeasured(format!("target {} is down{why}", t.name));
             }
             Some(true) if !t.recognised => {
-                return report(
-                    StageStatus::Unknown,
-                    format!(
-                        "target {} does not look like a {} (none of its families)",
-                        t.name,
-                        t.role.as_str()
-                    ),
-                    nothing,
-                );
+                return unmeasured(format!(
+                    "target {} does not look like a {} (none of its families)",
+                    t.name,
+                    t.role.as_str()
+                ));
             }
             Some(true) if t.history.is_empty() => {
-                return report(
-                    StageStatus::Unknown,
-                    format!("target {} polled once; a rate needs two polls", t.name),
-                    nothing,
-                );
+                return unmeasured(format!(
+                    "target {} polled once; a rate needs two polls",
+                    t.name
+                ));
             }
             Some(true) => {}
         }

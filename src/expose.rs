@@ -90,12 +90,12 @@ pub fn families(
     let mut ratio = Family::new(
         "spanflow_stage_success_ratio",
         Gauge,
-        "Successes / (successes + failures) of each stage over the window; absent when the stage saw no events",
+        "Successes / (successes + failures) of each stage over the window; absent when the stage saw no events or is unknown because a target is down",
     );
     let mut rate = Family::new(
         "spanflow_stage_spans_per_second",
         Gauge,
-        "Rate of successes and failures of each stage over the window; spans, except tempo_ingester (push requests), tempo_kafka (records), tempo_live_store (traces and blocks) and tempo_storage (block flushes)",
+        "Rate of successes and failures of each stage over the window, absent while the stage is unknown because a target is down; spans, except tempo_ingester (push requests), tempo_kafka (records), tempo_live_store (traces and blocks) and tempo_storage (block flushes)",
     );
     let mut blocked = Family::new(
         "spanflow_pipeline_blocked_stage",
@@ -116,14 +116,18 @@ pub fn families(
         if let Some(r) = s.success_ratio {
             ratio.push(vec![("stage", stage.into())], r);
         }
-        rate.push(
-            vec![("stage", stage.into()), ("outcome", "success".into())],
-            s.success_per_second,
-        );
-        rate.push(
-            vec![("stage", stage.into()), ("outcome", "failure".into())],
-            s.failure_per_second,
-        );
+        if let Some(r) = s.success_per_second {
+            rate.push(
+                vec![("stage", stage.into()), ("outcome", "success".into())],
+                r,
+            );
+        }
+        if let Some(r) = s.failure_per_second {
+            rate.push(
+                vec![("stage", stage.into()), ("outcome", "failure".into())],
+                r,
+            );
+        }
         blocked.push(
             vec![("stage", stage.into())],
             flag(snapshot.blocked_stage == Some(s.stage)),

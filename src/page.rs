@@ -127,16 +127,14 @@ fn stages(html: &mut String, snapshot: &Snapshot) {
             html,
             "<div class=\"stage{cls}\" id=\"stage-{name}\" style=\"background:{bg}\">\
              <div class=\"name\">{name}{mark}</div><div class=\"status\">{status}</div>\
-             <div>{ratio}</div><div>{ok:.1} ok / {bad:.1} failed {unit}/s</div><small>{reason}</small></div>",
+             <div>{ratio}</div><div>{rates}</div><small>{reason}</small></div>",
             cls = if blocked { " blocked" } else { "" },
             name = s.stage.as_str(),
             bg = colour(s.status),
             mark = if blocked { " — BLOCKED" } else { "" },
             status = s.status.as_str().to_uppercase(),
             ratio = escape_html(&ratio),
-            ok = s.success_per_second,
-            bad = s.failure_per_second,
-            unit = escape_html(s.unit),
+            rates = escape_html(&s.rates_text()),
             reason = escape_html(&s.reason),
         );
     }

@@ -77,13 +77,11 @@ pub fn text(snapshot: &Snapshot, colour: bool) -> String {
         let status = format!("{:<8}", s.status.as_str());
         let _ = writeln!(
             out,
-            "{mark} {name:<19} {status} {ratio}  {ok:>8.2} ok/s {bad:>8.2} failed/s  {unit}{blocked}",
+            "{mark} {name:<19} {status} {ratio}  {rates}{blocked}",
             mark = if blocked { ">" } else { " " },
             name = s.stage.as_str(),
             status = paint.status(s.status, &status),
-            ok = s.success_per_second,
-            bad = s.failure_per_second,
-            unit = s.unit,
+            rates = s.rates_text(),
             blocked = if blocked { "  <- BLOCKED" } else { "" },
         );
         let _ = writeln!(out, "  {:<19} {}", "", s.reason);

@@ -218,7 +218,7 @@ async fn healthy_series_of_tempo_2_is_never_failing() {
     let busy = accepted.iter().rposition(|&a| a >= 40.0).unwrap();
     let last = &snapshots[busy];
     assert_eq!(status(last, Stage::TempoDistributor), StageStatus::Ok);
-    let rate = last.stages[0].success_per_second;
+    let rate = last.stages[0].success_per_second.unwrap();
     assert!(
         (rate - 20.0).abs() < 1.0,
         "20 spans/s were sent, spanflow saw {rate}"
@@ -292,7 +292,8 @@ async fn transition_follows_within_two_polls_each_way_without_false_failures_at_
             assert!(
                 s.stages
                     .iter()
-                    .all(|r| r.success_per_second >= 0.0 && r.failure_per_second >= 0.0)
+                    .all(|r| r.success_per_second.unwrap_or(0.0) >= 0.0
+                        && r.failure_per_second.unwrap_or(0.0) >= 0.0)
             );
         }
         if step > first_refused && step <= last_refused {

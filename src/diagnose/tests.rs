@@ -16,8 +16,8 @@ fn stage(stage: Stage, status: StageStatus) -> StageReport {
         reason: String::new(),
         unit: stage.unit(),
         success_ratio: None,
-        success_per_second: 0.0,
-        failure_per_second: 0.0,
+        success_per_second: Some(0.0),
+        failure_per_second: Some(0.0),
         judged: Judged {
             success: 0.0,
             failure: 0.0,
