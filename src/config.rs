@@ -36,30 +36,39 @@ pub struct Config {
 }
 
 /// Active checks beside polling (`probes:`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Probes {
     /// A gRPC health check, plaintext and TLS, of each address in Tempo's write ring (the
     /// ingesters on 2.x, the live-stores on 3.x), at most once a minute per address.
-    #[serde(default = "default_true")]
     pub grpc_health: bool,
-    /// Bound on each probe attempt.
-    #[serde(default = "default_probe_timeout", with = "humantime_serde")]
+    /// Bound on each probe attempt: 2 s, or the poll interval when that is shorter.
     pub grpc_timeout: Duration,
     /// How the TLS attempt verifies the server. Without `ca_file` it accepts any
     /// certificate: it asks whether the server speaks TLS, and sends nothing secret.
-    #[serde(default)]
     pub grpc_tls: ProbeTls,
 }
 
-impl Default for Probes {
-    fn default() -> Self {
+impl Probes {
+    /// Probes on, with the default timeout for this poll interval.
+    pub fn default_for(poll_interval: Duration) -> Probes {
         Probes {
             grpc_health: true,
-            grpc_timeout: default_probe_timeout(),
+            grpc_timeout: DEFAULT_PROBE_TIMEOUT.min(poll_interval),
             grpc_tls: ProbeTls::default(),
         }
     }
+}
+
+/// `probes:` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProbes {
+    #[serde(default = "default_true")]
+    grpc_health: bool,
+    #[serde(default, with = "humantime_serde")]
+    grpc_timeout: Option<Duration>,
+    #[serde(default)]
+    grpc_tls: ProbeTls,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -75,9 +84,7 @@ fn default_true() -> bool {
     true
 }
 
-fn default_probe_timeout() -> Duration {
-    Duration::from_secs(2)
-}
+const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where a stage turns degraded and failing, as success ratios.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -202,7 +209,7 @@ struct RawConfig {
     #[serde(default)]
     stages: BTreeMap<String, Spanned<RawThresholds>>,
     #[serde(default)]
-    probes: Option<Spanned<Probes>>,
+    probes: Option<Spanned<RawProbes>>,
     targets: Vec<RawTarget>,
 }
 
@@ -525,34 +532,43 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
             app_selectors,
         });
     }
-    let probes = match raw.probes {
-        None => Probes::default(),
-        Some(spanned) => {
-            let line = spanned.referenced.line();
-            let probes = spanned.value;
-            if probes.grpc_timeout < Duration::from_millis(10)
-                || probes.grpc_timeout > poll_interval
-            {
-                return Err(invalid(
-                    line,
-                    "probes.grpc_timeout".into(),
-                    format!(
-                        "must be between 10ms and poll_interval ({})",
-                        humantime::format_duration(poll_interval)
-                    ),
-                ));
-            }
-            if let Some(ca) = &probes.grpc_tls.ca_file
-                && !ca.is_file()
-            {
-                return Err(invalid(
-                    line,
-                    "probes.grpc_tls.ca_file".into(),
-                    format!("{} is not a readable file", ca.display()),
-                ));
-            }
-            probes
+    let (line, raw_probes) = match raw.probes {
+        None => (
+            0,
+            RawProbes {
+                grpc_health: true,
+                ..RawProbes::default()
+            },
+        ),
+        Some(spanned) => (spanned.referenced.line(), spanned.value),
+    };
+    let grpc_timeout = match raw_probes.grpc_timeout {
+        None => DEFAULT_PROBE_TIMEOUT.min(poll_interval),
+        Some(t) if t < Duration::from_millis(10) || t > poll_interval => {
+            return Err(invalid(
+                line,
+                "probes.grpc_timeout".into(),
+                format!(
+                    "must be between 10ms and poll_interval ({})",
+                    humantime::format_duration(poll_interval)
+                ),
+            ));
         }
+        Some(t) => t,
+    };
+    if let Some(ca) = &raw_probes.grpc_tls.ca_file
+        && !ca.is_file()
+    {
+        return Err(invalid(
+            line,
+            "probes.grpc_tls.ca_file".into(),
+            format!("{} is not a readable file", ca.display()),
+        ));
+    }
+    let probes = Probes {
+        grpc_health: raw_probes.grpc_health,
+        grpc_timeout,
+        grpc_tls: raw_probes.grpc_tls,
     };
     Ok(Config {
         poll_interval,
@@ -689,5 +705,29 @@ targets:
         )
         .unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_probe_timeout_defaults_to_2s_or_the_poll_interval() {
+        let c = |yaml: &str| Config::from_yaml(yaml, "x").unwrap().probes.grpc_timeout;
+        let target = "targets:\n  - {name: a, role: tempo, url: 'http://x', timeout: 100ms}\n";
+        assert_eq!(c(target), Duration::from_secs(2));
+        assert_eq!(
+            c(&format!("poll_interval: 500ms\nwindow: 5s\n{target}")),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            c(&format!(
+                "poll_interval: 500ms\nwindow: 5s\nprobes: {{grpc_health: false}}\n{target}"
+            )),
+            Duration::from_millis(500)
+        );
+        let e = error_of(&format!(
+            "poll_interval: 500ms\nwindow: 5s\nprobes: {{grpc_timeout: 1s}}\n{target}"
+        ));
+        assert!(
+            e.contains("line 3: probes.grpc_timeout: must be between"),
+            "{e}"
+        );
     }
 }

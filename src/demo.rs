@@ -702,7 +702,7 @@ pub fn config(base: &str) -> Config {
         window: std::time::Duration::from_secs(60),
         body_size_limit: crate::config::DEFAULT_BODY_SIZE_LIMIT,
         thresholds: BTreeMap::new(),
-        probes: crate::config::Probes::default(),
+        probes: crate::config::Probes::default_for(std::time::Duration::from_secs(2)),
         targets: vec![
             app,
             target("otelcol", Role::Collector, "/otelcol/metrics"),

@@ -16,45 +16,18 @@ async fn sigterm_during_a_slow_poll_stops_cleanly_within_the_timeout() {
     let target = format!("http://{}/metrics", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("spanflow.yml");
-    std::fs::write(
-        &config,
-        format!("poll_interval: 3s\ntargets:\n  - {{name: otelcol, role: collector, url: '{target}', timeout: 2s}}\n"),
+    let spanflow = common::Spanflow::start(
+        &format!("poll_interval: 3s\ntargets:\n  - {{name: otelcol, role: collector, url: '{target}', timeout: 2s}}\n"),
+        &[],
+        std::process::Stdio::piped(),
     )
-    .unwrap();
-    let port = common::free_port();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
-        .args([
-            "--config.file",
-            &config.display().to_string(),
-            "--web.listen-address",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(format!("http://127.0.0.1:{port}/-/healthy"))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "spanflow did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    .await;
     // The first poll starts within a tenth of the interval and is now waiting on the target.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let pid = child.id().unwrap().to_string();
     let sent = Instant::now();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+    spanflow.signal("-TERM");
+    let base = spanflow.base.clone();
+    let out = tokio::time::timeout(Duration::from_secs(10), spanflow.child.wait_with_output())
         .await
         .expect("spanflow exits after SIGTERM")
         .unwrap();
@@ -69,9 +42,7 @@ async fn sigterm_during_a_slow_poll_stops_cleanly_within_the_timeout() {
         "{took:?}"
     );
     assert!(
-        reqwest::get(format!("http://127.0.0.1:{port}/-/healthy"))
-            .await
-            .is_err(),
+        reqwest::get(format!("{base}/-/healthy")).await.is_err(),
         "listener closed"
     );
 }
@@ -88,31 +59,12 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
     let target = format!("http://{}/metrics", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("spanflow.yml");
     let one = format!(
         "poll_interval: 200ms\nwindow: 2s\ntargets:\n  - {{name: a, role: collector, url: '{target}', timeout: 150ms}}\n"
     );
-    std::fs::write(&config, &one).unwrap();
-    let port = common::free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
-        .args([
-            "--config.file",
-            &config.display().to_string(),
-            "--web.listen-address",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let metrics = || {
-        let http = http.clone();
-        let url = format!("{base}/metrics");
-        async move { http.get(url).send().await.ok()?.text().await.ok() }
-    };
+    let spanflow = common::Spanflow::start(&one, &[], std::process::Stdio::null()).await;
+    let (base, http, config) = (&spanflow.base, &spanflow.http, &spanflow.config);
+    let metrics = || async { spanflow.get("/metrics").await };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if metrics()
@@ -164,14 +116,7 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
         format!("{one}  - {{name: b, role: collector, url: '{target}', timeout: 150ms}}\n"),
     )
     .unwrap();
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    spanflow.signal("-HUP");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let m = metrics().await.unwrap_or_default();
@@ -210,5 +155,4 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
             .status(),
         200
     );
-    child.kill().await.unwrap();
 }

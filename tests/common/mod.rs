@@ -387,3 +387,111 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The spanflow binary serving on 127.0.0.1, started on a config written to a temporary
+/// folder; killed when dropped.
+pub struct Spanflow {
+    pub child: tokio::process::Child,
+    pub base: String,
+    pub config: PathBuf,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Spanflow {
+    /// Starts `spanflow --config.file <yaml> --web.listen-address 127.0.0.1:<free> <args>`
+    /// and waits (at most 20 s) until `/-/healthy` answers. Its log goes to `stderr`.
+    pub async fn start(yaml: &str, args: &[&str], stderr: std::process::Stdio) -> Spanflow {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("spanflow.yml");
+        std::fs::write(&config, yaml).unwrap();
+        let port = free_port();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
+            .args([
+                "--config.file",
+                &config.display().to_string(),
+                "--web.listen-address",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args(args)
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let spanflow = Spanflow {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            config,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while spanflow.get("/-/healthy").await.is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "spanflow did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        spanflow
+    }
+
+    /// GETs `path`; `None` when the request fails or the status is not 2xx.
+    pub async fn get(&self, path: &str) -> Option<String> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        response.text().await.ok()
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.expect("GET /metrics")
+    }
+
+    pub async fn status(&self) -> serde_json::Value {
+        serde_json::from_str(
+            &self
+                .get("/api/v1/status")
+                .await
+                .expect("GET /api/v1/status"),
+        )
+        .unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("spanflow is running")
+    }
+
+    /// Sends a signal (`-TERM`, `-HUP`) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let sent = std::process::Command::new("kill")
+            .args([signal, &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill {signal}");
+    }
+
+    /// Resident set size in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/<pid>/status")
+    }
+}
+
+/// The value of the sample whose line starts with `series` (name and labels exactly as
+/// spanflow writes them), from an exposition page.
+pub fn sample(page: &str, series: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.parse().unwrap())
+}
