@@ -95,7 +95,7 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
             .status(),
         405
     );
-    std::fs::write(&config, "targets:\n  - {name: a, role: nope, url: 'x'}\n").unwrap();
+    std::fs::write(config, "targets:\n  - {name: a, role: nope, url: 'x'}\n").unwrap();
     let refused = http.post(format!("{base}/-/reload")).send().await.unwrap();
     assert_eq!(refused.status(), 500);
     let text = refused.text().await.unwrap();
@@ -112,7 +112,7 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
 
     // A valid file with a second target, by SIGHUP.
     std::fs::write(
-        &config,
+        config,
         format!("{one}  - {{name: b, role: collector, url: '{target}', timeout: 150ms}}\n"),
     )
     .unwrap();

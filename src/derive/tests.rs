@@ -217,3 +217,164 @@ async fn nan_and_negative_values_never_make_negative_rates() {
     assert!(d.success_per_second.unwrap() >= 0.0 && d.failure_per_second.unwrap() >= 0.0);
     assert!(d.failure_per_second.unwrap().is_finite());
 }
+
+// ---- Window maths, by property --------------------------------------------------------
+
+mod window_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What one poll brings: a counter value (any f64 a reading might hold, resets and
+    /// nonsense included), a failed poll, or a restart (a new process start time).
+    #[derive(Debug, Clone)]
+    enum Step {
+        Value(f64),
+        Failed,
+        Restart(f64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (0.0f64..1e9).prop_map(Step::Value),
+            1 => prop_oneof![
+                Just(f64::NAN),
+                Just(f64::INFINITY),
+                Just(f64::NEG_INFINITY),
+                -1e9f64..0.0,
+            ]
+            .prop_map(Step::Value),
+            1 => Just(Step::Failed),
+            1 => (0.0f64..1e6).prop_map(Step::Restart),
+        ]
+    }
+
+    fn state(interval: Duration, window: Duration) -> TargetState {
+        TargetState::new(
+            "t".into(),
+            crate::stage::Role::Tempo,
+            "http://x".into(),
+            interval,
+            window,
+        )
+    }
+
+    fn outcome(at: Instant, result: Result<Reading, ScrapeError>) -> PollOutcome {
+        PollOutcome {
+            target: 0,
+            at,
+            wall: SystemTime::now(),
+            duration: Duration::from_millis(1),
+            result,
+        }
+    }
+
+    fn reading(value: f64, process_start: f64) -> Reading {
+        Reading {
+            process_start: Some(process_start),
+            ..tempo_reading(value, 0.0)
+        }
+    }
+
+    fn all_counts(inc: &Increases) -> impl Iterator<Item = f64> + '_ {
+        inc.counters
+            .iter()
+            .copied()
+            .chain(inc.discarded.values().copied())
+    }
+
+    proptest! {
+        /// Whatever the readings and however irregular the (monotone) poll times: every
+        /// increase is finite and never negative, the window never claims more seconds
+        /// than it holds or than have passed, and the history stays within its capacity.
+        #[test]
+        fn increases_are_never_negative_and_windows_never_overreach(
+            steps in proptest::collection::vec((1u64..40_000, step()), 1..80),
+            window_s in 2u64..600,
+        ) {
+            let interval = Duration::from_secs(1);
+            let window = Duration::from_secs(window_s);
+            let mut t = state(interval, window);
+            let t0 = Instant::now();
+            let mut at = t0;
+            let mut process_start = 1.0;
+            let mut first_ok: Option<Instant> = None;
+            for (gap_ms, step) in steps {
+                at += Duration::from_millis(gap_ms);
+                let result = match step {
+                    Step::Failed => Err(ScrapeError::Timeout(interval)),
+                    Step::Value(v) => Ok(reading(v, process_start)),
+                    Step::Restart(v) => {
+                        process_start += 1.0;
+                        Ok(reading(v, process_start))
+                    }
+                };
+                if result.is_ok() {
+                    first_ok.get_or_insert(at);
+                }
+                t.record(outcome(at, result));
+                prop_assert!(t.history.len() <= t.capacity);
+                let (inc, seconds) = t.over_window(window);
+                for v in all_counts(&inc) {
+                    prop_assert!(v.is_finite() && v >= 0.0, "window increase {v}");
+                }
+                prop_assert!(seconds >= 0.0);
+                prop_assert!(seconds <= window.as_secs_f64() + 1e-9, "{seconds} s > window");
+                if let Some(first) = first_ok {
+                    prop_assert!(seconds <= at.duration_since(first).as_secs_f64() + 1e-9);
+                }
+                for polls in 1..4 {
+                    if let Some(inc) = t.last_polls(polls) {
+                        for v in all_counts(&inc) {
+                            prop_assert!(v.is_finite() && v >= 0.0, "last {polls} polls: {v}");
+                        }
+                    }
+                }
+            }
+        }
+
+        /// A counter that only grows, polled on time: the window's increase is exactly the
+        /// growth over the polls it covers.
+        #[test]
+        fn a_growing_counter_polled_on_time_sums_exactly(
+            increments in proptest::collection::vec(0u32..1_000_000, 2..40),
+        ) {
+            let interval = Duration::from_secs(15);
+            let window = Duration::from_secs(60);
+            let mut t = state(interval, window);
+            let t0 = Instant::now();
+            let mut values = vec![0.0f64];
+            for i in increments {
+                values.push(values.last().unwrap() + f64::from(i));
+            }
+            for (n, v) in values.iter().enumerate() {
+                t.record(outcome(t0 + interval * n as u32, Ok(reading(*v, 1.0))));
+            }
+            let (inc, seconds) = t.over_window(window);
+            let last = values.len() - 1;
+            let covered = last.min(4); // 60 s of 15 s polls
+            prop_assert_eq!(seconds, 15.0 * covered as f64);
+            prop_assert_eq!(
+                inc.get(Counter::TempoAccepted),
+                values[last] - values[last - covered]
+            );
+        }
+
+        /// A reset (the counter went down, or the process restarted) counts the new value
+        /// as the increase since zero: never the negative difference, never zero.
+        #[test]
+        fn a_reset_counts_from_zero(
+            before in 1.0f64..1e9,
+            fraction in 0.0f64..1.0,
+            restart in any::<bool>(),
+        ) {
+            let after = if restart { before * (1.0 + fraction) } else { before * fraction };
+            let mut t = state(Duration::from_secs(15), Duration::from_secs(60));
+            let t0 = Instant::now();
+            t.record(outcome(t0, Ok(reading(before, 1.0))));
+            let start = if restart { 2.0 } else { 1.0 };
+            t.record(outcome(t0 + Duration::from_secs(15), Ok(reading(after, start))));
+            let inc = t.last_polls(1).unwrap();
+            prop_assert_eq!(inc.get(Counter::TempoAccepted), after);
+        }
+    }
+}
