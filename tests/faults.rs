@@ -124,7 +124,12 @@ impl FaultProxy {
         } else {
             Fault::None
         };
-        if fault == Fault::Flap && self.requests.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        if fault == Fault::Flap
+            && self
+                .requests
+                .fetch_add(1, Ordering::SeqCst)
+                .is_multiple_of(2)
+        {
             fault = Fault::None;
         }
         let head = |status: u16, content_type: &str, length: usize| {
