@@ -18,6 +18,7 @@ use crate::demo::{self, Scenario};
 use arc_swap::ArcSwap;
 
 use crate::reload::{self, ReloadStatus, SharedReloadStatus};
+use crate::webconfig::{self, WebConfig};
 use crate::{engine, web};
 
 /// Tells whether a tracing pipeline (app → OpenTelemetry Collector → Grafana Tempo) stores
@@ -83,6 +84,22 @@ pub struct WebArgs {
     /// Concurrent scrapes of the metrics endpoint served at once; more get 503. 0: unlimited.
     #[arg(long = "web.max-requests", global = true, default_value_t = web::DEFAULT_MAX_REQUESTS, value_name = "N")]
     pub max_requests: usize,
+    /// TLS and basic authentication for spanflow's own endpoints, in Prometheus'
+    /// exporter-toolkit web configuration format.
+    #[arg(long = "web.config.file", global = true, value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+}
+
+impl WebArgs {
+    /// The `--web.config.file` settings, checked (none when the flag is not given).
+    fn web_config(&self) -> Result<WebConfig, UsageError> {
+        match &self.config_file {
+            None => Ok(WebConfig::default()),
+            Some(path) => webconfig::load(path)
+                .context("--web.config.file")
+                .map_err(UsageError),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +200,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map_err(|e| UsageError(e.into()))?;
             }
             engine::TargetPoller::probe_settings(&config).map_err(|e| UsageError(e.into()))?;
+            cli.web.web_config()?;
             println!(
                 "{}: valid, {} targets",
                 path.display(),
@@ -304,6 +322,7 @@ async fn serve(
     web_args: &WebArgs,
     extra: Option<axum::Router>,
 ) -> anyhow::Result<ExitCode> {
+    let web_config = web_args.web_config()?;
     let config = Arc::new(config);
     let engine = engine::start(config.clone()).map_err(|e| UsageError(e.into()))?;
     let snapshot = engine.snapshot.clone();
@@ -331,6 +350,13 @@ async fn serve(
     if let Some(extra) = extra {
         app = app.merge(extra);
     }
+    if let Some(auth) = web_config.basic_auth.clone() {
+        // Every endpoint, /-/reload included, after the routes so none escapes it.
+        app = app.layer(axum::middleware::from_fn_with_state(
+            auth,
+            webconfig::require_basic_auth,
+        ));
+    }
     let listener = tokio::net::TcpListener::bind(web_args.listen_address)
         .await
         .with_context(|| {
@@ -342,15 +368,23 @@ async fn serve(
         .map_err(UsageError)?;
     tracing::info!(
         address = %listener.local_addr()?,
+        tls = web_config.tls.is_some(),
+        basic_auth = web_config.basic_auth.is_some(),
         targets = config.targets.len(),
         poll_interval = %humantime::format_duration(config.poll_interval),
         window = %humantime::format_duration(config.window),
         "spanflow serving"
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    match web_config.tls {
+        Some(tls) => axum::serve(webconfig::TlsListener::new(listener, tls)?, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving HTTPS")?,
+        None => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving HTTP")?,
+    }
     let engine = match supervisor {
         Some(supervisor) => supervisor.finish().await,
         None => engine,

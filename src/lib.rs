@@ -27,3 +27,4 @@ pub mod selector;
 pub mod stage;
 pub mod tempo;
 pub mod web;
+pub mod webconfig;

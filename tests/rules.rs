@@ -12,7 +12,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,28 +35,11 @@ fn dashboard() -> Value {
     .unwrap()
 }
 
-fn run(tool: &str, args: &[&str]) -> String {
-    let out = Command::new(tool)
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("{tool} is required (Debian prometheus / prometheus-alertmanager): {e}")
-        });
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{tool} {args:?} failed:\n{text}");
-    text
-}
-
 // ---- promtool and amtool -------------------------------------------------------------------
 
 #[test]
 fn promtool_checks_and_unit_tests_pass() {
-    let checked = run(
+    let checked = common::run_tool(
         "promtool",
         &[
             "check",
@@ -70,7 +52,7 @@ fn promtool_checks_and_unit_tests_pass() {
         checked.contains("SUCCESS: 7 rules found") && checked.contains("SUCCESS: 15 rules found"),
         "{checked}"
     );
-    let tested = run(
+    let tested = common::run_tool(
         "promtool",
         &[
             "test",
@@ -84,12 +66,12 @@ fn promtool_checks_and_unit_tests_pass() {
 
 #[test]
 fn example_prometheus_and_alertmanager_configs_are_valid() {
-    let prometheus = run("promtool", &["check", "config", "examples/prometheus.yml"]);
+    let prometheus = common::run_tool("promtool", &["check", "config", "examples/prometheus.yml"]);
     assert!(
         prometheus.contains("SUCCESS: 2 rule files found"),
         "{prometheus}"
     );
-    let alertmanager = run("amtool", &["check-config", "examples/alertmanager.yml"]);
+    let alertmanager = common::run_tool("amtool", &["check-config", "examples/alertmanager.yml"]);
     assert!(alertmanager.contains("SUCCESS"), "{alertmanager}");
     // The critical route pages, the others make tickets.
     let am = yaml("examples/alertmanager.yml");

@@ -402,6 +402,17 @@ impl Spanflow {
     /// Starts `spanflow --config.file <yaml> --web.listen-address 127.0.0.1:<free> <args>`
     /// and waits (at most 20 s) until `/-/healthy` answers. Its log goes to `stderr`.
     pub async fn start(yaml: &str, args: &[&str], stderr: std::process::Stdio) -> Spanflow {
+        Spanflow::start_with(yaml, args, stderr, reqwest::Client::new(), "http").await
+    }
+
+    /// [`Spanflow::start`] reached with `http` (TLS roots, credentials) over `scheme`.
+    pub async fn start_with(
+        yaml: &str,
+        args: &[&str],
+        stderr: std::process::Stdio,
+        http: reqwest::Client,
+        scheme: &str,
+    ) -> Spanflow {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("spanflow.yml");
         std::fs::write(&config, yaml).unwrap();
@@ -420,9 +431,9 @@ impl Spanflow {
             .unwrap();
         let spanflow = Spanflow {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("{scheme}://127.0.0.1:{port}"),
             config,
-            http: reqwest::Client::new(),
+            http,
             _dir: dir,
         };
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -494,4 +505,23 @@ pub fn sample(page: &str, series: &str) -> Option<f64> {
     page.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .map(|v| v.parse().unwrap())
+}
+
+/// Runs a tool the tests need (promtool, amtool…) in the repository root and returns what
+/// it printed; a missing tool or a failure fails the test, never skips it.
+pub fn run_tool(tool: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{tool} is required (Debian prometheus / prometheus-alertmanager): {e}")
+        });
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{tool} {args:?} failed:\n{text}");
+    text
 }
