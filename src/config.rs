@@ -84,6 +84,19 @@ fn default_true() -> bool {
     true
 }
 
+/// A URL as written, with anything between `://` and `@` (user and password) hidden, for
+/// error messages about URLs that may not even parse.
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}://<hidden>@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where a stage turns degraded and failing, as success ratios.
@@ -305,9 +318,11 @@ impl Config {
 
     /// Parses and validates `text`; `path` is only used in error messages.
     pub fn from_yaml(text: &str, path: &str) -> Result<Config, ConfigError> {
+        // Without the source snippet: the line it quotes may hold a password.
         let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_owned(),
             message: e
+                .without_snippet()
                 .to_string()
                 .trim_start_matches("error: ")
                 .replace("<input>", path),
@@ -421,13 +436,14 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
                 format!("{name:?} is used by two targets"),
             ));
         }
+        let shown = without_userinfo(&t.url);
         let url = reqwest::Url::parse(&t.url)
-            .map_err(|e| invalid(line, field("url"), format!("{:?} is not a URL: {e}", t.url)))?;
+            .map_err(|e| invalid(line, field("url"), format!("{shown:?} is not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(invalid(
                 line,
                 field("url"),
-                format!("{:?} must be an absolute http:// or https:// URL", t.url),
+                format!("{shown:?} must be an absolute http:// or https:// URL"),
             ));
         }
         let timeout = t.timeout.unwrap_or(DEFAULT_TIMEOUT.min(poll_interval));
@@ -728,6 +744,25 @@ targets:
         assert!(
             e.contains("line 3: probes.grpc_timeout: must be between"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn url_errors_hide_user_and_password() {
+        let e = error_of(
+            "targets:\n  - {name: a, role: tempo, url: 'http://u:hunter2@ho st:3200/x'}\n",
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(e.contains("http://<hidden>@ho st:3200/x"), "{e}");
+        let e = error_of("targets:\n  - {name: a, role: tempo, url: 'ftp://u:hunter2@host/x'}\n");
+        assert!(
+            !e.contains("hunter2") && e.contains("ftp://<hidden>@host/x"),
+            "{e}"
+        );
+        assert_eq!(without_userinfo("http://host/a@b"), "http://host/a@b");
+        assert_eq!(
+            without_userinfo("http://host:host@host/"),
+            "http://<hidden>@host/"
         );
     }
 }

@@ -303,6 +303,8 @@ fn resolve(url: &reqwest::Url) -> Result<Vec<SocketAddr>, String> {
 /// Sorts a transport error into a reason. TLS failures surface as connect errors whose
 /// source chain names the handshake problem, so the chain is read.
 fn classify(e: reqwest::Error, timeout: Duration) -> ScrapeError {
+    // The URL may hold credentials, and the target's name says which URL it was.
+    let e = e.without_url();
     let chain = error_chain(&e);
     if e.is_timeout() {
         return ScrapeError::Timeout(timeout);

@@ -126,9 +126,10 @@ pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
             basic_auth_users: None,
         }
     } else {
+        // Without the source snippet: the line it quotes may hold a hash.
         serde_saphyr::from_str(&text).map_err(|e| WebConfigError::Syntax {
             path: shown.clone(),
-            message: e.to_string(),
+            message: e.without_snippet().to_string(),
         })?
     };
     let invalid = |field: &str, message: String| WebConfigError::Invalid {

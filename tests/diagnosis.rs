@@ -460,6 +460,10 @@ async fn hostile_values_from_tempo_are_escaped_on_the_status_page() {
             "version=\"v2.7.2\"",
             "version=\"<script>alert(1)</script>\"",
         )
+        .replace(
+            "reason=\"internal_error\"",
+            "reason=\"<script>alert(2)</script>\"",
+        )
     };
     let mut poller = Poller::tempo(&server.base);
     server.set_metrics(hostile(read_shared(&format!(
@@ -482,6 +486,10 @@ async fn hostile_values_from_tempo_are_escaped_on_the_status_page() {
     assert!(
         page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "version not shown escaped"
+    );
+    assert!(
+        page.contains("&lt;script&gt;alert(2)&lt;/script&gt;"),
+        "discard reason not shown escaped"
     );
     assert!(
         !page.contains("<script>") && !page.contains("<img"),
