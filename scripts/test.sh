@@ -3,8 +3,10 @@
 # Prometheus and promtool (Debian prometheus) and Alertmanager with amtool (Debian
 # prometheus-alertmanager) for the rule checks, rule unit tests and the alerting end-to-end
 # test, python3 for the benchmark-corpus generators, and Chromium with chromedriver (Debian
-# chromium, chromium-driver) for the status-page browser test. Fails — never skips — when a
-# required tool cannot be had.
+# chromium, chromium-driver) for the status-page browser test, and cargo-deny (from
+# crates.io) for the licence, ban, source and advisory checks. Fails — never skips — when a
+# required tool cannot be had. After the tests, a 30 s soak (scripts/soak.sh) checks that
+# spanflow's memory stays flat against 200 targets, a third of them flapping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +32,21 @@ for tool in promtool amtool python3 cargo /usr/bin/prometheus /usr/bin/prometheu
   command -v "$tool" >/dev/null 2>&1 || { echo "scripts/test.sh: $tool is required and not installed" >&2; exit 1; }
 done
 
+command -v cargo-deny >/dev/null 2>&1 || cargo install cargo-deny --locked --version 0.20.2
+command -v cargo-deny >/dev/null 2>&1 || { echo "scripts/test.sh: cargo-deny is required and not installed" >&2; exit 1; }
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
+cargo deny --locked check licenses bans sources
+# RustSec advisories need github.com/rustsec/advisory-db; where it cannot be fetched the
+# check says so loudly and the rest goes on; any advisory found fails the run.
+if ! advisories=$(cargo deny --locked check advisories 2>&1); then
+  if grep -q "failed to fetch advisory database" <<<"$advisories"; then
+    echo "scripts/test.sh: ADVISORIES NOT CHECKED: the RustSec database cannot be fetched from this network" >&2
+  else
+    echo "$advisories" >&2
+    exit 1
+  fi
+fi
 cargo test --locked
+SOAK_BINARY=target/debug/spanflow bash scripts/soak.sh 30 200

@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Soak: spanflow against many simulated Collector targets on 127.0.0.1, a third of them
+flapping, for a set time; samples spanflow's RSS and CPU and the latency of its /metrics
+while a scraper reads it every second. Fails (exit 1) when RSS is not flat after warm-up,
+when spanflow dies, or when /metrics fails or exceeds its budget.
+
+    scripts/soak.py --spanflow target/release/spanflow --duration 600 --targets 200
+
+Everything listens on 127.0.0.1 only; every loop is bounded by --duration.
+Started by scripts/soak.sh, which builds spanflow first.
+"""
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+import tempfile
+import time
+import urllib.request
+
+# A real Collector page (0.124.1, ../shared/fixtures/otelcol) whose counters advance per
+# request; read at start so the soak serves what a Collector serves.
+FIXTURE = "fixtures/otelcol/otelio-opamp-contrib-0.124.1/metrics.txt"
+METRICS_BUDGET_S = 0.25
+
+
+def load_page(shared):
+    path = os.path.join(shared, FIXTURE)
+    if not os.path.isfile(path):
+        sys.exit(f"soak: {path} is missing (../shared beside the repository)")
+    lines = open(path, encoding="utf-8").read().splitlines()
+    counters = {l.split()[2] for l in lines if l.startswith("# TYPE ") and l.split()[3] == "counter"}
+    template = []
+    for line in lines:
+        name = line.split("{")[0].split(" ")[0]
+        if not line.startswith("#") and name in counters:
+            head, value = line.rsplit(" ", 1)
+            template.append((head, float(value)))
+        else:
+            template.append((line, None))
+    return template
+
+
+def render(template, n):
+    out = []
+    for head, value in template:
+        out.append(head if value is None else f"{head} {value + 1000.0 * n}")
+    return ("\n".join(out) + "\n").encode()
+
+
+class Target:
+    """One simulated Collector. Flapping targets fail every other request, cycling
+    through an HTTP 500, a garbage body, and an answer slower than spanflow's timeout."""
+
+    def __init__(self, template, flapping):
+        self.template = template
+        self.flapping = flapping
+        self.requests = 0
+
+    async def handle(self, reader, writer):
+        try:
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            self.requests += 1
+            n = self.requests
+            failure = self.flapping and n % 2 == 0
+            if failure and (n // 2) % 3 == 0:
+                body, status = b"flapping\n", "500 Internal Server Error"
+            elif failure and (n // 2) % 3 == 1:
+                body, status = os.urandom(2048), "200 OK"
+            else:
+                if failure:
+                    await asyncio.sleep(1.0)  # beyond the 500 ms timeout
+                body, status = render(self.template, n), "200 OK"
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+            )
+            await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+
+def proc_sample(pid):
+    """(RSS KiB, CPU seconds) of a process, from /proc."""
+    rss = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return rss, (int(fields[11]) + int(fields[12])) / ticks
+
+
+def scrape(url):
+    started = time.monotonic()
+    with urllib.request.urlopen(url, timeout=5) as r:
+        body = r.read()
+    return time.monotonic() - started, body
+
+
+async def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--spanflow", required=True)
+    ap.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+    ap.add_argument("--duration", type=float, default=600, help="seconds (default 600)")
+    ap.add_argument("--targets", type=int, default=200)
+    ap.add_argument("--sample-every", type=float, default=5)
+    ap.add_argument("--csv", help="write the samples here")
+    args = ap.parse_args()
+    template = load_page(args.shared)
+
+    servers, ports = [], []
+    for i in range(args.targets):
+        target = Target(template, flapping=(i % 3 == 0))
+        server = await asyncio.start_server(target.handle, "127.0.0.1", 0, backlog=64)
+        servers.append((server, target))
+        ports.append(server.sockets[0].getsockname()[1])
+
+    workdir = tempfile.mkdtemp(prefix="spanflow-soak-")
+    config = os.path.join(workdir, "spanflow.yml")
+    with open(config, "w") as f:
+        f.write("poll_interval: 1s\nwindow: 30s\ntargets:\n")
+        for i, port in enumerate(ports):
+            f.write(f"  - {{name: otelcol-{i:03}, role: collector, url: 'http://127.0.0.1:{port}/metrics', timeout: 500ms}}\n")
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    log = open(os.path.join(workdir, "spanflow.log"), "w")
+    proc = await asyncio.create_subprocess_exec(
+        args.spanflow, "--config.file", config, "--web.listen-address", f"127.0.0.1:{port}",
+        "--log.level", "error", stdout=asyncio.subprocess.DEVNULL, stderr=log)
+    url = f"http://127.0.0.1:{port}/metrics"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            scrape(url)
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.returncode is not None:
+                sys.exit("soak: spanflow did not start; see " + log.name)
+            await asyncio.sleep(0.1)
+
+    print(f"soak: {args.targets} targets ({len(range(0, args.targets, 3))} flapping), "
+          f"{args.duration:.0f} s, spanflow pid {proc.pid}, log {log.name}", flush=True)
+    print(f"{'t_s':>6} {'rss_kib':>9} {'cpu_%':>6} {'metrics_ms_max':>14} {'up':>5}", flush=True)
+    samples, worst, failures = [], 0.0, 0
+    started = time.monotonic()
+    _, cpu_before = proc_sample(proc.pid)
+    last_t, last_cpu = started, cpu_before
+    next_sample = started + args.sample_every
+    loop = asyncio.get_running_loop()
+    up = 0
+    while time.monotonic() - started < args.duration:
+        await asyncio.sleep(1.0)
+        if proc.returncode is not None:
+            sys.exit(f"soak: spanflow exited ({proc.returncode}); see {log.name}")
+        try:
+            took, body = await loop.run_in_executor(None, scrape, url)
+            worst = max(worst, took)
+            up = body.count(b'role="collector"} 1')
+        except OSError as e:
+            failures += 1
+            print(f"soak: /metrics failed: {e}", flush=True)
+        now = time.monotonic()
+        if now >= next_sample:
+            rss, cpu = proc_sample(proc.pid)
+            cpu_pct = 100.0 * (cpu - last_cpu) / (now - last_t)
+            samples.append((now - started, rss, cpu_pct, worst * 1000, up))
+            print(f"{now - started:6.0f} {rss:9d} {cpu_pct:6.1f} {worst * 1000:14.1f} {up:5d}", flush=True)
+            last_t, last_cpu, worst = now, cpu, 0.0
+            next_sample += args.sample_every
+    proc.terminate()
+    await proc.wait()
+    for server, _ in servers:
+        server.close()
+
+    if args.csv:
+        with open(args.csv, "w") as f:
+            f.write("t_s,rss_kib,cpu_percent,metrics_ms_max,targets_up\n")
+            for row in samples:
+                f.write(",".join(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row) + "\n")
+    if len(samples) < 4:
+        sys.exit("soak: too short to judge (fewer than 4 samples)")
+    # Warm-up: the first third of the run (history buffers fill over the 30 s window).
+    warm = [r for r in samples if r[0] >= args.duration / 3]
+    rss_warm, rss_end = warm[0][1], samples[-1][1]
+    rss_peak = max(r[1] for r in warm)
+    cpu_mean = sum(r[2] for r in warm) / len(warm)
+    metrics_max = max(r[3] for r in samples)
+    polls = sum(t.requests for _, t in servers)
+    print(f"soak: RSS after warm-up {rss_warm} KiB, at end {rss_end} KiB, peak {rss_peak} KiB; "
+          f"CPU {cpu_mean:.1f} % of one core; /metrics max {metrics_max:.1f} ms; "
+          f"{polls} target requests; {failures} failed scrapes")
+    ok = True
+    if rss_end > rss_warm * 1.10 + 4096:
+        print("soak: FAIL: RSS grew after warm-up")
+        ok = False
+    if failures:
+        print("soak: FAIL: /metrics failed")
+        ok = False
+    if metrics_max > METRICS_BUDGET_S * 1000:
+        print(f"soak: FAIL: /metrics slower than {METRICS_BUDGET_S * 1000:.0f} ms")
+        ok = False
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
