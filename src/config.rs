@@ -84,6 +84,32 @@ fn default_true() -> bool {
     true
 }
 
+/// A YAML error as `line L column C (key): what`, without the source snippet serde-saphyr
+/// adds: the line it quotes may hold a password. Only the key the error points into is
+/// taken from the source, never a value.
+pub(crate) fn yaml_error_text(e: &serde_saphyr::Error, source: &str, path: &str) -> String {
+    let e = e.without_snippet();
+    let text = e.to_string();
+    let text = text.trim_start_matches("error: ").replace("<input>", path);
+    let Some(at) = e.location() else {
+        return text;
+    };
+    let suffix = format!(" at line {}, column {}", at.line(), at.column());
+    let text = text.trim_end_matches(&suffix);
+    let key = source
+        .lines()
+        .nth((at.line() as usize).saturating_sub(1))
+        .and_then(|line| line.get(..(at.column() as usize).saturating_sub(1)))
+        .map(|before| before.rsplit([',', '{', '-']).next().unwrap_or(before))
+        .and_then(|entry| entry.split_once(':'))
+        .map(|(key, _)| key.trim().trim_matches(['"', '\'']))
+        .filter(|key| !key.is_empty());
+    match key {
+        Some(key) => format!("line {} column {} ({key}): {text}", at.line(), at.column()),
+        None => format!("line {} column {}: {text}", at.line(), at.column()),
+    }
+}
+
 /// A URL as written, with anything between `://` and `@` (user and password) hidden, for
 /// error messages about URLs that may not even parse.
 fn without_userinfo(url: &str) -> String {
@@ -318,14 +344,9 @@ impl Config {
 
     /// Parses and validates `text`; `path` is only used in error messages.
     pub fn from_yaml(text: &str, path: &str) -> Result<Config, ConfigError> {
-        // Without the source snippet: the line it quotes may hold a password.
         let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_owned(),
-            message: e
-                .without_snippet()
-                .to_string()
-                .trim_start_matches("error: ")
-                .replace("<input>", path),
+            message: yaml_error_text(&e, text, path),
         })?;
         validate(raw, path)
     }
@@ -764,5 +785,19 @@ targets:
             without_userinfo("http://host:host@host/"),
             "http://<hidden>@host/"
         );
+    }
+
+    #[test]
+    fn yaml_errors_name_the_key_but_quote_no_value() {
+        let e = error_of("targets:\n  - name: a\n    role: nope\n    url: http://x\n");
+        assert!(
+            e.starts_with("spanflow.yml: line 3 column 11 (role): unknown variant `nope`"),
+            "{e}"
+        );
+        let e = error_of(
+            "targets:\n  - {name: a, role: tempo, url: 'http://x', basic_auth: {username: u, password: hunter2, pasword: hunter2}}\n",
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(e.contains("unknown field `pasword`"), "{e}");
     }
 }

@@ -126,10 +126,9 @@ pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
             basic_auth_users: None,
         }
     } else {
-        // Without the source snippet: the line it quotes may hold a hash.
         serde_saphyr::from_str(&text).map_err(|e| WebConfigError::Syntax {
             path: shown.clone(),
-            message: e.without_snippet().to_string(),
+            message: crate::config::yaml_error_text(&e, &text, &shown),
         })?
     };
     let invalid = |field: &str, message: String| WebConfigError::Invalid {
