@@ -543,17 +543,45 @@ fn lex_comment(line: &str, format: Format) -> Result<Line<'_>, ErrorKind> {
     }
 }
 
+/// Byte classes for names: bit 0 a metric-name character (`[a-zA-Z0-9_:]`), bit 1 a
+/// label-name character (`[a-zA-Z0-9_]`), bit 2 a character that may start either
+/// (`[a-zA-Z_]`; `:` may start a metric name only, checked apart). A table lookup per
+/// byte instead of three range tests: names are most of a page's bytes.
+const NAME_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let alpha = b.is_ascii_alphabetic() || b == b'_';
+        if alpha || b.is_ascii_digit() {
+            table[c] |= METRIC_CHAR | LABEL_CHAR;
+        }
+        if b == b':' {
+            table[c] |= METRIC_CHAR;
+        }
+        if alpha {
+            table[c] |= NAME_START;
+        }
+        c += 1;
+    }
+    table
+};
+const METRIC_CHAR: u8 = 1;
+const LABEL_CHAR: u8 = 2;
+const NAME_START: u8 = 4;
+
 /// Length of the metric name at the start of `b`, or `None` when it does not start with one
 /// or the name runs into a character that cannot follow it.
+#[inline]
 fn metric_name_end(b: &[u8]) -> Option<usize> {
     let first = *b.first()?;
-    if !(first.is_ascii_alphabetic() || first == b'_' || first == b':') {
+    if NAME_CLASS[first as usize] & NAME_START == 0 && first != b':' {
         return None;
     }
     let mut i = 1;
     while i < b.len() {
         let c = b[i];
-        if c.is_ascii_alphanumeric() || c == b'_' || c == b':' {
+        if NAME_CLASS[c as usize] & METRIC_CHAR != 0 {
             i += 1;
             continue;
         }
@@ -730,10 +758,10 @@ fn scan_label_set(b: &[u8], mut i: usize, format: Format) -> Result<usize, Error
         // label name
         let start = i;
         match b.get(i) {
-            Some(c) if c.is_ascii_alphabetic() || *c == b'_' => i += 1,
+            Some(&c) if NAME_CLASS[c as usize] & NAME_START != 0 => i += 1,
             _ => return Err(ErrorKind::InvalidLabels("invalid label name")),
         }
-        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+        while i < b.len() && NAME_CLASS[b[i] as usize] & LABEL_CHAR != 0 {
             i += 1;
         }
         debug_assert!(i > start);
@@ -775,8 +803,7 @@ fn scan_label_set(b: &[u8], mut i: usize, format: Format) -> Result<usize, Error
 fn find_closing_quote(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
     let mut escaped = false;
     loop {
-        let off = memchr::memchr2(b'"', b'\\', &b[i..])?;
-        i += off;
+        i = next_quote_or_backslash(b, i)?;
         if b[i] == b'"' {
             return Some((i, escaped));
         }
@@ -786,6 +813,36 @@ fn find_closing_quote(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
             return None;
         }
     }
+}
+
+/// The first `"` or `\` at or after `i`.
+#[inline]
+fn next_quote_or_backslash(b: &[u8], i: usize) -> Option<usize> {
+    next_of_two(b, i, b'"', b'\\')
+}
+
+/// The first `x` or `y` at or after `i`. Label names and values are mostly short, where
+/// memchr's set-up costs more than the search, so eight bytes are tested at a time in a
+/// `u64` (the "has a zero byte" bit trick on the word XOR the wanted byte).
+#[inline]
+fn next_of_two(b: &[u8], mut i: usize, x: u8, y: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_bytes = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let hits =
+            zero_bytes(word ^ (ONES * u64::from(x))) | zero_bytes(word ^ (ONES * u64::from(y)));
+        if hits != 0 {
+            // The lowest flagged byte is always a true match (borrows only run upwards).
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b.get(i..)?
+        .iter()
+        .position(|&c| c == x || c == y)
+        .map(|p| i + p)
 }
 
 fn unescape_cow(s: &str, quotes: bool) -> Cow<'_, str> {
