@@ -101,7 +101,8 @@ pub struct Sample<'a> {
     pub value: f64,
     /// Seconds since the epoch (text 0.0.4 milliseconds are converted).
     pub timestamp: Option<f64>,
-    pub exemplar: Option<Exemplar<'a>>,
+    /// Boxed: exemplars are rare, and a smaller sample makes a full parse faster.
+    pub exemplar: Option<Box<Exemplar<'a>>>,
     /// 1-based line number in the body.
     pub line: usize,
 }
@@ -644,7 +645,7 @@ fn parse_sample(
             if b[i] != b'#' {
                 return Err(ErrorKind::TrailingText);
             }
-            exemplar = Some(parse_exemplar(line, i + 1, format)?);
+            exemplar = Some(Box::new(parse_exemplar(line, i + 1, format)?));
         }
     }
     Ok(Sample {
