@@ -3,6 +3,10 @@
 //! * `full`: every family with every sample, label values unescaped (`expfmt::parse`).
 //! * `scan_tempo_stages`: only the families Tempo's stages need, the rest skipped unread
 //!   (`expfmt::scan`, as polling does).
+//! * `prometheus_parse`: the `prometheus-parse` crate (0.2.5) on the same body, its samples'
+//!   labels visited likewise — the reference the ratio in `docs/benchmarks.md` is taken
+//!   from, measured in the same run rather than remembered. It is not a correctness
+//!   reference: it mis-reads escapes and drops lines it cannot parse.
 
 use std::path::PathBuf;
 
@@ -74,6 +78,18 @@ fn parse(c: &mut Criterion) {
                 let mut sum = 0.0;
                 expfmt::scan(&body, Format::Text, wanted, |s| sum += s.value).unwrap();
                 sum
+            })
+        });
+        group.bench_function("prometheus_parse", |b| {
+            b.iter(|| {
+                let scrape =
+                    prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned())))
+                        .unwrap();
+                let mut labels = 0usize;
+                for s in &scrape.samples {
+                    labels += s.labels.values().map(String::len).sum::<usize>();
+                }
+                labels
             })
         });
         group.finish();
