@@ -387,21 +387,41 @@ async fn fetch_build_version(client: &TargetClient) -> Option<String> {
     info.get("version")?.as_str().map(str::to_owned)
 }
 
+/// Snapshots are derived at most this often: polls that land close together (at start,
+/// or many targets on one schedule) join one derive instead of each paying for a pass over
+/// every target's history.
+const DERIVE_EVERY: Duration = Duration::from_millis(200);
+
 async fn run_deriver(
     config: Arc<Config>,
     mut states: Vec<TargetState>,
     mut outcomes: mpsc::Receiver<PollOutcome>,
     snapshot: SharedSnapshot,
 ) -> Vec<TargetState> {
+    let derive = |states: &[TargetState]| {
+        let derived = derive::derive_snapshot(&config, states, Instant::now(), SystemTime::now());
+        snapshot.store(Arc::new(derived));
+    };
+    let mut last_derive: Option<Instant> = None;
     while let Some(first) = outcomes.recv().await {
         let index = first.target;
         states[index].record(first);
-        while let Ok(more) = outcomes.try_recv() {
-            let index = more.target;
-            states[index].record(more);
+        let due = last_derive.map_or_else(Instant::now, |at| at + DERIVE_EVERY);
+        loop {
+            match tokio::time::timeout_at(due, outcomes.recv()).await {
+                Ok(Some(more)) => {
+                    let index = more.target;
+                    states[index].record(more);
+                }
+                Ok(None) => {
+                    derive(&states);
+                    return states;
+                }
+                Err(_) => break,
+            }
         }
-        let derived = derive::derive_snapshot(&config, &states, Instant::now(), SystemTime::now());
-        snapshot.store(Arc::new(derived));
+        derive(&states);
+        last_derive = Some(Instant::now());
     }
     states
 }

@@ -1,0 +1,149 @@
+//! What a scrape of spanflow and a poll cost once pages are read, at 1,000 targets
+//! (run with `scripts/bench.sh serve`):
+//!
+//! * `derive_1000_targets`: one snapshot from 1,000 targets' histories (a third Tempo,
+//!   a third Collector, a third app; each polled twelve times from real captures), as the
+//!   deriver computes after polls land.
+//! * `render_1000_targets/{text,openmetrics}`: `/metrics` of that snapshot.
+//! * `read_tempo_page`: reading a real Tempo 2.7.2 page (86 KB) for its stages, as every
+//!   poll of a Tempo does (HTTP not included; `scripts/bench-poll.sh` measures whole polls).
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use spanflow::config::Config;
+use spanflow::derive::{self, PollOutcome, TargetState};
+use spanflow::expose;
+use spanflow::pipeline;
+use spanflow::reload::ReloadStatus;
+use spanflow::scrape::Page;
+use tokio::time::Instant;
+
+const TARGETS: usize = 1000;
+const POLLS: u32 = 12;
+
+fn shared(rel: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(rel);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (is ../shared beside the checkout?)", path.display()))
+}
+
+fn page(body: &str) -> Page {
+    Page {
+        status: 200,
+        body: body.as_bytes().to_vec(),
+        content_type: "text/plain; version=0.0.4".into(),
+    }
+}
+
+/// Every counter of a page advanced by `step × k` (a page `k` polls later).
+fn advanced(body: &str, k: u32) -> String {
+    body.lines()
+        .map(|l| match l.rsplit_once(' ') {
+            Some((head, v)) if !l.starts_with('#') && v.parse::<f64>().is_ok() => {
+                let v: f64 = v.parse().unwrap();
+                let grown = if head.contains("_total") || head.contains("_spans") {
+                    v + 100.0 * f64::from(k)
+                } else {
+                    v
+                };
+                format!("{head} {grown}\n")
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect()
+}
+
+fn fleet() -> (Config, Vec<TargetState>) {
+    let mut yaml = String::from(
+        "poll_interval: 15s\nwindow: 5m\nprobes: {grpc_health: false}\ntargets:\n",
+    );
+    for i in 0..TARGETS {
+        let (role, extra) = match i % 3 {
+            0 => ("tempo", String::new()),
+            1 => ("collector", String::new()),
+            _ => (
+                "app",
+                ", success: 'otel_sdk_exporter_span_exported_total{error_type=\"\"}', failure: 'otel_sdk_exporter_span_exported_total{error_type!=\"\"}'".to_owned(),
+            ),
+        };
+        yaml.push_str(&format!(
+            "  - {{name: t{i:04}, role: {role}, url: 'http://127.0.0.1:{}/metrics'{extra}}}\n",
+            10000 + i
+        ));
+    }
+    let config = Config::from_yaml(&yaml, "bench").unwrap();
+    let tempo = shared("fixtures/tempo-2.7.2/healthy/metrics.txt");
+    let collector = shared("fixtures/otelcol/otelio-opamp-contrib-0.124.1/metrics.txt");
+    let app = "otel_sdk_exporter_span_exported_total{error_type=\"\"} 100\notel_sdk_exporter_span_exported_total{error_type=\"timeout\"} 1\n";
+    let t0 = Instant::now();
+    let mut states = Vec::new();
+    for (index, target) in config.targets.iter().enumerate() {
+        let mut state = TargetState::new(
+            target.name.clone(),
+            target.role,
+            target.url.to_string(),
+            config.poll_interval,
+            config.window,
+        );
+        let body = match index % 3 {
+            0 => &tempo,
+            1 => &collector,
+            _ => app,
+        };
+        for k in 0..POLLS {
+            let reading = pipeline::read_page(
+                target.role,
+                &page(&advanced(body, k)),
+                target.app_selectors.as_ref(),
+            )
+            .unwrap();
+            state.record(PollOutcome {
+                target: index,
+                at: t0 + config.poll_interval * k,
+                wall: SystemTime::now(),
+                duration: Duration::from_millis(4),
+                result: Ok(reading),
+            });
+        }
+        states.push(state);
+    }
+    (config, states)
+}
+
+fn serve(c: &mut Criterion) {
+    let (config, states) = fleet();
+    let now = Instant::now();
+    c.bench_function("derive_1000_targets", |b| {
+        b.iter(|| derive::derive_snapshot(&config, &states, now, SystemTime::now()))
+    });
+    let snapshot = derive::derive_snapshot(&config, &states, now, SystemTime::now());
+    let reload = ReloadStatus::loaded_now();
+    let mut group = c.benchmark_group("render_1000_targets");
+    for (name, accept) in [
+        ("text", None),
+        ("openmetrics", Some("application/openmetrics-text;version=1.0.0")),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| expose::render(&snapshot, 0.5, &reload, accept).0.len())
+        });
+    }
+    group.finish();
+    let (body, _) = expose::render(&snapshot, 0.5, &reload, None);
+    println!(
+        "render_1000_targets: {} bytes, {} series",
+        body.len(),
+        body.lines().filter(|l| !l.starts_with('#')).count()
+    );
+
+    let tempo = page(&shared("fixtures/tempo-2.7.2/healthy/metrics.txt"));
+    c.bench_function("read_tempo_page", |b| {
+        b.iter(|| pipeline::read_page(spanflow::stage::Role::Tempo, &tempo, None).unwrap())
+    });
+}
+
+criterion_group!(benches, serve);
+criterion_main!(benches);
