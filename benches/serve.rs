@@ -27,8 +27,12 @@ fn shared(rel: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../shared")
         .join(rel);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (is ../shared beside the checkout?)", path.display()))
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (is ../shared beside the checkout?)",
+            path.display()
+        )
+    })
 }
 
 fn page(body: &str) -> Page {
@@ -58,9 +62,8 @@ fn advanced(body: &str, k: u32) -> String {
 }
 
 fn fleet() -> (Config, Vec<TargetState>) {
-    let mut yaml = String::from(
-        "poll_interval: 15s\nwindow: 5m\nprobes: {grpc_health: false}\ntargets:\n",
-    );
+    let mut yaml =
+        String::from("poll_interval: 15s\nwindow: 5m\nprobes: {grpc_health: false}\ntargets:\n");
     for i in 0..TARGETS {
         let (role, extra) = match i % 3 {
             0 => ("tempo", String::new()),
@@ -125,7 +128,10 @@ fn serve(c: &mut Criterion) {
     let mut group = c.benchmark_group("render_1000_targets");
     for (name, accept) in [
         ("text", None),
-        ("openmetrics", Some("application/openmetrics-text;version=1.0.0")),
+        (
+            "openmetrics",
+            Some("application/openmetrics-text;version=1.0.0"),
+        ),
     ] {
         group.bench_function(name, |b| {
             b.iter(|| expose::render(&snapshot, 0.5, &reload, accept).0.len())

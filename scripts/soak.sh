@@ -17,5 +17,5 @@ if [ -z "$binary" ]; then
   cargo build --release --locked --quiet
   binary=target/release/spanflow
 fi
-exec python3 scripts/soak.py --spanflow "$binary" --duration "$duration" --targets "$targets" \
+exec python3 scripts/fleet.py --spanflow "$binary" --duration "$duration" --targets "$targets" \
   ${csv:+--csv "$csv"}

@@ -1,12 +1,14 @@
 //! Runs one poll task per target and one deriver, and publishes each new [`Snapshot`].
 //!
-//! A poll task ticks every `poll_interval`, offset by a per-target delay taken from a hash
-//! of its name (as Prometheus spreads its scrapes), fetches the page, reads it — for Tempo
-//! also its status endpoints and, at most once a minute per address, the gRPC probes of
-//! its write ring ([`TargetPoller`]) — and sends a [`PollOutcome`]. A poll never outlives
-//! the target's timeout, which is at most the poll interval. The deriver owns every [`TargetState`]; after each batch of outcomes it
-//! derives a new snapshot and swaps it in atomically, so readers (`/metrics`, the API)
-//! never wait for polling and polling never waits for readers.
+//! A poll task ticks every `poll_interval` at a phase taken from a hash of the target's
+//! name, spread over the whole interval as Prometheus spreads its scrapes (the first poll
+//! comes within a tenth of that phase, so results come quickly). It fetches the page, reads
+//! it — for Tempo also its status endpoints and, at most once a minute per address, the
+//! gRPC probes of its write ring ([`TargetPoller`]) — and sends a [`PollOutcome`]. A poll
+//! never outlives the target's timeout, which is at most the poll interval. The deriver
+//! owns every [`TargetState`]; it derives a new snapshot from each batch of outcomes (at
+//! most every 200 ms) and swaps it in atomically, so readers (`/metrics`, the API) never
+//! wait for polling and polling never waits for readers.
 //!
 //! [`prepare`] does everything that can fail (clients, TLS files, probe settings) before
 //! anything starts, so a configuration reload checks the new configuration first and keeps
@@ -132,13 +134,13 @@ impl Prepared {
         // Room for one outcome per target and then some: pollers wait rather than drop.
         let (tx, rx) = mpsc::channel(config.targets.len() * 2 + 16);
         for (index, (target, client)) in config.targets.iter().cloned().zip(clients).enumerate() {
-            let offset = spread(&target.name, config.poll_interval);
+            let phase = phase(&target.name, config.poll_interval);
             let poller = TargetPoller::new(target, client, probes.clone());
             pollers.spawn(poll_target(
                 index,
                 poller,
                 config.poll_interval,
-                offset,
+                phase,
                 tx.clone(),
                 stopped.clone(),
             ));
@@ -175,30 +177,43 @@ fn redacted(url: &reqwest::Url) -> String {
     shown.to_string()
 }
 
-/// A stable offset within the interval, from the target's name.
-fn spread(name: &str, interval: Duration) -> Duration {
+/// A stable point within the interval, from the target's name: targets poll spread over
+/// the whole interval, as Prometheus spreads its scrapes, so a thousand targets never
+/// poll (and hold their pages in memory) at once.
+fn phase(name: &str, interval: Duration) -> Duration {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     name.hash(&mut h);
     let millis = interval.as_millis().max(1) as u64;
-    // At most a tenth of the interval, so the first results come quickly.
-    Duration::from_millis(h.finish() % (millis / 10).max(1))
+    Duration::from_millis(h.finish() % millis)
 }
 
+/// Polls one target until stopped: first within a tenth of its phase, so results come
+/// quickly after start, then at its phase of every interval.
 async fn poll_target(
     index: usize,
     mut poller: TargetPoller,
     interval: Duration,
-    offset: Duration,
+    phase: Duration,
     outcomes: mpsc::Sender<PollOutcome>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let mut ticker = tokio::time::interval_at(Instant::now() + offset, interval);
+    let start = Instant::now();
+    let mut ticker = tokio::time::interval_at(start + phase + interval, interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut first = Some(start + phase / 10);
     loop {
+        let due = async {
+            match first.take() {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => {
+                    ticker.tick().await;
+                }
+            }
+        };
         tokio::select! {
             biased;
             _ = stopped.wait_for(|stop| *stop) => return,
-            _ = ticker.tick() => {}
+            _ = due => {}
         }
         let at = Instant::now();
         let wall = SystemTime::now();

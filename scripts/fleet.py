@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Soak: spanflow against many simulated Collector targets on 127.0.0.1, a third of them
-flapping, for a set time; samples spanflow's RSS and CPU and the latency of its /metrics
-while a scraper reads it every second. Fails (exit 1) when RSS is not flat after warm-up,
-when spanflow dies, or when /metrics fails or exceeds its budget.
+"""spanflow against a fleet of simulated targets on 127.0.0.1 for a set time: samples
+spanflow's RSS and CPU and the latency of its /metrics while a scraper reads it every
+second. Fails (exit 1) when RSS is not flat after warm-up, when spanflow dies, or when
+/metrics fails or exceeds its budget.
 
-    scripts/soak.py --spanflow target/release/spanflow --duration 600 --targets 200
+Collector targets serve the real Collector 0.124.1 page; Tempo targets serve every endpoint
+of the real Tempo 2.7.2 capture (../shared/fixtures/tempo-2.7.2/healthy, by its INDEX.tsv).
+Counters advance on every /metrics request. A share of the targets can flap.
+
+    scripts/fleet.py --spanflow target/release/spanflow --duration 600 --targets 200 --flapping 0.33
 
 Everything listens on 127.0.0.1 only; every loop is bounded by --duration.
-Started by scripts/soak.sh, which builds spanflow first.
+Started by scripts/soak.sh and scripts/bench-poll.sh, which build spanflow first.
 """
 
 import argparse
@@ -19,16 +23,19 @@ import tempfile
 import time
 import urllib.request
 
-# A real Collector page (0.124.1, ../shared/fixtures/otelcol) whose counters advance per
-# request; read at start so the soak serves what a Collector serves.
-FIXTURE = "fixtures/otelcol/otelio-opamp-contrib-0.124.1/metrics.txt"
+COLLECTOR_PAGE = "fixtures/otelcol/otelio-opamp-contrib-0.124.1/metrics.txt"
+TEMPO_CAPTURE = "fixtures/tempo-2.7.2/healthy"
 METRICS_BUDGET_S = 0.25
 
 
-def load_page(shared):
-    path = os.path.join(shared, FIXTURE)
-    if not os.path.isfile(path):
-        sys.exit(f"soak: {path} is missing (../shared beside the repository)")
+def shared_path(shared, rel):
+    path = os.path.join(shared, rel)
+    if not os.path.exists(path):
+        sys.exit(f"fleet: {path} is missing (../shared beside the repository)")
+    return path
+
+
+def load_page(path):
     lines = open(path, encoding="utf-8").read().splitlines()
     counters = {l.split()[2] for l in lines if l.startswith("# TYPE ") and l.split()[3] == "counter"}
     template = []
@@ -49,31 +56,58 @@ def render(template, n):
     return ("\n".join(out) + "\n").encode()
 
 
-class Target:
-    """One simulated Collector. Flapping targets fail every other request, cycling
-    through an HTTP 500, a garbage body, and an answer slower than spanflow's timeout."""
+def load_tempo_routes(shared):
+    """(path, wants JSON) -> (status line, content type, body) of a Tempo capture."""
+    folder = shared_path(shared, TEMPO_CAPTURE)
+    routes = {}
+    with open(os.path.join(folder, "INDEX.tsv"), encoding="utf-8") as index:
+        next(index)
+        for row in index:
+            file, path, accept, code, content_type = row.rstrip("\n").split("\t")[:5]
+            if not code.isdigit() or code == "0" or (path == "/metrics" and accept != "-"):
+                continue
+            body = open(os.path.join(folder, file), "rb").read()
+            routes.setdefault((path, "json" in accept), (f"{code} X", content_type, body))
+    return routes
 
-    def __init__(self, template, flapping):
+
+class Target:
+    """One simulated Collector or Tempo. Flapping targets fail every other /metrics
+    request, cycling through an HTTP 500, a garbage body, and an answer slower than
+    spanflow's timeout."""
+
+    def __init__(self, template, flapping, routes=None):
         self.template = template
         self.flapping = flapping
+        self.routes = routes
         self.requests = 0
+        self.other_requests = 0
 
     async def handle(self, reader, writer):
         try:
-            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            self.requests += 1
-            n = self.requests
-            failure = self.flapping and n % 2 == 0
-            if failure and (n // 2) % 3 == 0:
-                body, status = b"flapping\n", "500 Internal Server Error"
-            elif failure and (n // 2) % 3 == 1:
-                body, status = os.urandom(2048), "200 OK"
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            lines = head.decode("latin-1").split("\r\n")
+            path = lines[0].split(" ")[1]
+            json = any(l.lower().startswith("accept: application/json") for l in lines)
+            content_type = "text/plain; version=0.0.4"
+            if self.routes is not None and path != "/metrics":
+                self.other_requests += 1
+                status, content_type, body = self.routes.get(
+                    (path, json), self.routes.get((path, False), ("404 Not Found", "text/plain", b"404 page not found\n")))
             else:
-                if failure:
-                    await asyncio.sleep(1.0)  # beyond the 500 ms timeout
-                body, status = render(self.template, n), "200 OK"
+                self.requests += 1
+                n = self.requests
+                failure = self.flapping and n % 2 == 0
+                if failure and (n // 2) % 3 == 0:
+                    body, status = b"flapping\n", "500 Internal Server Error"
+                elif failure and (n // 2) % 3 == 1:
+                    body, status = os.urandom(2048), "200 OK"
+                else:
+                    if failure:
+                        await asyncio.sleep(1.0)  # beyond the 500 ms timeout
+                    body, status = render(self.template, n), "200 OK"
             writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
             )
             await writer.drain()
@@ -109,14 +143,23 @@ async def main():
     ap.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
     ap.add_argument("--duration", type=float, default=600, help="seconds (default 600)")
     ap.add_argument("--targets", type=int, default=200)
+    ap.add_argument("--role", choices=["collector", "tempo"], default="collector")
+    ap.add_argument("--interval", default="1s", help="spanflow's poll_interval (default 1s)")
+    ap.add_argument("--flapping", type=float, default=1 / 3, help="share of flapping targets")
     ap.add_argument("--sample-every", type=float, default=5)
     ap.add_argument("--csv", help="write the samples here")
     args = ap.parse_args()
-    template = load_page(args.shared)
+    if args.role == "tempo":
+        template = load_page(shared_path(args.shared, TEMPO_CAPTURE + "/metrics.txt"))
+        routes = load_tempo_routes(args.shared)
+    else:
+        template = load_page(shared_path(args.shared, COLLECTOR_PAGE))
+        routes = None
 
     servers, ports = [], []
+    every = round(1 / args.flapping) if args.flapping > 0 else 0
     for i in range(args.targets):
-        target = Target(template, flapping=(i % 3 == 0))
+        target = Target(template, flapping=every > 0 and i % every == 0, routes=routes)
         server = await asyncio.start_server(target.handle, "127.0.0.1", 0, backlog=64)
         servers.append((server, target))
         ports.append(server.sockets[0].getsockname()[1])
@@ -124,9 +167,11 @@ async def main():
     workdir = tempfile.mkdtemp(prefix="spanflow-soak-")
     config = os.path.join(workdir, "spanflow.yml")
     with open(config, "w") as f:
-        f.write("poll_interval: 1s\nwindow: 30s\ntargets:\n")
+        # Probes are off: the capture's ring points at 127.0.0.1:9095, which is nobody here.
+        f.write(f"poll_interval: {args.interval}\nwindow: 30s\nprobes: {{grpc_health: false}}\ntargets:\n")
         for i, port in enumerate(ports):
-            f.write(f"  - {{name: otelcol-{i:03}, role: collector, url: 'http://127.0.0.1:{port}/metrics', timeout: 500ms}}\n")
+            url = f"http://127.0.0.1:{port}" + ("" if args.role == "tempo" else "/metrics")
+            f.write(f"  - {{name: {args.role}-{i:04}, role: {args.role}, url: '{url}', timeout: 500ms}}\n")
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -143,10 +188,11 @@ async def main():
             break
         except OSError:
             if time.monotonic() > deadline or proc.returncode is not None:
-                sys.exit("soak: spanflow did not start; see " + log.name)
+                sys.exit("fleet: spanflow did not start; see " + log.name)
             await asyncio.sleep(0.1)
 
-    print(f"soak: {args.targets} targets ({len(range(0, args.targets, 3))} flapping), "
+    flapping = sum(1 for _, t in servers if t.flapping)
+    print(f"fleet: {args.targets} {args.role} targets ({flapping} flapping), poll every {args.interval}, "
           f"{args.duration:.0f} s, spanflow pid {proc.pid}, log {log.name}", flush=True)
     print(f"{'t_s':>6} {'rss_kib':>9} {'cpu_%':>6} {'metrics_ms_max':>14} {'up':>5}", flush=True)
     samples, worst, failures = [], 0.0, 0
@@ -159,14 +205,14 @@ async def main():
     while time.monotonic() - started < args.duration:
         await asyncio.sleep(1.0)
         if proc.returncode is not None:
-            sys.exit(f"soak: spanflow exited ({proc.returncode}); see {log.name}")
+            sys.exit(f"fleet: spanflow exited ({proc.returncode}); see {log.name}")
         try:
             took, body = await loop.run_in_executor(None, scrape, url)
             worst = max(worst, took)
-            up = body.count(b'role="collector"} 1')
+            up = body.count(f'role="{args.role}"}} 1'.encode())
         except OSError as e:
             failures += 1
-            print(f"soak: /metrics failed: {e}", flush=True)
+            print(f"fleet: /metrics failed: {e}", flush=True)
         now = time.monotonic()
         if now >= next_sample:
             rss, cpu = proc_sample(proc.pid)
@@ -175,6 +221,7 @@ async def main():
             print(f"{now - started:6.0f} {rss:9d} {cpu_pct:6.1f} {worst * 1000:14.1f} {up:5d}", flush=True)
             last_t, last_cpu, worst = now, cpu, 0.0
             next_sample += args.sample_every
+    proc_sample_last = proc_sample(proc.pid)
     proc.terminate()
     await proc.wait()
     for server, _ in servers:
@@ -186,7 +233,7 @@ async def main():
             for row in samples:
                 f.write(",".join(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row) + "\n")
     if len(samples) < 4:
-        sys.exit("soak: too short to judge (fewer than 4 samples)")
+        sys.exit("fleet: too short to judge (fewer than 4 samples)")
     # Warm-up: the first third of the run (history buffers fill over the 30 s window).
     warm = [r for r in samples if r[0] >= args.duration / 3]
     rss_warm, rss_end = warm[0][1], samples[-1][1]
@@ -194,18 +241,22 @@ async def main():
     cpu_mean = sum(r[2] for r in warm) / len(warm)
     metrics_max = max(r[3] for r in samples)
     polls = sum(t.requests for _, t in servers)
-    print(f"soak: RSS after warm-up {rss_warm} KiB, at end {rss_end} KiB, peak {rss_peak} KiB; "
-          f"CPU {cpu_mean:.1f} % of one core; /metrics max {metrics_max:.1f} ms; "
-          f"{polls} target requests; {failures} failed scrapes")
+    others = sum(t.other_requests for _, t in servers)
+    _, cpu_end = proc_sample_last
+    per_poll_us = 1e6 * (cpu_end - cpu_before) / polls if polls else float("nan")
+    print(f"fleet: RSS after warm-up {rss_warm} KiB, at end {rss_end} KiB, peak {rss_peak} KiB; "
+          f"CPU {cpu_mean:.1f} % of one core after warm-up; {per_poll_us:.0f} us CPU per poll "
+          f"({polls} polls, {others} status-endpoint requests); /metrics max {metrics_max:.1f} ms; "
+          f"{failures} failed scrapes")
     ok = True
     if rss_end > rss_warm * 1.10 + 4096:
-        print("soak: FAIL: RSS grew after warm-up")
+        print("fleet: FAIL: RSS grew after warm-up")
         ok = False
     if failures:
-        print("soak: FAIL: /metrics failed")
+        print("fleet: FAIL: /metrics failed")
         ok = False
     if metrics_max > METRICS_BUDGET_S * 1000:
-        print(f"soak: FAIL: /metrics slower than {METRICS_BUDGET_S * 1000:.0f} ms")
+        print(f"fleet: FAIL: /metrics slower than {METRICS_BUDGET_S * 1000:.0f} ms")
         ok = False
     sys.exit(0 if ok else 1)
 
