@@ -207,6 +207,8 @@ struct FixtureState {
     /// Pages served by successive `/metrics` requests, the last one repeated.
     series: Vec<Vec<u8>>,
     served: usize,
+    /// When each `/metrics` request was answered.
+    metrics_times: Vec<std::time::Instant>,
 }
 
 type Routes = std::collections::HashMap<(String, bool), (u16, String, Vec<u8>)>;
@@ -247,6 +249,7 @@ impl FixtureServer {
             metrics: None,
             series: Vec::new(),
             served: 0,
+            metrics_times: Vec::new(),
         }));
         let shared_state = state.clone();
         let app = axum::Router::new().fallback(
@@ -261,6 +264,9 @@ impl FixtureServer {
                         .path_and_query()
                         .map_or(uri.path().to_owned(), |p| p.as_str().to_owned());
                     let mut state = state.lock().unwrap();
+                    if path == "/metrics" {
+                        state.metrics_times.push(std::time::Instant::now());
+                    }
                     if path == "/metrics" && !state.series.is_empty() {
                         let at = state.served.min(state.series.len() - 1);
                         state.served += 1;
@@ -318,6 +324,11 @@ impl FixtureServer {
         let mut state = self.state.lock().unwrap();
         state.series = pages.into_iter().map(String::into_bytes).collect();
         state.served = 0;
+    }
+
+    /// When each `/metrics` request so far was answered.
+    pub fn metrics_times(&self) -> Vec<std::time::Instant> {
+        self.state.lock().unwrap().metrics_times.clone()
     }
 
     /// Serves another capture folder's endpoints from now on (one Tempo, a later moment).
