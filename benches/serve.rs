@@ -7,6 +7,7 @@
 //! * `render_1000_targets/{text,openmetrics}`: `/metrics` of that snapshot.
 //! * `read_tempo_page`: reading a real Tempo 2.7.2 page (86 KB) for its stages, as every
 //!   poll of a Tempo does (HTTP not included; `scripts/bench-poll.sh` measures whole polls).
+//! * `tempo_status/{config,services,ring}`: reading Tempo's status endpoints, as polls do.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -151,5 +152,23 @@ fn serve(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, serve);
+fn tempo_status(c: &mut Criterion) {
+    let dir = "fixtures/tempo-2.7.2/healthy";
+    let config = shared(&format!("{dir}/status_config.yaml"));
+    let services = shared(&format!("{dir}/status_services.txt"));
+    let ring = shared(&format!("{dir}/ingester_ring.json"));
+    let mut group = c.benchmark_group("tempo_status");
+    group.bench_function("config", |b| {
+        b.iter(|| spanflow::tempo::parse_config(&config).unwrap())
+    });
+    group.bench_function("services", |b| {
+        b.iter(|| spanflow::tempo::parse_services(&services).unwrap())
+    });
+    group.bench_function("ring", |b| {
+        b.iter(|| spanflow::tempo::parse_ring(ring.as_bytes()).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, serve, tempo_status);
 criterion_main!(benches);

@@ -64,7 +64,8 @@ def load_tempo_routes(shared):
         next(index)
         for row in index:
             file, path, accept, code, content_type = row.rstrip("\n").split("\t")[:5]
-            if not code.isdigit() or code == "0" or (path == "/metrics" and accept != "-"):
+            missing = not os.path.isfile(os.path.join(folder, file))
+            if missing or not code.isdigit() or code == "0" or (path == "/metrics" and accept != "-"):
                 continue
             body = open(os.path.join(folder, file), "rb").read()
             routes.setdefault((path, "json" in accept), (f"{code} X", content_type, body))

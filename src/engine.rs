@@ -249,6 +249,7 @@ pub struct TargetPoller {
     probes: Option<ProbeSettings>,
     buildinfo: Option<(Option<f64>, String)>,
     probed: HashMap<String, (Instant, ProbeResult)>,
+    config_memo: tempo::ConfigMemo,
 }
 
 impl TargetPoller {
@@ -263,6 +264,7 @@ impl TargetPoller {
             probes,
             buildinfo: None,
             probed: HashMap::new(),
+            config_memo: tempo::ConfigMemo::default(),
         }
     }
 
@@ -318,7 +320,7 @@ impl TargetPoller {
         }
         let status = tokio::time::timeout_at(
             deadline,
-            tempo::read_status(client, reading.software.generation),
+            tempo::read_status(client, reading.software.generation, &mut self.config_memo),
         )
         .await
         .unwrap_or_else(|_| TempoStatus::unavailable("no answer within the target's timeout"));

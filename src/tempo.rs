@@ -332,7 +332,11 @@ pub fn parse_partition_ring(body: &[u8]) -> Result<PartitionRing, StatusError> {
 }
 
 /// Fetches every status endpoint the generation has, concurrently.
-pub async fn read_status(client: &TargetClient, generation: Generation) -> TempoStatus {
+pub async fn read_status(
+    client: &TargetClient,
+    generation: Generation,
+    config_memo: &mut ConfigMemo,
+) -> TempoStatus {
     let v2 = !matches!(
         generation,
         Generation::TempoV3Monolithic | Generation::TempoV3Microservices
@@ -351,7 +355,15 @@ pub async fn read_status(client: &TargetClient, generation: Generation) -> Tempo
         }
     };
     let services = fetch_text(client, "status/services", parse_services);
-    let config = fetch_text(client, "status/config", parse_config);
+    let config = async {
+        match client
+            .fetch(client.endpoint("status/config"), "text/plain")
+            .await
+        {
+            Ok(page) => config_memo.read(page.body),
+            Err(e) => Read::Unavailable(format!("/status/config: {e}")),
+        }
+    };
     let ingester_ring = fetch_json(client, "ingester/ring", v2, parse_ring);
     let live_store_ring = fetch_json(client, "live-store/ring", v3, parse_ring);
     let partition_ring = fetch_json(client, "partition-ring", v3, parse_partition_ring);
@@ -382,14 +394,45 @@ async fn fetch_text<T>(
     parse: impl Fn(&str) -> Result<T, StatusError>,
 ) -> Read<T> {
     match client.fetch(client.endpoint(path), "text/plain").await {
-        Ok(page) => match std::str::from_utf8(&page.body) {
-            Ok(text) => match parse(text) {
-                Ok(v) => Read::Ok(v),
-                Err(e) => Read::Unavailable(format!("/{path}: {e}")),
-            },
-            Err(_) => Read::Unavailable(format!("/{path}: not UTF-8")),
-        },
+        Ok(page) => read_text(path, &page.body, parse),
         Err(e) => Read::Unavailable(format!("/{path}: {e}")),
+    }
+}
+
+fn read_text<T>(
+    path: &str,
+    body: &[u8],
+    parse: impl Fn(&str) -> Result<T, StatusError>,
+) -> Read<T> {
+    match std::str::from_utf8(body) {
+        Ok(text) => match parse(text) {
+            Ok(v) => Read::Ok(v),
+            Err(e) => Read::Unavailable(format!("/{path}: {e}")),
+        },
+        Err(_) => Read::Unavailable(format!("/{path}: not UTF-8")),
+    }
+}
+
+/// The last `/status/config` body of one Tempo and what was read from it. Tempo's
+/// configuration changes with a restart at most, and reading its ~25 KB of YAML costs about
+/// a millisecond — most of a poll — so a body identical to the last one is not read again.
+#[derive(Debug, Default)]
+pub struct ConfigMemo {
+    body: Vec<u8>,
+    read: Option<Read<ConfigFacts>>,
+}
+
+impl ConfigMemo {
+    fn read(&mut self, body: Vec<u8>) -> Read<ConfigFacts> {
+        if let Some(read) = &self.read
+            && self.body == body
+        {
+            return read.clone();
+        }
+        let read = read_text("status/config", &body, parse_config);
+        self.body = body;
+        self.read = Some(read.clone());
+        read
     }
 }
 
@@ -523,6 +566,24 @@ mod tests {
         assert_eq!(s[0].status, "Failed");
         assert_eq!(s[0].failure, "flush: boom");
         assert!(parse_services("<html>login</html>").is_err());
+    }
+
+    #[test]
+    fn an_unchanged_config_is_not_read_again() {
+        let tls =
+            b"GET /status/config\n---\nserver:\n  grpc_tls_config:\n    cert_file: /c\n".to_vec();
+        let mut memo = ConfigMemo::default();
+        let first = memo.read(tls.clone());
+        assert_eq!(first.ok().map(|c| c.grpc_server_tls), Some(true));
+        // The same body again: the remembered reading is returned, not a new one.
+        memo.read = Some(Read::Unavailable("remembered".into()));
+        assert_eq!(memo.read(tls), Read::Unavailable("remembered".into()));
+        // A changed body is read: here not YAML at all.
+        let changed = memo.read(b"<html>".to_vec());
+        assert!(
+            matches!(changed, Read::Unavailable(ref m) if m.starts_with("/status/config: ")),
+            "{changed:?}"
+        );
     }
 
     #[test]
