@@ -85,37 +85,49 @@ class Target:
         self.other_requests = 0
 
     async def handle(self, reader, writer):
+        """Answers requests on one connection, kept alive as Tempo and the Collector keep
+        theirs (a failing answer closes it)."""
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            lines = head.decode("latin-1").split("\r\n")
-            path = lines[0].split(" ")[1]
-            json = any(l.lower().startswith("accept: application/json") for l in lines)
-            content_type = "text/plain; version=0.0.4"
-            if self.routes is not None and path != "/metrics":
-                self.other_requests += 1
-                status, content_type, body = self.routes.get(
-                    (path, json), self.routes.get((path, False), ("404 Not Found", "text/plain", b"404 page not found\n")))
-            else:
-                self.requests += 1
-                n = self.requests
-                failure = self.flapping and n % 2 == 0
-                if failure and (n // 2) % 3 == 0:
-                    body, status = b"flapping\n", "500 Internal Server Error"
-                elif failure and (n // 2) % 3 == 1:
-                    body, status = os.urandom(2048), "200 OK"
-                else:
-                    if failure:
-                        await asyncio.sleep(1.0)  # beyond the 500 ms timeout
-                    body, status = render(self.template, n), "200 OK"
-            writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
-            )
-            await writer.drain()
+            while True:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
+                keep = await self.answer(head, writer)
+                await writer.drain()
+                if not keep:
+                    break
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
             writer.close()
+
+    async def answer(self, head, writer):
+        lines = head.decode("latin-1").split("\r\n")
+        path = lines[0].split(" ")[1]
+        json = any(l.lower().startswith("accept: application/json") for l in lines)
+        content_type = "text/plain; version=0.0.4"
+        keep = True
+        if self.routes is not None and path != "/metrics":
+            self.other_requests += 1
+            status, content_type, body = self.routes.get(
+                (path, json), self.routes.get((path, False), ("404 Not Found", "text/plain", b"404 page not found\n")))
+        else:
+            self.requests += 1
+            n = self.requests
+            failure = self.flapping and n % 2 == 0
+            keep = not failure
+            if failure and (n // 2) % 3 == 0:
+                body, status = b"flapping\n", "500 Internal Server Error"
+            elif failure and (n // 2) % 3 == 1:
+                body, status = os.urandom(2048), "200 OK"
+            else:
+                if failure:
+                    await asyncio.sleep(1.0)  # beyond the 500 ms timeout
+                body, status = render(self.template, n), "200 OK"
+        connection = "keep-alive" if keep else "close"
+        writer.write(
+            f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: {connection}\r\n\r\n".encode() + body
+        )
+        return keep
 
 
 def proc_sample(pid):

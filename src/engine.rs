@@ -250,6 +250,19 @@ pub struct TargetPoller {
     buildinfo: Option<(Option<f64>, String)>,
     probed: HashMap<String, (Instant, ProbeResult)>,
     config_memo: tempo::ConfigMemo,
+    status: Option<LastStatus>,
+}
+
+/// The status endpoints at most this long before they are read again while nothing fails.
+const STATUS_EVERY: Duration = Duration::from_secs(30);
+
+/// The last reading of a Tempo's status endpoints, and what the page said then.
+struct LastStatus {
+    status: TempoStatus,
+    read_at: Instant,
+    /// [`Reading::trouble_total`] at the last poll.
+    trouble: f64,
+    generation: Generation,
 }
 
 impl TargetPoller {
@@ -265,6 +278,7 @@ impl TargetPoller {
             buildinfo: None,
             probed: HashMap::new(),
             config_memo: tempo::ConfigMemo::default(),
+            status: None,
         }
     }
 
@@ -318,12 +332,39 @@ impl TargetPoller {
                 reading.set_build_version(target.role, version);
             }
         }
-        let status = tokio::time::timeout_at(
-            deadline,
-            tempo::read_status(client, reading.software.generation, &mut self.config_memo),
-        )
-        .await
-        .unwrap_or_else(|_| TempoStatus::unavailable("no answer within the target's timeout"));
+        // The status endpoints change with the pipeline's health, not with every poll:
+        // they are read when something failed since the last poll, when the generation
+        // changed, and at least every STATUS_EVERY; in between the last reading is kept
+        // and says how old it is.
+        let trouble = reading.trouble_total();
+        let now = Instant::now();
+        let due = match &self.status {
+            None => true,
+            Some(last) => {
+                trouble != last.trouble
+                    || last.generation != reading.software.generation
+                    || now.duration_since(last.read_at) >= STATUS_EVERY
+            }
+        };
+        if due {
+            let status = tokio::time::timeout_at(
+                deadline,
+                tempo::read_status(client, reading.software.generation, &mut self.config_memo),
+            )
+            .await
+            .unwrap_or_else(|_| TempoStatus::unavailable("no answer within the target's timeout"));
+            self.status = Some(LastStatus {
+                status,
+                read_at: now,
+                trouble,
+                generation: reading.software.generation,
+            });
+        } else if let Some(last) = &mut self.status {
+            last.trouble = trouble;
+        }
+        let last = self.status.as_ref().expect("read above");
+        let status = last.status.clone();
+        let status_age_seconds = now.duration_since(last.read_at).as_secs_f64();
         let probes = match &self.probes {
             Some(settings) => {
                 // Each probe is bounded by its own timeout, cut to what the poll has left.
@@ -338,6 +379,7 @@ impl TargetPoller {
         };
         reading.tempo = Some(TempoEvidence {
             status,
+            status_age_seconds,
             probes_enabled: self.probes.is_some(),
             probes,
         });

@@ -212,6 +212,12 @@ fn tempo_evidence(html: &mut String, snapshot: &Snapshot) {
             let active = r.count("ACTIVE");
             format!("{} member(s), {active} ACTIVE", r.members.len())
         };
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>read</td><td>{:.0} s ago (again at once when something fails, else every 30 s)</td></tr>",
+            escape_html(name),
+            e.status_age_seconds
+        );
         let rows = [
             (
                 "/ready",

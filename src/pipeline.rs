@@ -54,6 +54,25 @@ pub enum Counter {
 
 impl Counter {
     pub const COUNT: usize = Counter::CollectorMemoryLimited as usize + 1;
+
+    /// Whether the counter counts failures (refusals, failed sends, appends or flushes).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Counter::AppFailure
+                | Counter::CollectorRefused
+                | Counter::CollectorFailed
+                | Counter::CollectorSendFailed
+                | Counter::CollectorEnqueueFailed
+                | Counter::TempoRefused
+                | Counter::TempoAppendFailures
+                | Counter::TempoFailedFlushes
+                | Counter::LiveStoreFailedCompletions
+                | Counter::LiveStoreFailedFlushes
+                | Counter::KafkaProduceFailures
+                | Counter::CollectorMemoryLimited
+        )
+    }
 }
 
 /// Tempo's discard counter, kept per `reason` label.
@@ -163,6 +182,19 @@ pub fn ring_gauge(gauges: &[RingGauge], metric: &str, ring: &str, state: &str) -
 }
 
 impl Reading {
+    /// The sum of every failure counter and discard the page has: when it moves between
+    /// two polls, something failed in between.
+    pub fn trouble_total(&self) -> f64 {
+        self.series
+            .iter()
+            .filter(|(key, _)| match key {
+                SeriesKey::Counter(c, _) => c.is_failure(),
+                SeriesKey::Discarded(..) => true,
+            })
+            .map(|(_, v)| v)
+            .sum()
+    }
+
     /// Sets the version read from elsewhere (Tempo's `/api/status/buildinfo`) when the page
     /// had no `tempo_build_info`, and re-derives the generation and mode from it.
     pub fn set_build_version(&mut self, role: Role, version: String) {

@@ -167,6 +167,9 @@ impl TempoStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TempoEvidence {
     pub status: TempoStatus,
+    /// How old `status` is: the endpoints are read again when something fails, and at
+    /// least every 30 s while nothing does.
+    pub status_age_seconds: f64,
     /// Whether probing is on (`probes.grpc_health`); off, `probes` is empty.
     pub probes_enabled: bool,
     /// The latest probe of each address of the write ring (at most one per minute each).

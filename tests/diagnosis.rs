@@ -496,3 +496,42 @@ async fn hostile_values_from_tempo_are_escaped_on_the_status_page() {
         "unescaped markup on the page"
     );
 }
+
+/// Tempo's status endpoints are read on the first poll, then again only when a failure
+/// counter moved (every poll of an incident) or after 30 s; in between the evidence is the
+/// last reading, with its age.
+#[tokio::test]
+async fn status_endpoints_are_read_when_something_fails_not_on_every_poll() {
+    let healthy = "fixtures/tempo-2.7.2/healthy";
+    let broken = "fixtures/tempo-2.7.2/tls-mismatch";
+    let server = FixtureServer::start(healthy).await;
+    server.play_metrics(extrapolated_series(healthy, 20));
+    let mut poller = Poller::tempo(&server.base);
+    for _ in 0..5 {
+        poller.poll().await;
+    }
+    assert_eq!(server.requests_for("/metrics"), 5);
+    assert_eq!(
+        server.requests_for("/status/config"),
+        1,
+        "healthy: read once"
+    );
+    let s = poller.poll().await;
+    let age = s.targets[0].tempo.as_ref().unwrap().status_age_seconds;
+    assert!(age > 0.0, "the kept reading says how old it is: {age}");
+
+    // The incident's first page is its capture from before any span was sent; from the
+    // second on, spans are refused.
+    server.switch_to(broken);
+    server.play_metrics(extrapolated_series(broken, 20));
+    poller.poll().await;
+    for n in 1..=3 {
+        let s = poller.poll().await;
+        assert_eq!(
+            server.requests_for("/status/config"),
+            1 + n,
+            "refusing: read on every poll"
+        );
+        assert_eq!(s.targets[0].tempo.as_ref().unwrap().status_age_seconds, 0.0);
+    }
+}

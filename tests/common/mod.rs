@@ -207,8 +207,8 @@ struct FixtureState {
     /// Pages served by successive `/metrics` requests, the last one repeated.
     series: Vec<Vec<u8>>,
     served: usize,
-    /// When each `/metrics` request was answered.
-    metrics_times: Vec<std::time::Instant>,
+    /// Each request's path, and when it was answered.
+    requests: Vec<(String, std::time::Instant)>,
 }
 
 type Routes = std::collections::HashMap<(String, bool), (u16, String, Vec<u8>)>;
@@ -249,7 +249,7 @@ impl FixtureServer {
             metrics: None,
             series: Vec::new(),
             served: 0,
-            metrics_times: Vec::new(),
+            requests: Vec::new(),
         }));
         let shared_state = state.clone();
         let app = axum::Router::new().fallback(
@@ -264,9 +264,9 @@ impl FixtureServer {
                         .path_and_query()
                         .map_or(uri.path().to_owned(), |p| p.as_str().to_owned());
                     let mut state = state.lock().unwrap();
-                    if path == "/metrics" {
-                        state.metrics_times.push(std::time::Instant::now());
-                    }
+                    state
+                        .requests
+                        .push((path.clone(), std::time::Instant::now()));
                     if path == "/metrics" && !state.series.is_empty() {
                         let at = state.served.min(state.series.len() - 1);
                         state.served += 1;
@@ -328,7 +328,19 @@ impl FixtureServer {
 
     /// When each `/metrics` request so far was answered.
     pub fn metrics_times(&self) -> Vec<std::time::Instant> {
-        self.state.lock().unwrap().metrics_times.clone()
+        let state = self.state.lock().unwrap();
+        state
+            .requests
+            .iter()
+            .filter(|(path, _)| path == "/metrics")
+            .map(|(_, at)| *at)
+            .collect()
+    }
+
+    /// How many requests for `path` were answered so far.
+    pub fn requests_for(&self, path: &str) -> usize {
+        let state = self.state.lock().unwrap();
+        state.requests.iter().filter(|(p, _)| p == path).count()
     }
 
     /// Serves another capture folder's endpoints from now on (one Tempo, a later moment).
