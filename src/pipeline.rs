@@ -537,7 +537,14 @@ impl Increases {
             *mine += theirs * factor;
         }
         for (reason, v) in &other.discarded {
-            *self.discarded.entry(reason.clone()).or_default() += v * factor;
+            // Summing a window adds the same few reasons over and over: clone a key only
+            // the first time it is seen.
+            match self.discarded.get_mut(reason) {
+                Some(sum) => *sum += v * factor,
+                None => {
+                    self.discarded.insert(reason.clone(), v * factor);
+                }
+            }
         }
     }
 
