@@ -1,9 +1,9 @@
 //! What a scrape of spanflow and a poll cost once pages are read, at 1,000 targets
 //! (run with `scripts/bench.sh serve`):
 //!
-//! * `derive_1000_targets`: one snapshot from 1,000 targets' histories (a third Tempo,
-//!   a third Collector, a third app; each polled twelve times from real captures), as the
-//!   deriver computes after polls land.
+//! * `derive_1000_targets`: one snapshot from 1,000 targets' histories (a third Tempo with
+//!   the evidence of their status endpoints, a third Collector, a third app; each polled
+//!   twelve times from real captures), as the deriver computes after polls land.
 //! * `render_1000_targets/{text,openmetrics}`: `/metrics` of that snapshot.
 //! * `read_tempo_page`: reading a real Tempo 2.7.2 page (86 KB) for its stages, as every
 //!   poll of a Tempo does (HTTP not included; `scripts/bench-poll.sh` measures whole polls).
@@ -19,6 +19,7 @@ use spanflow::expose;
 use spanflow::pipeline;
 use spanflow::reload::ReloadStatus;
 use spanflow::scrape::Page;
+use spanflow::tempo::{self, Read, TempoEvidence, TempoStatus};
 use tokio::time::Instant;
 
 const TARGETS: usize = 1000;
@@ -83,6 +84,23 @@ fn fleet() -> (Config, Vec<TargetState>) {
     let tempo = shared("fixtures/tempo-2.7.2/healthy/metrics.txt");
     let collector = shared("fixtures/otelcol/otelio-opamp-contrib-0.124.1/metrics.txt");
     let app = "otel_sdk_exporter_span_exported_total{error_type=\"\"} 100\notel_sdk_exporter_span_exported_total{error_type=\"timeout\"} 1\n";
+    let dir = "fixtures/tempo-2.7.2/healthy";
+    let read = |rel: &str| shared(&format!("{dir}/{rel}"));
+    let evidence = TempoEvidence {
+        status: TempoStatus {
+            ready: Read::Ok(tempo::parse_ready(200, read("ready.txt").as_bytes())),
+            services: Read::Ok(tempo::parse_services(&read("status_services.txt")).unwrap()),
+            config: Read::Ok(tempo::parse_config(&read("status_config.yaml")).unwrap()),
+            ingester_ring: Read::Ok(
+                tempo::parse_ring(read("ingester_ring.json").as_bytes()).unwrap(),
+            ),
+            generator_ring: Read::Ok(
+                tempo::parse_ring(read("metrics_generator_ring.json").as_bytes()).unwrap(),
+            ),
+            ..TempoStatus::default()
+        },
+        ..TempoEvidence::default()
+    };
     let t0 = Instant::now();
     let mut states = Vec::new();
     for (index, target) in config.targets.iter().enumerate() {
@@ -99,12 +117,15 @@ fn fleet() -> (Config, Vec<TargetState>) {
             _ => app,
         };
         for k in 0..POLLS {
-            let reading = pipeline::read_page(
+            let mut reading = pipeline::read_page(
                 target.role,
                 &page(&advanced(body, k)),
                 target.app_selectors.as_ref(),
             )
             .unwrap();
+            if index % 3 == 0 {
+                reading.tempo = Some(evidence.clone());
+            }
             state.record(PollOutcome {
                 target: index,
                 at: t0 + config.poll_interval * k,

@@ -41,7 +41,9 @@ def load_page(path):
     template = []
     for line in lines:
         name = line.split("{")[0].split(" ")[0]
-        if not line.startswith("#") and name in counters:
+        # A healthy pipeline's failure counters stay put: only the others advance.
+        failure = any(w in name for w in ("fail", "refused", "discarded", "error"))
+        if not line.startswith("#") and name in counters and not failure:
             head, value = line.rsplit(" ", 1)
             template.append((head, float(value)))
         else:

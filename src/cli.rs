@@ -195,8 +195,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .file
                 .unwrap_or_else(|| PathBuf::from("spanflow.yml"));
             let config = load(&path)?;
+            let mut shared = crate::scrape::SharedClients::default();
             for target in &config.targets {
-                crate::scrape::TargetClient::new(target, config.body_size_limit)
+                crate::scrape::TargetClient::shared(target, config.body_size_limit, &mut shared)
                     .map_err(|e| UsageError(e.into()))?;
             }
             engine::TargetPoller::probe_settings(&config).map_err(|e| UsageError(e.into()))?;

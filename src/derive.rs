@@ -17,6 +17,7 @@
 //! long `window`. Time comes from tokio's clock so tests can pause it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -64,7 +65,7 @@ pub struct TargetState {
     pub queue_fill_ratio: Option<f64>,
     /// From the last good poll only: stale evidence is dropped, never shown as fresh.
     pub ring_gauges: Vec<RingGauge>,
-    pub tempo: Option<TempoEvidence>,
+    pub tempo: Option<Arc<TempoEvidence>>,
 }
 
 #[derive(Debug)]
@@ -154,7 +155,7 @@ impl TargetState {
                 self.recognised = reading.recognised;
                 self.queue_fill_ratio = reading.queue_fill_ratio;
                 self.ring_gauges = std::mem::take(&mut reading.ring_gauges);
-                self.tempo = reading.tempo.take();
+                self.tempo = reading.tempo.take().map(Arc::new);
                 if reading.software.version.is_some()
                     || self.software.generation == Generation::Unknown
                 {
@@ -331,7 +332,7 @@ pub struct TargetReport {
     pub queue_fill_ratio: Option<f64>,
     pub ring_gauges: Vec<RingGauge>,
     /// Tempo's status endpoints and probes (Tempo targets, after a good poll).
-    pub tempo: Option<TempoEvidence>,
+    pub tempo: Option<Arc<TempoEvidence>>,
 }
 
 impl Snapshot {

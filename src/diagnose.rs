@@ -347,7 +347,7 @@ impl Facts<'_> {
 
     fn tempo_evidence(&self) -> impl Iterator<Item = (&TargetReport, &TempoEvidence)> {
         self.targets(Role::Tempo)
-            .filter_map(|t| t.tempo.as_ref().map(|e| (t, e)))
+            .filter_map(|t| t.tempo.as_deref().map(|e| (t, e)))
     }
 
     /// The first stage of a role in this pipeline.

@@ -200,7 +200,7 @@ fn tempo_evidence(html: &mut String, snapshot: &Snapshot) {
     let with: Vec<(&str, &TempoEvidence)> = snapshot
         .targets
         .iter()
-        .filter_map(|t| t.tempo.as_ref().map(|e| (t.name.as_str(), e)))
+        .filter_map(|t| t.tempo.as_deref().map(|e| (t.name.as_str(), e)))
         .collect();
     if with.is_empty() {
         return;

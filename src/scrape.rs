@@ -8,7 +8,9 @@
 //! reads the body). The whole request, body included, must finish within the target's
 //! timeout; the body is refused as soon as it grows past the cap, not after it was read.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
@@ -87,13 +89,45 @@ pub struct TargetClient {
     client: reqwest::Client,
     /// The URL as requested: with `server_name` set, its host is that name.
     base: reqwest::Url,
+    headers: HeaderMap,
     auth: Auth,
     timeout: Duration,
     body_size_limit: u64,
 }
 
+/// The HTTP clients built so far, one per distinct set of transport settings (TLS files,
+/// skip-verify, server name, connect timeout). Targets that share settings — usually all of
+/// them — share one client and its connection pool: each client loads the TLS roots and
+/// keeps its own pool, which at a thousand targets would cost hundreds of megabytes.
+#[derive(Default)]
+pub struct SharedClients {
+    built: HashMap<TransportKey, reqwest::Client>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TransportKey {
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    insecure_skip_verify: bool,
+    /// With a server name, the name and the addresses it is pinned to.
+    pinned: Option<(String, Vec<SocketAddr>)>,
+    connect_timeout: Duration,
+}
+
 impl TargetClient {
+    /// A client for one target on its own (tests, `check-config`).
     pub fn new(target: &Target, body_size_limit: u64) -> Result<TargetClient, ClientSetupError> {
+        TargetClient::shared(target, body_size_limit, &mut SharedClients::default())
+    }
+
+    /// A client for `target`, sharing the HTTP client of earlier targets with the same
+    /// transport settings.
+    pub fn shared(
+        target: &Target,
+        body_size_limit: u64,
+        clients: &mut SharedClients,
+    ) -> Result<TargetClient, ClientSetupError> {
         let fail = |field: &'static str, message: String| ClientSetupError {
             target: target.name.clone(),
             field,
@@ -106,54 +140,20 @@ impl TargetClient {
             let value = HeaderValue::from_str(value).map_err(|e| fail("headers", e.to_string()))?;
             headers.insert(name, value);
         }
-        let mut builder = reqwest::Client::builder()
-            .default_headers(headers)
-            .user_agent(concat!("spanflow/", env!("CARGO_PKG_VERSION")))
-            .no_proxy()
-            .connect_timeout(target.timeout)
-            .redirect(reqwest::redirect::Policy::limited(3));
         let tls = &target.tls;
-        if let Some(ca_file) = &tls.ca_file {
-            let pem = std::fs::read(ca_file)
-                .map_err(|e| fail("tls.ca_file", format!("{}: {e}", ca_file.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                fail(
-                    "tls.ca_file",
-                    format!("{}: not a PEM certificate bundle: {e}", ca_file.display()),
-                )
-            })?;
-            if certs.is_empty() {
-                return Err(fail(
-                    "tls.ca_file",
-                    format!("{}: no certificate in it", ca_file.display()),
-                ));
-            }
-            builder = builder.tls_certs_only(certs);
-        }
-        if let (Some(cert_file), Some(key_file)) = (&tls.cert_file, &tls.key_file) {
-            let mut pem = std::fs::read(cert_file)
-                .map_err(|e| fail("tls.cert_file", format!("{}: {e}", cert_file.display())))?;
-            pem.push(b'\n');
-            pem.extend(
-                std::fs::read(key_file)
-                    .map_err(|e| fail("tls.key_file", format!("{}: {e}", key_file.display())))?,
-            );
-            let identity = reqwest::Identity::from_pem(&pem)
-                .map_err(|e| fail("tls.cert_file", format!("client certificate and key: {e}")))?;
-            builder = builder.identity(identity);
-        }
-        if tls.insecure_skip_verify {
-            builder = builder.tls_danger_accept_invalid_certs(true);
-        }
         let mut base = target.url.clone();
-        if let Some(server_name) = &tls.server_name {
-            // reqwest verifies the certificate against the URL's host, so the request goes
-            // to `server_name` and that name is pinned to the configured host's addresses.
-            let addrs = resolve(&target.url).map_err(|m| fail("url", m))?;
-            builder = builder.resolve_to_addrs(server_name, &addrs);
-            base.set_host(Some(server_name))
-                .map_err(|e| fail("tls.server_name", e.to_string()))?;
-        }
+        let pinned = match &tls.server_name {
+            Some(server_name) => {
+                // reqwest verifies the certificate against the URL's host, so the request
+                // goes to `server_name` and that name is pinned to the configured host's
+                // addresses.
+                let addrs = resolve(&target.url).map_err(|m| fail("url", m))?;
+                base.set_host(Some(server_name))
+                    .map_err(|e| fail("tls.server_name", e.to_string()))?;
+                Some((server_name.clone(), addrs))
+            }
+            None => None,
+        };
         if let Auth::Bearer { token_file }
         | Auth::Basic {
             password_file: Some(token_file),
@@ -165,10 +165,26 @@ impl TargetClient {
             std::fs::read_to_string(token_file)
                 .map_err(|e| fail("auth", format!("{}: {e}", token_file.display())))?;
         }
-        let client = builder.build().map_err(|e| fail("tls", error_chain(&e)))?;
+        let key = TransportKey {
+            ca_file: tls.ca_file.clone(),
+            cert_file: tls.cert_file.clone(),
+            key_file: tls.key_file.clone(),
+            insecure_skip_verify: tls.insecure_skip_verify,
+            pinned,
+            connect_timeout: target.timeout,
+        };
+        let client = match clients.built.get(&key) {
+            Some(client) => client.clone(),
+            None => {
+                let client = build_client(&key).map_err(|(field, message)| fail(field, message))?;
+                clients.built.insert(key, client.clone());
+                client
+            }
+        };
         Ok(TargetClient {
             client,
             base,
+            headers,
             auth: target.auth.clone(),
             timeout: target.timeout,
             body_size_limit,
@@ -224,7 +240,11 @@ impl TargetClient {
     }
 
     async fn fetch_unbounded(&self, url: reqwest::Url, accept: &str) -> Result<Page, ScrapeError> {
-        let mut request = self.client.get(url).header(ACCEPT, accept);
+        let mut request = self
+            .client
+            .get(url)
+            .headers(self.headers.clone())
+            .header(ACCEPT, accept);
         match &self.auth {
             Auth::None => {}
             Auth::Bearer { token_file } => {
@@ -288,6 +308,58 @@ fn read_secret_file(path: &std::path::Path) -> Result<String, ScrapeError> {
         .map_err(|e| ScrapeError::Credentials(format!("{}: {}", path.display(), e.kind())))
 }
 
+/// An HTTP client with one set of transport settings.
+fn build_client(key: &TransportKey) -> Result<reqwest::Client, (&'static str, String)> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("spanflow/", env!("CARGO_PKG_VERSION")))
+        .no_proxy()
+        .connect_timeout(key.connect_timeout)
+        .redirect(reqwest::redirect::Policy::limited(3))
+        // At most one idle connection per target, closed after 30 s: the metrics page,
+        // fetched every poll, reuses it at short intervals; the status endpoints' bursts
+        // open more and close them. An idle connection keeps its read buffer (up to a
+        // page), so with a thousand targets more would cost more memory than the
+        // handshakes they save.
+        .pool_max_idle_per_host(0)
+        .pool_idle_timeout(Duration::from_secs(30));
+    if let Some(ca_file) = &key.ca_file {
+        let pem = std::fs::read(ca_file)
+            .map_err(|e| ("tls.ca_file", format!("{}: {e}", ca_file.display())))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            (
+                "tls.ca_file",
+                format!("{}: not a PEM certificate bundle: {e}", ca_file.display()),
+            )
+        })?;
+        if certs.is_empty() {
+            return Err((
+                "tls.ca_file",
+                format!("{}: no certificate in it", ca_file.display()),
+            ));
+        }
+        builder = builder.tls_certs_only(certs);
+    }
+    if let (Some(cert_file), Some(key_file)) = (&key.cert_file, &key.key_file) {
+        let mut pem = std::fs::read(cert_file)
+            .map_err(|e| ("tls.cert_file", format!("{}: {e}", cert_file.display())))?;
+        pem.push(b'\n');
+        pem.extend(
+            std::fs::read(key_file)
+                .map_err(|e| ("tls.key_file", format!("{}: {e}", key_file.display())))?,
+        );
+        let identity = reqwest::Identity::from_pem(&pem)
+            .map_err(|e| ("tls.cert_file", format!("client certificate and key: {e}")))?;
+        builder = builder.identity(identity);
+    }
+    if key.insecure_skip_verify {
+        builder = builder.tls_danger_accept_invalid_certs(true);
+    }
+    if let Some((server_name, addrs)) = &key.pinned {
+        builder = builder.resolve_to_addrs(server_name, addrs);
+    }
+    builder.build().map_err(|e| ("tls", error_chain(&e)))
+}
+
 /// The addresses of a URL's host and port, for pinning a `server_name` to them.
 fn resolve(url: &reqwest::Url) -> Result<Vec<SocketAddr>, String> {
     use std::net::ToSocketAddrs;
@@ -337,4 +409,32 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn targets_with_the_same_transport_share_one_client() {
+        let mut yaml = String::from("targets:\n");
+        for i in 0..50 {
+            yaml.push_str(&format!(
+                "  - {{name: t{i}, role: collector, url: 'http://127.0.0.1:{}/metrics', headers: {{X-Tenant: t{i}}}}}\n",
+                9000 + i
+            ));
+        }
+        yaml.push_str("  - {name: other, role: collector, url: 'https://127.0.0.1:1/metrics', tls: {insecure_skip_verify: true}}\n");
+        let config = Config::from_yaml(&yaml, "test").unwrap();
+        let mut shared = SharedClients::default();
+        let clients: Vec<TargetClient> = config
+            .targets
+            .iter()
+            .map(|t| TargetClient::shared(t, 1 << 20, &mut shared).unwrap())
+            .collect();
+        assert_eq!(shared.built.len(), 2);
+        // Headers stay each target's own.
+        assert_eq!(clients[7].headers["x-tenant"], "t7");
+    }
 }

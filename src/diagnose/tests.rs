@@ -81,10 +81,8 @@ impl Case {
     }
 
     fn tempo_status(mut self, edit: impl FnOnce(&mut TempoEvidence)) -> Case {
-        let evidence = self.targets[0]
-            .tempo
-            .get_or_insert_with(TempoEvidence::default);
-        edit(evidence);
+        let evidence = self.targets[0].tempo.get_or_insert_with(Default::default);
+        edit(std::sync::Arc::make_mut(evidence));
         self
     }
 
