@@ -163,6 +163,8 @@ async def main():
     ap.add_argument("--flapping", type=float, default=1 / 3, help="share of flapping targets")
     ap.add_argument("--sample-every", type=float, default=5)
     ap.add_argument("--csv", help="write the samples here")
+    ap.add_argument("--wrk", type=float, default=0,
+                    help="after warm-up, load /metrics with wrk at ~500 requests/s for this many seconds")
     args = ap.parse_args()
     if args.role == "tempo":
         template = load_page(shared_path(args.shared, TEMPO_CAPTURE + "/metrics.txt"))
@@ -217,7 +219,17 @@ async def main():
     next_sample = started + args.sample_every
     loop = asyncio.get_running_loop()
     up = 0
+    wrk_at = started + args.duration / 3 if args.wrk > 0 else None
     while time.monotonic() - started < args.duration:
+        if wrk_at is not None and time.monotonic() >= wrk_at:
+            wrk_at = None
+            pace = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk-pace.lua")
+            out = await asyncio.create_subprocess_exec(
+                "wrk", "-t2", "-c4", f"-d{args.wrk:.0f}s", "--latency", "-s", pace, url,
+                stdout=asyncio.subprocess.PIPE)
+            text, _ = await out.communicate()
+            print("fleet: wrk against /metrics while polling:", flush=True)
+            print(text.decode(), flush=True)
         await asyncio.sleep(1.0)
         if proc.returncode is not None:
             sys.exit(f"fleet: spanflow exited ({proc.returncode}); see {log.name}")
