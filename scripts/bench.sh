@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Parser benchmarks on the 10 MB corpora of ../shared/bench (generated into target/ first).
+# Criterion benchmarks: the parser on the 10 MB corpora of ../shared/bench (generated into
+# target/ first), and deriving, rendering and page reading at 1,000 targets (benches/serve.rs).
 # Usage: scripts/bench.sh [criterion filter]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,4 +10,4 @@ out=target/bench-corpora
 mkdir -p "$out"
 [ -f "$out/synth-10m.prom" ] || (cd "$shared" && python3 gen_corpus.py --target-bytes 10000000 --out "$OLDPWD/$out/synth-10m.prom" >/dev/null)
 [ -f "$out/real-110x.prom" ] || (cd "$shared" && python3 scale_real.py tempo-2.7.2-metrics.txt "$OLDPWD/$out/real-110x.prom" 110 >/dev/null)
-SPANFLOW_BENCH_CORPORA="$out" cargo bench --bench parse -- "${@}"
+SPANFLOW_BENCH_CORPORA="$out" cargo bench --bench parse --bench serve -- "${@}"
