@@ -55,6 +55,10 @@ pub struct TargetState {
     previous: Option<PreviousPoll>,
     history: VecDeque<PollIncrease>,
     capacity: usize,
+    window: Duration,
+    /// `over_window(window)` as of the latest poll: it changes only when a poll lands, so
+    /// it is summed once then rather than on every derive for every stage.
+    window_sum: (Increases, f64),
     pub up: Option<bool>,
     pub last_duration: Option<Duration>,
     pub last_success: Option<SystemTime>,
@@ -88,7 +92,7 @@ impl TargetState {
     }
 
     /// Whether this state can carry on for a target of a new configuration: same name,
-    /// role and URL, and the same history size (poll interval and window).
+    /// role and URL, the same window and the same history size (poll interval).
     pub fn continues(
         &self,
         name: &str,
@@ -100,6 +104,7 @@ impl TargetState {
         self.name == name
             && self.role == role
             && self.url == url
+            && self.window == window
             && self.capacity == TargetState::capacity_for(poll_interval, window)
     }
 
@@ -122,6 +127,8 @@ impl TargetState {
             previous: None,
             history: VecDeque::with_capacity(capacity),
             capacity,
+            window,
+            window_sum: (Increases::default(), 0.0),
             up: None,
             last_duration: None,
             last_success: None,
@@ -211,6 +218,7 @@ impl TargetState {
             values,
             process_start: reading.process_start,
         });
+        self.window_sum = self.over_window(self.window);
     }
 
     /// The sum of the last `polls` increases, or `None` when fewer exist.
@@ -223,6 +231,12 @@ impl TargetState {
             sum.add(&entry.increases, 1.0);
         }
         Some(sum)
+    }
+
+    /// Increases over the configured window that ends at the latest poll, and the seconds
+    /// it covers (less than the window while history is still short).
+    pub(crate) fn window_sum(&self) -> &(Increases, f64) {
+        &self.window_sum
     }
 
     /// Increases over the `window` that ends at the latest poll, and the seconds it covers
@@ -381,8 +395,9 @@ pub fn derive_snapshot(
     let mut discarded_per_second = BTreeMap::new();
     let mut totals = Totals::default();
     for t in targets {
-        let (inc, seconds) = t.over_window(config.window);
-        totals.window.add(&inc, 1.0);
+        let (inc, seconds) = t.window_sum();
+        let seconds = *seconds;
+        totals.window.add(inc, 1.0);
         totals.window_seconds = totals.window_seconds.max(seconds);
         if let Some(recent) = t.last_polls(2).or_else(|| t.last_polls(1)) {
             totals.recent.add(&recent, 1.0);
@@ -390,8 +405,8 @@ pub fn derive_snapshot(
         if t.role != Role::Tempo || seconds <= 0.0 {
             continue;
         }
-        for (reason, v) in inc.discarded {
-            *discarded_per_second.entry(reason).or_insert(0.0) += v / seconds;
+        for (reason, v) in &inc.discarded {
+            *discarded_per_second.entry(reason.clone()).or_insert(0.0) += v / seconds;
         }
     }
 
@@ -423,8 +438,9 @@ fn judge_stage(
     let mut success_rate = 0.0;
     let mut failure_rate = 0.0;
     for t in members {
-        let (inc, seconds) = t.over_window(config.window);
-        let counts = pipeline::stage_counts(stage, &inc, generation);
+        let (inc, seconds) = t.window_sum();
+        let seconds = *seconds;
+        let counts = pipeline::stage_counts(stage, inc, generation);
         long.success += counts.success;
         long.failure += counts.failure;
         if seconds > 0.0 {

@@ -314,6 +314,12 @@ mod window_properties {
                 t.record(outcome(at, result));
                 prop_assert!(t.history.len() <= t.capacity);
                 let (inc, seconds) = t.over_window(window);
+                // The sum kept for derives is the same, computed once per poll.
+                prop_assert_eq!(t.window_sum().1.to_bits(), seconds.to_bits());
+                prop_assert!(
+                    t.window_sum().0.counters.iter().zip(inc.counters.iter())
+                        .all(|(a, b)| a.to_bits() == b.to_bits())
+                );
                 for v in all_counts(&inc) {
                     prop_assert!(v.is_finite() && v >= 0.0, "window increase {v}");
                 }
