@@ -380,14 +380,7 @@ impl Rig {
             last.rate, None,
             "{fault:?}: last good rate shown as current"
         );
-        for other in [
-            "timeout",
-            "connect",
-            "tls",
-            "http_status",
-            "too_large",
-            "parse",
-        ] {
+        for other in spanflow::scrape::ScrapeError::REASONS {
             if other != reason {
                 assert_eq!(
                     last.errors(other),

@@ -76,14 +76,7 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
         assert!(Instant::now() < deadline, "spanflow did not poll a");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let status: serde_json::Value = http
-        .get(format!("{base}/api/v1/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = spanflow.status().await;
     let a_success_before = status["targets"][0]["last_success_unix"].as_f64().unwrap();
 
     // GET is refused; an invalid file is refused and the old configuration keeps running.
@@ -129,14 +122,7 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Target a kept its history across the reload: its stage was judged right away.
-    let status: serde_json::Value = http
-        .get(format!("{base}/api/v1/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = spanflow.status().await;
     let a = status["targets"]
         .as_array()
         .unwrap()
