@@ -119,6 +119,48 @@ pub struct Exemplar<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Labels<'a> {
     raw: &'a str,
+    shape: Shape,
+}
+
+/// What validation learnt about a label set's layout, so that iterating it need not search
+/// the text again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Shape {
+    /// Blanks between tokens, escapes or a trailing comma: read by the general rules.
+    #[default]
+    General,
+    /// Written the way exporters write it: `name="value"` pairs joined by single commas, no
+    /// blanks, no escapes. The lengths of the first pairs are kept; later pairs (or long
+    /// ones) split on their quotes alone.
+    Plain(PairLengths),
+}
+
+/// How many pairs of a plain set have their lengths kept: most series have fewer labels,
+/// and more would make every [`Sample`] bigger.
+const KEPT_PAIRS: usize = 6;
+
+/// Name and value lengths of the first `known` pairs of a plain set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct PairLengths {
+    known: u8,
+    names: [u8; KEPT_PAIRS],
+    values: [u8; KEPT_PAIRS],
+}
+
+impl PairLengths {
+    /// Keeps one more pair's lengths if there is room and they fit a byte; once one does
+    /// not, later pairs are not kept either (they are found by position).
+    #[inline]
+    fn keep(&mut self, name_len: usize, value_len: usize, full: &mut bool) {
+        let k = usize::from(self.known);
+        if *full || k == KEPT_PAIRS || name_len > 255 || value_len > 255 {
+            *full = true;
+            return;
+        }
+        self.names[k] = name_len as u8;
+        self.values[k] = value_len as u8;
+        self.known += 1;
+    }
 }
 
 /// One label pair; the value is borrowed unless it had escapes.
@@ -142,6 +184,8 @@ impl<'a> Labels<'a> {
         LabelIter {
             src: self.raw,
             offset: 0,
+            shape: self.shape,
+            pair: 0,
         }
     }
 
@@ -156,12 +200,51 @@ impl<'a> Labels<'a> {
 pub struct LabelIter<'a> {
     src: &'a str,
     offset: usize,
+    shape: Shape,
+    /// Index of the next pair.
+    pair: usize,
+}
+
+impl<'a> LabelIter<'a> {
+    /// The next pair of a plain set: from the kept lengths while there are some, then by
+    /// the quotes (the name runs to the `="` before the first, the value to the next).
+    #[inline]
+    fn next_plain(&mut self, lengths: &PairLengths) -> Option<Label<'a>> {
+        let start = self.offset;
+        let (name_end, value_start, value_end) = if self.pair < usize::from(lengths.known) {
+            let name_end = start + usize::from(lengths.names[self.pair]);
+            let value_start = name_end + 2;
+            (
+                name_end,
+                value_start,
+                value_start + usize::from(lengths.values[self.pair]),
+            )
+        } else {
+            let b = self.src.as_bytes();
+            let open = next_of_two(b, start, b'"', b'"')?;
+            let close = next_of_two(b, open + 1, b'"', b'"').expect("validated label set");
+            (open - 1, open + 1, close)
+        };
+        self.pair += 1;
+        self.offset = value_end + 2;
+        Some(Label {
+            name: &self.src[start..name_end],
+            value: Cow::Borrowed(&self.src[value_start..value_end]),
+        })
+    }
 }
 
 impl<'a> Iterator for LabelIter<'a> {
     type Item = Label<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Label<'a>> {
+        if let Shape::Plain(lengths) = self.shape {
+            if self.offset >= self.src.len() {
+                return None;
+            }
+            return self.next_plain(&lengths);
+        }
         let b = self.src.as_bytes();
         let mut i = self.offset;
         while i < b.len() && matches!(b[i], b' ' | b'\t' | b',') {
@@ -579,19 +662,29 @@ fn metric_name_end(b: &[u8]) -> Option<usize> {
     if NAME_CLASS[first as usize] & NAME_START == 0 && first != b':' {
         return None;
     }
-    let mut i = 1;
-    while i < b.len() {
-        let c = b[i];
-        if NAME_CLASS[c as usize] & METRIC_CHAR != 0 {
-            i += 1;
-            continue;
-        }
-        return match c {
-            b'{' | b' ' | b'\t' => Some(i),
-            _ => None,
-        };
+    let i = class_run_end(b, 1, METRIC_CHAR);
+    match b.get(i) {
+        None | Some(b'{' | b' ' | b'\t') => Some(i),
+        _ => None,
     }
-    Some(i)
+}
+
+/// The first index at or after `i` whose byte is not of `class`. Four bytes are classified
+/// per step with their class bits ANDed, so a long name costs one branch per four bytes
+/// rather than one per byte.
+#[inline]
+fn class_run_end(b: &[u8], mut i: usize, class: u8) -> usize {
+    let of = |c: u8| NAME_CLASS[c as usize];
+    while let Some(&[c0, c1, c2, c3]) = b.get(i..i + 4) {
+        if of(c0) & of(c1) & of(c2) & of(c3) & class == 0 {
+            break;
+        }
+        i += 4;
+    }
+    while i < b.len() && of(b[i]) & class != 0 {
+        i += 1;
+    }
+    i
 }
 
 fn parse_sample(
@@ -606,9 +699,10 @@ fn parse_sample(
     let mut i = name_end;
     let mut labels = Labels::default();
     if b.get(i) == Some(&b'{') {
-        let end = scan_label_set(b, i + 1, format)?;
+        let (end, shape) = scan_label_set(b, i + 1, format)?;
         labels = Labels {
             raw: &line[i + 1..end],
+            shape,
         };
         i = end + 1;
     }
@@ -669,10 +763,11 @@ fn parse_exemplar(line: &str, mut i: usize, format: Format) -> Result<Exemplar<'
     if b.get(i) != Some(&b'{') {
         return Err(ErrorKind::InvalidExemplar("expected a label set"));
     }
-    let end = scan_label_set(b, i + 1, format)
+    let (end, shape) = scan_label_set(b, i + 1, format)
         .map_err(|_| ErrorKind::InvalidExemplar("malformed label set"))?;
     let labels = Labels {
         raw: &line[i + 1..end],
+        shape,
     };
     let label_chars: usize = labels
         .iter()
@@ -737,8 +832,52 @@ fn token_end(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Validates a label set starting after `{`; returns the index of the closing `}`.
-fn scan_label_set(b: &[u8], mut i: usize, format: Format) -> Result<usize, ErrorKind> {
+/// Validates a label set starting after `{`; returns the index of the closing `}` and the
+/// set's [`Shape`]. Plain sets — nearly all of them — are checked by a tight loop that
+/// notes their pairs' lengths; anything else falls back to the general validator from the
+/// start.
+fn scan_label_set(b: &[u8], i: usize, format: Format) -> Result<(usize, Shape), ErrorKind> {
+    match scan_plain_label_set(b, i) {
+        Some((end, lengths)) => Ok((end, Shape::Plain(lengths))),
+        None => scan_any_label_set(b, i, format).map(|end| (end, Shape::General)),
+    }
+}
+
+/// The closing `}` of a plain label set starting at `i` and its pairs' lengths, or `None`
+/// when the set is not plain (or not valid: the general validator then says why).
+#[inline]
+fn scan_plain_label_set(b: &[u8], mut i: usize) -> Option<(usize, PairLengths)> {
+    let mut lengths = PairLengths::default();
+    if b.get(i) == Some(&b'}') {
+        return Some((i, lengths));
+    }
+    let mut full = false;
+    loop {
+        let name_start = i;
+        if NAME_CLASS[*b.get(i)? as usize] & NAME_START == 0 {
+            return None;
+        }
+        i = class_run_end(b, i + 1, LABEL_CHAR);
+        if b.get(i..i + 2)? != b"=\"" {
+            return None;
+        }
+        let close = next_quote_or_backslash(b, i + 2)?;
+        if b[close] != b'"' {
+            return None;
+        }
+        lengths.keep(i - name_start, close - (i + 2), &mut full);
+        i = close + 1;
+        match b.get(i)? {
+            b',' => i += 1,
+            b'}' => return Some((i, lengths)),
+            _ => return None,
+        }
+    }
+}
+
+/// Validates any label set the format allows, starting after `{`; returns the index of the
+/// closing `}`.
+fn scan_any_label_set(b: &[u8], mut i: usize, format: Format) -> Result<usize, ErrorKind> {
     let om = format == Format::OpenMetrics;
     let skip_blanks = |i: &mut usize| {
         if !om {
@@ -762,9 +901,7 @@ fn scan_label_set(b: &[u8], mut i: usize, format: Format) -> Result<usize, Error
             Some(&c) if NAME_CLASS[c as usize] & NAME_START != 0 => i += 1,
             _ => return Err(ErrorKind::InvalidLabels("invalid label name")),
         }
-        while i < b.len() && NAME_CLASS[b[i] as usize] & LABEL_CHAR != 0 {
-            i += 1;
-        }
+        i = class_run_end(b, i, LABEL_CHAR);
         debug_assert!(i > start);
         skip_blanks(&mut i);
         if b.get(i) != Some(&b'=') {
@@ -855,16 +992,15 @@ fn unescape_cow(s: &str, quotes: bool) -> Cow<'_, str> {
 }
 
 /// Decodes `\\`, `\n` and (in label values) `\"`. Any other escape is kept as written, as
-/// Prometheus and the OpenMetrics reference parser do.
+/// Prometheus and the OpenMetrics reference parser do. The text between escapes is copied
+/// a run at a time.
 fn unescape(s: &str, quotes: bool) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
+    let mut rest = s;
+    while let Some(at) = memchr::memchr(b'\\', rest.as_bytes()) {
+        out.push_str(&rest[..at]);
+        let escaped = rest[at + 1..].chars().next();
+        match escaped {
             Some('\\') => out.push('\\'),
             Some('n') => out.push('\n'),
             Some('"') if quotes => out.push('"'),
@@ -874,7 +1010,9 @@ fn unescape(s: &str, quotes: bool) -> String {
             }
             None => out.push('\\'),
         }
+        rest = &rest[at + 1 + escaped.map_or(0, char::len_utf8)..];
     }
+    out.push_str(rest);
     out
 }
 

@@ -144,3 +144,77 @@ fn openmetrics_counters_keep_their_family_name_without_total() {
         "tempo_distributor_ingester_append_failures_total"
     );
 }
+
+/// The quote-splitting fast path must read every plain set exactly as the general
+/// iterator does, and a set with blanks, escapes or a trailing comma must not take it.
+#[test]
+fn plain_label_sets_split_on_quotes_like_the_general_iterator() {
+    let cases = [
+        ("{}", true),
+        ("{a=\"\"}", true),
+        ("{a=\"1\",b_2=\"x,y=z}\",le=\"+Inf\"}", true),
+        ("{a=\"é ünïcode\"}", true),
+        ("{a=\"1\",}", false),
+        ("{a =\"1\"}", false),
+        ("{a=\"1\", b=\"2\"}", false),
+        ("{a=\"q\\\"\",b=\"2\"}", false),
+        ("{ a=\"1\"}", false),
+        (
+            "{a=\"1\",b=\"2\",c=\"3\",d=\"4\",e=\"5\",f=\"6\",g=\"7\",h=\"8\"}",
+            true,
+        ),
+    ];
+    for (set, plain) in cases {
+        let body = format!("m{set} 1\n");
+        let s = &samples(&body, Format::Text)[0];
+        assert_eq!(matches!(s.labels.shape, Shape::Plain(_)), plain, "{set}");
+        let general = LabelIter {
+            src: s.labels.raw,
+            offset: 0,
+            shape: Shape::General,
+            pair: 0,
+        };
+        assert_eq!(
+            s.labels.iter().collect::<Vec<_>>(),
+            general.collect::<Vec<_>>(),
+            "{set}"
+        );
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_label_set_iterates_the_same_either_way(
+        // Up to nine pairs and values past 255 bytes: more than the kept lengths cover.
+        pairs in proptest::collection::vec(
+            ("[a-zA-Z_][a-zA-Z0-9_]{0,6}", proptest::prop_oneof!["[ -~é]{0,8}", "[a-z]{250,300}"]),
+            0..9,
+        ),
+        blanks in proptest::bool::ANY,
+    ) {
+        let sep = if blanks { ", " } else { "," };
+        let set = pairs
+            .iter()
+            .map(|(n, v)| format!("{n}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect::<Vec<_>>()
+            .join(sep);
+        let body = format!("m{{{set}}} 1\n");
+        let s = &samples(&body, Format::Text)[0];
+        let general = LabelIter { src: s.labels.raw, offset: 0, shape: Shape::General, pair: 0 };
+        let fast: Vec<_> = s.labels.iter().collect();
+        proptest::prop_assert_eq!(&fast, &general.collect::<Vec<_>>());
+        let expected: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let got: Vec<(&str, &str)> = fast.iter().map(|l| (l.name, l.value.as_ref())).collect();
+        proptest::prop_assert_eq!(got, expected);
+    }
+}
+
+#[test]
+fn unescape_decodes_only_the_three_escapes_and_keeps_the_rest_as_written() {
+    assert_eq!(unescape(r#"a\\b\nc\"d"#, true), "a\\b\nc\"d");
+    assert_eq!(unescape(r#"help \"q\""#, false), r#"help \"q\""#);
+    assert_eq!(unescape(r"tab\t é\é", true), r"tab\t é\é");
+    assert_eq!(unescape(r"ends\", true), r"ends\");
+    assert_eq!(unescape(r"\\\\", true), r"\\");
+    assert_eq!(unescape("no escapes", true), "no escapes");
+}
