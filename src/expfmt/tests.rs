@@ -145,8 +145,8 @@ fn openmetrics_counters_keep_their_family_name_without_total() {
     );
 }
 
-/// The quote-splitting fast path must read every plain set exactly as the general
-/// iterator does, and a set with blanks, escapes or a trailing comma must not take it.
+/// The fast path must read every plain set exactly as the general iterator does, and a set
+/// with blanks, a trailing comma or escapes past the kept pairs must not take it.
 #[test]
 fn plain_label_sets_split_on_quotes_like_the_general_iterator() {
     let cases = [
@@ -157,11 +157,19 @@ fn plain_label_sets_split_on_quotes_like_the_general_iterator() {
         ("{a=\"1\",}", false),
         ("{a =\"1\"}", false),
         ("{a=\"1\", b=\"2\"}", false),
-        ("{a=\"q\\\"\",b=\"2\"}", false),
+        ("{a=\"q\\\"\",b=\"2\"}", true),
         ("{ a=\"1\"}", false),
         (
             "{a=\"1\",b=\"2\",c=\"3\",d=\"4\",e=\"5\",f=\"6\",g=\"7\",h=\"8\"}",
             true,
+        ),
+        (
+            "{a=\"1\",b=\"2\",c=\"3\",d=\"\\n\",e=\"5\",f=\"6\",g=\"7\"}",
+            true,
+        ),
+        (
+            "{a=\"1\",b=\"2\",c=\"3\",d=\"4\",e=\"\\n\",f=\"6\",g=\"7\"}",
+            false,
         ),
     ];
     for (set, plain) in cases {
@@ -217,4 +225,54 @@ fn unescape_decodes_only_the_three_escapes_and_keeps_the_rest_as_written() {
     assert_eq!(unescape(r"ends\", true), r"ends\");
     assert_eq!(unescape(r"\\\\", true), r"\\");
     assert_eq!(unescape("no escapes", true), "no escapes");
+}
+
+proptest::proptest! {
+    /// The fast decimal path must give the very bits the standard library's correctly
+    /// rounded parser gives, or step aside.
+    #[test]
+    fn short_decimals_parse_to_the_same_bits_as_the_standard_library(
+        text in "[+-]?[0-9]{1,20}(\\.[0-9]{1,20})?([eE][+-]?[0-9]{1,4})?",
+    ) {
+        let expected: f64 = text.parse().unwrap();
+        let got = parse_float(&text, Format::Text).unwrap();
+        proptest::prop_assert_eq!(got.to_bits(), expected.to_bits(), "{}", text);
+        if let Some(fast) = parse_short_decimal(text.as_bytes()) {
+            proptest::prop_assert_eq!(fast.to_bits(), expected.to_bits(), "{}", text);
+        }
+    }
+}
+
+#[test]
+fn the_fast_decimal_path_takes_the_common_values_and_leaves_the_rest() {
+    for (text, value) in [
+        ("0", 0.0),
+        ("12", 12.0),
+        ("0.000102", 0.000102),
+        ("2.1e-05", 2.1e-05),
+        ("-3.5", -3.5),
+        ("1.7976931348623e+22", 1.7976931348623e22),
+        ("9007199254740991", 9_007_199_254_740_991.0),
+    ] {
+        assert_eq!(parse_short_decimal(text.as_bytes()), Some(value), "{text}");
+    }
+    assert_eq!(
+        parse_short_decimal(b"-0").map(f64::to_bits),
+        Some((-0.0f64).to_bits())
+    );
+    for text in [
+        "",
+        "-",
+        ".5",
+        "1.",
+        "1e",
+        "1e+",
+        "9007199254740993",
+        "1e23",
+        "1e-2000",
+        "NaN",
+        "1_0",
+    ] {
+        assert_eq!(parse_short_decimal(text.as_bytes()), None, "{text}");
+    }
 }
