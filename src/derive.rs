@@ -70,6 +70,10 @@ pub struct TargetState {
     /// From the last good poll only: stale evidence is dropped, never shown as fresh.
     pub ring_gauges: Vec<RingGauge>,
     pub tempo: Option<Arc<TempoEvidence>>,
+    /// The target as snapshots show it, built when a poll lands (none before the first):
+    /// every derive shares it rather than cloning each target's names, errors and ring
+    /// gauges again.
+    report: Option<Arc<TargetReport>>,
 }
 
 #[derive(Debug)]
@@ -139,6 +143,7 @@ impl TargetState {
             queue_fill_ratio: None,
             ring_gauges: Vec::new(),
             tempo: None,
+            report: None,
         }
     }
 
@@ -171,6 +176,7 @@ impl TargetState {
                 self.add_increase(outcome.at, reading);
             }
         }
+        self.report = Some(Arc::new(target_report(self)));
     }
 
     fn add_increase(&mut self, at: Instant, reading: Reading) {
@@ -277,7 +283,7 @@ pub struct Snapshot {
     pub stages: Vec<StageReport>,
     /// Tempo's discards per reason over the window, in spans per second.
     pub discarded_per_second: BTreeMap<String, f64>,
-    pub targets: Vec<TargetReport>,
+    pub targets: Vec<Arc<TargetReport>>,
     /// The Tempo architecture the stage list was chosen for.
     pub tempo_generation: Generation,
     /// What is wrong and why, most severe first (see the `diagnose` module).
@@ -418,7 +424,14 @@ pub fn derive_snapshot(
         blocked_stage,
         stages,
         discarded_per_second,
-        targets: targets.iter().map(target_report).collect(),
+        targets: targets
+            .iter()
+            .map(|t| {
+                t.report
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(target_report(t)))
+            })
+            .collect(),
         tempo_generation: generation,
         causes: Vec::new(),
     };

@@ -342,7 +342,11 @@ impl Facts<'_> {
     }
 
     fn targets(&self, role: Role) -> impl Iterator<Item = &TargetReport> {
-        self.snapshot.targets.iter().filter(move |t| t.role == role)
+        self.snapshot
+            .targets
+            .iter()
+            .map(|t| &**t)
+            .filter(move |t| t.role == role)
     }
 
     fn tempo_evidence(&self) -> impl Iterator<Item = (&TargetReport, &TempoEvidence)> {

@@ -254,8 +254,6 @@ pub struct TargetPoller {
     status: Option<LastStatus>,
 }
 
-/// The status endpoints at most this long before they are read again while nothing fails.
-const STATUS_EVERY: Duration = Duration::from_secs(30);
 
 /// The last reading of a Tempo's status endpoints, and what the page said then.
 struct LastStatus {
@@ -335,7 +333,7 @@ impl TargetPoller {
         }
         // The status endpoints change with the pipeline's health, not with every poll:
         // they are read when something failed since the last poll, when the generation
-        // changed, and at least every STATUS_EVERY; in between the last reading is kept
+        // changed, and at least every tempo::STATUS_REFRESH; in between the last reading is kept
         // and says how old it is.
         let trouble = reading.trouble_total();
         let now = Instant::now();
@@ -344,7 +342,7 @@ impl TargetPoller {
             Some(last) => {
                 trouble != last.trouble
                     || last.generation != reading.software.generation
-                    || now.duration_since(last.read_at) >= STATUS_EVERY
+                    || now.duration_since(last.read_at) >= tempo::STATUS_REFRESH
             }
         };
         if due {

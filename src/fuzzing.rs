@@ -9,11 +9,25 @@ use crate::scrape::Page;
 use crate::stage::Role;
 use crate::tempo;
 
-/// A body as a scraped page: both formats, the full parser, and the page reader of every role.
+/// A body as a scraped page: both formats, the full parser with every label set read (the
+/// fast path checked against the general rules), and the page reader of every role.
 pub fn exposition(data: &[u8]) {
     if let Ok(body) = std::str::from_utf8(data) {
         for format in [Format::Text, Format::OpenMetrics] {
-            let _ = expfmt::parse(body, format);
+            let Ok(families) = expfmt::parse(body, format) else {
+                continue;
+            };
+            for sample in families.iter().flat_map(|f| &f.samples) {
+                let exemplar = sample.exemplar.as_ref().map(|e| e.labels);
+                for labels in std::iter::once(sample.labels).chain(exemplar) {
+                    assert_eq!(
+                        labels.iter().collect::<Vec<_>>(),
+                        labels.iter_general().collect::<Vec<_>>(),
+                        "label set {{{}}} read two ways",
+                        labels.raw()
+                    );
+                }
+            }
         }
     }
     for (content_type, role) in [

@@ -214,9 +214,10 @@ fn tempo_evidence(html: &mut String, snapshot: &Snapshot) {
         };
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>read</td><td>{:.0} s ago (again at once when something fails, else every 30 s)</td></tr>",
+            "<tr><td>{}</td><td>read</td><td>{:.0} s ago (again at once when something fails, else every {})</td></tr>",
             escape_html(name),
-            e.status_age_seconds
+            e.status_age_seconds,
+            humantime::format_duration(crate::tempo::STATUS_REFRESH)
         );
         let rows = [
             (

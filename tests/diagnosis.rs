@@ -498,8 +498,8 @@ async fn hostile_values_from_tempo_are_escaped_on_the_status_page() {
 }
 
 /// Tempo's status endpoints are read on the first poll, then again only when a failure
-/// counter moved (every poll of an incident) or after 30 s; in between the evidence is the
-/// last reading, with its age.
+/// counter moved (every poll of an incident) or after `tempo::STATUS_REFRESH`; in between
+/// the evidence is the last reading, with its age.
 #[tokio::test]
 async fn status_endpoints_are_read_when_something_fails_not_on_every_poll() {
     let healthy = "fixtures/tempo-2.7.2/healthy";

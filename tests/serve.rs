@@ -25,7 +25,7 @@ const BUILD: BuildInfo = BuildInfo {
 async fn tls_mismatch_exposition() -> String {
     let mut snapshot = common::replay_pair("fixtures/tempo-2.7.2/tls-mismatch").await;
     // The target URL carries the test server's random port; the golden file does not.
-    snapshot.targets[0].url = "http://127.0.0.1:3200/".into();
+    std::sync::Arc::make_mut(&mut snapshot.targets[0]).url = "http://127.0.0.1:3200/".into();
     let loaded = spanflow::reload::ReloadStatus {
         successful: true,
         last_success_unix: 1_795_312_800.0,

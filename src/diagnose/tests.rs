@@ -2,6 +2,7 @@
 //! look-alikes that must not.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::*;
 use crate::derive::Judged;
@@ -95,7 +96,7 @@ impl Case {
             blocked_stage: None,
             stages: self.stages,
             discarded_per_second: BTreeMap::new(),
-            targets: self.targets,
+            targets: self.targets.into_iter().map(Arc::new).collect(),
             tempo_generation: self.generation,
             causes: Vec::new(),
         };

@@ -195,6 +195,17 @@ impl<'a> Labels<'a> {
         }
     }
 
+    /// The pairs read by the general rules alone, ignoring what validation learnt about the
+    /// set's shape: what the fast path is checked against (tests, the fuzz entry points).
+    pub(crate) fn iter_general(&self) -> LabelIter<'a> {
+        LabelIter {
+            src: self.raw,
+            offset: 0,
+            shape: Shape::General,
+            pair: 0,
+        }
+    }
+
     /// The value of label `name`, if present.
     pub fn get(&self, name: &str) -> Option<Cow<'a, str>> {
         self.iter().find(|l| l.name == name).map(|l| l.value)

@@ -176,12 +176,7 @@ fn plain_label_sets_split_on_quotes_like_the_general_iterator() {
         let body = format!("m{set} 1\n");
         let s = &samples(&body, Format::Text)[0];
         assert_eq!(matches!(s.labels.shape, Shape::Plain(_)), plain, "{set}");
-        let general = LabelIter {
-            src: s.labels.raw,
-            offset: 0,
-            shape: Shape::General,
-            pair: 0,
-        };
+        let general = s.labels.iter_general();
         assert_eq!(
             s.labels.iter().collect::<Vec<_>>(),
             general.collect::<Vec<_>>(),
@@ -208,7 +203,7 @@ proptest::proptest! {
             .join(sep);
         let body = format!("m{{{set}}} 1\n");
         let s = &samples(&body, Format::Text)[0];
-        let general = LabelIter { src: s.labels.raw, offset: 0, shape: Shape::General, pair: 0 };
+        let general = s.labels.iter_general();
         let fast: Vec<_> = s.labels.iter().collect();
         proptest::prop_assert_eq!(&fast, &general.collect::<Vec<_>>());
         let expected: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
