@@ -8,6 +8,11 @@
 //! * `read_tempo_page`: reading a real Tempo 2.7.2 page (86 KB) for its stages, as every
 //!   poll of a Tempo does (HTTP not included; `scripts/bench-poll.sh` measures whole polls).
 //! * `tempo_status/{config,services,ring}`: reading Tempo's status endpoints, as polls do.
+//! * `poll_tempo_page_cpu`: a whole poll of the real Tempo page over HTTP — spanflow's own
+//!   client, from connect to the page read for its stages — served on 127.0.0.1 by a server
+//!   on another thread. The figure is the polling thread's CPU time per poll (from
+//!   `/proc/thread-self/schedstat`), not wall time: the goal is CPU, and the
+//!   server's work and the loopback's latency are not spanflow's.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -191,5 +196,69 @@ fn tempo_status(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, serve, tempo_status);
+/// CPU time this thread has run, from the kernel's scheduler statistics.
+fn thread_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .expect("/proc/thread-self/schedstat (Linux) is readable");
+    let nanos = stat
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("schedstat starts with nanoseconds on the CPU");
+    Duration::from_nanos(nanos)
+}
+
+fn poll_tempo_page(c: &mut Criterion) {
+    let body = shared("fixtures/tempo-2.7.2/healthy/metrics.txt");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let body = body.clone();
+                    async move { ([("content-type", "text/plain; version=0.0.4")], body) }
+                }),
+            );
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    let config = Config::from_yaml(
+        &format!("targets:\n  - name: tempo\n    role: tempo\n    url: http://{addr}\n"),
+        "bench.yml",
+    )
+    .unwrap();
+    let client = spanflow::scrape::TargetClient::new(&config.targets[0], 4 << 20).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let poll = || async {
+        let page = client
+            .fetch(client.endpoint("metrics"), spanflow::scrape::METRICS_ACCEPT)
+            .await
+            .unwrap();
+        pipeline::read_page(spanflow::stage::Role::Tempo, &page, None).unwrap()
+    };
+    c.bench_function("poll_tempo_page_cpu", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = thread_cpu_time();
+                for _ in 0..iters {
+                    std::hint::black_box(poll().await);
+                }
+                thread_cpu_time() - start
+            })
+        })
+    });
+}
+
+criterion_group!(benches, serve, tempo_status, poll_tempo_page);
 criterion_main!(benches);

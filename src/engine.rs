@@ -254,7 +254,6 @@ pub struct TargetPoller {
     status: Option<LastStatus>,
 }
 
-
 /// The last reading of a Tempo's status endpoints, and what the page said then.
 struct LastStatus {
     status: TempoStatus,
