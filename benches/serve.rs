@@ -4,7 +4,8 @@
 //! * `derive_1000_targets`: one snapshot from 1,000 targets' histories (a third Tempo with
 //!   the evidence of their status endpoints, a third Collector, a third app; each polled
 //!   twelve times from real captures), as the deriver computes after polls land.
-//! * `render_1000_targets/{text,openmetrics}`: `/metrics` of that snapshot.
+//! * `render_1000_targets/{text,openmetrics}`: `/metrics` of that snapshot;
+//!   `text_kept`: the same answer from the body the web server keeps per snapshot.
 //! * `read_tempo_page`: reading a real Tempo 2.7.2 page (86 KB) for its stages, as every
 //!   poll of a Tempo does (HTTP not included; `scripts/bench-poll.sh` measures whole polls).
 //! * `tempo_status/{config,services,ring}`: reading Tempo's status endpoints, as polls do.
@@ -164,6 +165,13 @@ fn serve(c: &mut Criterion) {
             b.iter(|| expose::render(&snapshot, 0.5, &reload, accept).0.len())
         });
     }
+    // What a scrape costs when the snapshot has not changed since the last one: the body
+    // kept by the web server's cache, with the age written in.
+    let shared_snapshot = std::sync::Arc::new(snapshot.clone());
+    let cache = expose::RenderCache::default();
+    group.bench_function("text_kept", |b| {
+        b.iter(|| cache.render(&shared_snapshot, 0.5, &reload, None).0.len())
+    });
     group.finish();
     let (body, _) = expose::render(&snapshot, 0.5, &reload, None);
     println!(

@@ -8,6 +8,7 @@
 //! No sample carries a timestamp: spanflow exposes how old its snapshot is instead.
 
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -23,6 +24,19 @@ use crate::stage::{Role, StageStatus};
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The one family whose value changes between two scrapes of the same snapshot.
+const SNAPSHOT_AGE: &str = "spanflow_snapshot_age_seconds";
+
+fn snapshot_age_family(seconds: f64) -> Family {
+    let mut age = Family::new(
+        SNAPSHOT_AGE,
+        Kind::Gauge,
+        "Time since spanflow last derived its snapshot",
+    );
+    age.push(vec![], seconds);
+    age
+}
 
 /// What the binary was built from, for `spanflow_build_info`.
 #[derive(Debug, Clone)]
@@ -228,12 +242,7 @@ pub fn families(
         "The window ratios and rates are computed over",
     );
     window.push(vec![], snapshot.window_seconds);
-    let mut age = Family::new(
-        "spanflow_snapshot_age_seconds",
-        Gauge,
-        "Time since spanflow last derived its snapshot",
-    );
-    age.push(vec![], snapshot_age_seconds);
+    let age = snapshot_age_family(snapshot_age_seconds);
     let mut build_info = Family::new(
         "spanflow_build_info",
         Gauge,
@@ -436,11 +445,95 @@ pub fn render(
 ) -> (String, &'static str) {
     let families = families(snapshot, snapshot_age_seconds, &BuildInfo::CURRENT, reload);
     let format = negotiate(accept);
-    let body = match format {
+    (encode(families, format), format.content_type())
+}
+
+/// `/metrics` bodies of the latest snapshot, encoded once per snapshot, reload status and
+/// format rather than once per scrape: at a thousand targets encoding costs 1.4–2 ms and a
+/// body is 700 KB, while copying it costs a tenth of that. Only the snapshot's age differs
+/// between two scrapes of one snapshot, so a body is kept as the text before and after
+/// that family, and each answer writes the age between them — byte for byte what
+/// [`render`] writes.
+#[derive(Default)]
+pub struct RenderCache {
+    /// One entry per [`Exposition`] format.
+    entries: Mutex<[Option<CachedBody>; 2]>,
+}
+
+struct CachedBody {
+    snapshot: Arc<Snapshot>,
+    reload: ReloadStatus,
+    before_age: String,
+    /// Ends with `# EOF` in OpenMetrics.
+    after_age: String,
+}
+
+impl CachedBody {
+    fn encode(snapshot: &Arc<Snapshot>, reload: &ReloadStatus, format: Exposition) -> CachedBody {
+        let mut families = families(snapshot, 0.0, &BuildInfo::CURRENT, reload);
+        let at = families
+            .iter()
+            .position(|f| f.name == SNAPSHOT_AGE)
+            .unwrap_or(families.len());
+        let after = families.split_off(at);
+        let after = after
+            .into_iter()
+            .filter(|f| f.name != SNAPSHOT_AGE)
+            .collect();
+        CachedBody {
+            snapshot: Arc::clone(snapshot),
+            reload: *reload,
+            before_age: without_eof(encode(families, format), format),
+            after_age: encode(after, format),
+        }
+    }
+}
+
+fn encode(families: Vec<Family>, format: Exposition) -> String {
+    match format {
         Exposition::Text => encode_text(&families),
         Exposition::OpenMetrics => encode_openmetrics(families),
-    };
-    (body, format.content_type())
+    }
+}
+
+fn without_eof(mut body: String, format: Exposition) -> String {
+    if format == Exposition::OpenMetrics && body.ends_with("# EOF\n") {
+        body.truncate(body.len() - "# EOF\n".len());
+    }
+    body
+}
+
+impl RenderCache {
+    /// As [`render`], from the body kept for this snapshot if there is one.
+    pub fn render(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        snapshot_age_seconds: f64,
+        reload: &ReloadStatus,
+        accept: Option<&str>,
+    ) -> (String, &'static str) {
+        let format = negotiate(accept);
+        let age = without_eof(
+            encode(vec![snapshot_age_family(snapshot_age_seconds)], format),
+            format,
+        );
+        // A poisoned lock only means an earlier encoding panicked; the entries are whole.
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = &mut entries[format as usize];
+        if !slot
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(&c.snapshot, snapshot) && c.reload == *reload)
+        {
+            *slot = None;
+        }
+        let cached = slot.get_or_insert_with(|| CachedBody::encode(snapshot, reload, format));
+        let mut body =
+            String::with_capacity(cached.before_age.len() + age.len() + cached.after_age.len());
+        body.push_str(&cached.before_age);
+        body.push_str(&age);
+        body.push_str(&cached.after_age);
+        (body, format.content_type())
+    }
 }
 
 #[cfg(test)]
@@ -517,5 +610,75 @@ mod tests {
         );
         assert_eq!(families[1].samples[0].value, 3.0);
         assert!(om.ends_with("# EOF\n"));
+    }
+
+    fn snapshot_of(target: &str) -> Arc<Snapshot> {
+        let config = crate::config::Config::from_yaml(
+            &format!(
+                "targets:\n  - name: {target}\n    role: tempo\n    url: http://127.0.0.1:1\n"
+            ),
+            "test.yml",
+        )
+        .unwrap();
+        let states: Vec<_> = config
+            .targets
+            .iter()
+            .map(|t| {
+                crate::derive::TargetState::new(
+                    t.name.clone(),
+                    t.role,
+                    t.url.to_string(),
+                    config.poll_interval,
+                    config.window,
+                )
+            })
+            .collect();
+        Arc::new(Snapshot::initial(&config, &states))
+    }
+
+    /// A kept body, with the age written in, is byte for byte what encoding anew gives —
+    /// for either format, any age, a new snapshot and a new reload status.
+    #[test]
+    fn cached_bodies_equal_fresh_renders() {
+        let cache = RenderCache::default();
+        let loaded = ReloadStatus {
+            successful: true,
+            last_success_unix: 1.0,
+        };
+        let failed = ReloadStatus {
+            successful: false,
+            ..loaded
+        };
+        let first = snapshot_of("tempo-a");
+        let second = snapshot_of("tempo-b");
+        for accept in [None, Some("application/openmetrics-text;version=1.0.0")] {
+            for (snapshot, reload, age) in [
+                (&first, loaded, 0.25),
+                (&first, loaded, 7.5),
+                (&second, loaded, 0.5),
+                (&second, failed, 1.5),
+                (&first, failed, 3.25),
+            ] {
+                let kept = cache.render(snapshot, age, &reload, accept);
+                assert_eq!(
+                    kept,
+                    render(snapshot, age, &reload, accept),
+                    "{accept:?} {age}"
+                );
+                // The OpenMetrics encoder writes `{}` for an empty label set; text does not.
+                assert!(
+                    kept.0
+                        .lines()
+                        .any(|l| l.starts_with("spanflow_snapshot_age_seconds")
+                            && l.ends_with(&format!(" {age}"))),
+                    "{accept:?} {age}"
+                );
+            }
+        }
+        // Nothing but the age differs between two answers from one kept body.
+        let a = cache.render(&first, 1.5, &loaded, None).0;
+        let b = cache.render(&first, 2.5, &loaded, None).0;
+        assert_eq!(a.replace("age_seconds 1.5\n", "age_seconds 2.5\n"), b);
+        assert_ne!(a, cache.render(&second, 1.0, &loaded, None).0);
     }
 }

@@ -35,6 +35,8 @@ struct WebState {
     lifecycle: Lifecycle,
     /// Permits for concurrent scrapes of the telemetry path; `None` is unlimited.
     scrapes: Option<Arc<Semaphore>>,
+    /// The telemetry path's bodies for the current snapshot, encoded once.
+    bodies: Arc<expose::RenderCache>,
 }
 
 /// The configuration's life: how it last loaded, and how to reload it (none for the demo
@@ -71,6 +73,7 @@ pub fn router(snapshot: SharedSnapshot, telemetry_path: &str, lifecycle: Lifecyc
         telemetry_path: telemetry_path.to_owned(),
         lifecycle,
         scrapes,
+        bodies: Arc::default(),
     };
     Router::new()
         .route(telemetry_path, get(metrics))
@@ -126,7 +129,10 @@ async fn metrics(State(state): State<WebState>, headers: HeaderMap) -> Response 
     let snapshot = state.snapshot.load();
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let reload = **state.lifecycle.status.load();
-    let (body, content_type) = expose::render(&snapshot, age_seconds(&snapshot), &reload, accept);
+    let (body, content_type) =
+        state
+            .bodies
+            .render(&snapshot, age_seconds(&snapshot), &reload, accept);
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
@@ -178,6 +184,7 @@ mod tests {
                 ..Lifecycle::fixed()
             },
             scrapes: Some(Arc::new(Semaphore::new(1))),
+            bodies: Arc::default(),
         };
         let scrape = || metrics(State(state.clone()), HeaderMap::new());
         assert_eq!(scrape().await.status(), 200);
