@@ -1124,30 +1124,29 @@ fn parse_short_decimal(b: &[u8]) -> Option<f64> {
         b'+' => (false, 1),
         _ => (false, 0),
     };
+    // Appends the digits at `i` to the mantissa; how many there were.
+    let take_digits = |i: &mut usize, mantissa: &mut u64| {
+        let start = *i;
+        while let Some(&c) = b.get(*i).filter(|c| c.is_ascii_digit()) {
+            *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+            *i += 1;
+        }
+        *i - start
+    };
     let mut mantissa: u64 = 0;
-    let mut digits = 0;
     let mut scale: i32 = 0;
-    let start = i;
-    while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
-        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
-        digits += 1;
-        i += 1;
-    }
-    if i == start {
+    let mut digits = take_digits(&mut i, &mut mantissa);
+    if digits == 0 {
         return None;
     }
     if b.get(i) == Some(&b'.') {
         i += 1;
-        let fraction = i;
-        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
-            digits += 1;
-            i += 1;
-        }
-        if i == fraction {
+        let fraction = take_digits(&mut i, &mut mantissa);
+        if fraction == 0 {
             return None;
         }
-        scale = -((i - fraction) as i32);
+        digits += fraction;
+        scale = -(fraction as i32);
     }
     if let Some(b'e' | b'E') = b.get(i) {
         i += 1;
