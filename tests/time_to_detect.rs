@@ -42,6 +42,22 @@ fn first_poll_after(server: &FixtureServer, since: Instant) -> Instant {
         .expect("a poll after the switch")
 }
 
+/// Switches the target to `fixture`'s series, and returns how long after the first poll
+/// answered from it `/metrics` showed what `shown` looks for.
+async fn time_until_shown(
+    spanflow: &Spanflow,
+    server: &FixtureServer,
+    fixture: &str,
+    what: &str,
+    shown: impl Fn(&str) -> bool,
+) -> Duration {
+    let switched = Instant::now();
+    server.switch_to(fixture);
+    server.play_metrics(extrapolated_series(fixture, 200));
+    let seen = until(spanflow, what, shown).await;
+    seen.duration_since(first_poll_after(server, switched))
+}
+
 #[tokio::test]
 async fn total_refusal_shows_as_failing_within_two_polls_and_recovery_too() {
     let healthy = "fixtures/tempo-2.7.2/healthy";
@@ -56,15 +72,10 @@ async fn total_refusal_shows_as_failing_within_two_polls_and_recovery_too() {
     until(&spanflow, "ok", |p| status_is(p, "tempo_distributor", "ok")).await;
 
     // The incident: every span refused from the next poll on.
-    let switched = Instant::now();
-    server.switch_to(broken);
-    server.play_metrics(extrapolated_series(broken, 200));
-    let failing = until(&spanflow, "failing", |p| {
+    let detect = time_until_shown(&spanflow, &server, broken, "failing", |p| {
         status_is(p, "tempo_distributor", "failing")
     })
     .await;
-    let refused_poll = first_poll_after(&server, switched);
-    let detect = failing.duration_since(refused_poll);
     println!("time to detect: {detect:?} (poll interval {INTERVAL:?})");
     assert!(
         detect <= INTERVAL * 2,
@@ -72,15 +83,10 @@ async fn total_refusal_shows_as_failing_within_two_polls_and_recovery_too() {
     );
 
     // Recovery: healthy pages again.
-    let switched = Instant::now();
-    server.switch_to(healthy);
-    server.play_metrics(extrapolated_series(healthy, 200));
-    let ok = until(&spanflow, "ok again", |p| {
+    let recover = time_until_shown(&spanflow, &server, healthy, "ok again", |p| {
         status_is(p, "tempo_distributor", "ok") && !p.contains("status=\"failing\"} 1")
     })
     .await;
-    let healthy_poll = first_poll_after(&server, switched);
-    let recover = ok.duration_since(healthy_poll);
     println!("time to recover: {recover:?} (poll interval {INTERVAL:?})");
     assert!(
         recover <= INTERVAL * 2,
