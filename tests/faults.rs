@@ -502,16 +502,30 @@ async fn error_statuses_are_http_status_errors() {
 async fn an_endless_body_is_refused_at_the_cap_and_memory_stays_flat() {
     let rig = Rig::start().await;
     rig.proxy.set(Fault::Endless);
-    // Warm-up: the first refusals size the allocator's pools.
-    rig.wait_for(|v| v.errors("too_large") >= 3.0, "three refusals")
-        .await;
+    // Warm-up: the first refusals size the allocator's pools. glibc raises its mmap
+    // threshold to the size of the first large buffer freed; from then on each thread's
+    // arena keeps a body's worth of freed memory, so RSS climbs over the first several
+    // refusals (once by 5 MiB between the fifth and the sixth, seen here) and then stays
+    // put (±2 MiB over 25 more). A leak would add 4 MiB per refusal.
+    const WARM_UP: u32 = 8;
+    const MEASURED: u32 = 24;
+    rig.wait_for(
+        |v| v.errors("too_large") >= f64::from(WARM_UP),
+        "warm-up refusals",
+    )
+    .await;
     let warm = rig.spanflow.rss_kib();
-    rig.wait_for(|v| v.errors("too_large") >= 15.0, "fifteen refusals")
-        .await;
+    // Four refusals per wait, so that no single wait nears its deadline.
+    for refused in (WARM_UP + 4..=WARM_UP + MEASURED).step_by(4) {
+        rig.wait_for(|v| v.errors("too_large") >= f64::from(refused), "refusals")
+            .await;
+    }
     let after = rig.spanflow.rss_kib();
     assert!(
         after < warm + 8 * 1024,
-        "RSS grew from {warm} KiB to {after} KiB over 12 refused 4 MiB bodies"
+        "RSS grew from {warm} KiB to {after} KiB over {MEASURED} refused 4 MiB bodies \
+         (a leak would add {} MiB)",
+        MEASURED * 4
     );
     // spanflow hung up on every body; what it was sent is the cap plus what loopback
     // socket buffers hold, never the 1 GiB the proxy would send a client reading on.
