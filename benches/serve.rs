@@ -16,6 +16,7 @@
 //!   server's work and the loopback's latency are not spanflow's.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -93,7 +94,7 @@ fn fleet() -> (Config, Vec<TargetState>) {
     let dir = "fixtures/tempo-2.7.2/healthy";
     let read = |rel: &str| shared(&format!("{dir}/{rel}"));
     let evidence = TempoEvidence {
-        status: TempoStatus {
+        status: Arc::new(TempoStatus {
             ready: Read::Ok(tempo::parse_ready(200, read("ready.txt").as_bytes())),
             services: Read::Ok(tempo::parse_services(&read("status_services.txt")).unwrap()),
             config: Read::Ok(tempo::parse_config(&read("status_config.yaml")).unwrap()),
@@ -104,7 +105,7 @@ fn fleet() -> (Config, Vec<TargetState>) {
                 tempo::parse_ring(read("metrics_generator_ring.json").as_bytes()).unwrap(),
             ),
             ..TempoStatus::default()
-        },
+        }),
         ..TempoEvidence::default()
     };
     let t0 = Instant::now();

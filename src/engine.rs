@@ -256,7 +256,7 @@ pub struct TargetPoller {
 
 /// The last reading of a Tempo's status endpoints, and what the page said then.
 struct LastStatus {
-    status: TempoStatus,
+    status: Arc<TempoStatus>,
     read_at: Instant,
     /// [`Reading::trouble_total`] at the last poll.
     trouble: f64,
@@ -352,7 +352,7 @@ impl TargetPoller {
             .await
             .unwrap_or_else(|_| TempoStatus::unavailable("no answer within the target's timeout"));
             self.status = Some(LastStatus {
-                status,
+                status: Arc::new(status),
                 read_at: now,
                 trouble,
                 generation: reading.software.generation,
@@ -361,7 +361,7 @@ impl TargetPoller {
             last.trouble = trouble;
         }
         let last = self.status.as_ref().expect("read above");
-        let status = last.status.clone();
+        let status = Arc::clone(&last.status);
         let status_age_seconds = now.duration_since(last.read_at).as_secs_f64();
         let probes = match &self.probes {
             Some(settings) => {

@@ -18,6 +18,7 @@
 //! log, an endpoint or an error message.
 
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -175,7 +176,9 @@ pub const STATUS_REFRESH: std::time::Duration = std::time::Duration::from_secs(3
 /// The status endpoints and the gRPC probes of one Tempo, as read in one poll.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TempoEvidence {
-    pub status: TempoStatus,
+    /// Shared with the poller, which keeps it between reads of the endpoints: a poll that
+    /// does not read them hands on the last reading without copying its rings and config.
+    pub status: Arc<TempoStatus>,
     /// How old `status` is: the endpoints are read again when something fails, and at
     /// least every [`STATUS_REFRESH`] while nothing does.
     pub status_age_seconds: f64,

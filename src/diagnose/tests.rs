@@ -81,10 +81,14 @@ impl Case {
         self
     }
 
-    fn tempo_status(mut self, edit: impl FnOnce(&mut TempoEvidence)) -> Case {
+    fn tempo_evidence(mut self, edit: impl FnOnce(&mut TempoEvidence)) -> Case {
         let evidence = self.targets[0].tempo.get_or_insert_with(Default::default);
-        edit(std::sync::Arc::make_mut(evidence));
+        edit(Arc::make_mut(evidence));
         self
+    }
+
+    fn tempo_status(self, edit: impl FnOnce(&mut TempoStatus)) -> Case {
+        self.tempo_evidence(|e| edit(Arc::make_mut(&mut e.status)))
     }
 
     fn run(self) -> Vec<Diagnosis> {
@@ -167,7 +171,7 @@ fn no_answer() -> Answer {
 #[test]
 fn tls_mismatch_from_config_is_confirmed() {
     let found = incident()
-        .tempo_status(|e| e.status.config = Read::Ok(config(true, false, 1)))
+        .tempo_status(|s| s.config = Read::Ok(config(true, false, 1)))
         .run();
     assert_eq!(causes(&found), [("grpc_tls_mismatch", "confirmed")]);
     let d = &found[0];
@@ -186,7 +190,7 @@ fn tls_mismatch_from_config_is_confirmed() {
 #[test]
 fn tls_mismatch_from_the_probe_alone_is_likely() {
     let found = incident()
-        .tempo_status(|e| {
+        .tempo_evidence(|e| {
             e.probes_enabled = true;
             e.probes = vec![probe(no_answer(), Answer::Serving)];
         })
@@ -202,7 +206,7 @@ fn tls_mismatch_from_the_probe_alone_is_likely() {
 #[test]
 fn reverse_mismatch_client_tls_server_plaintext() {
     let found = incident()
-        .tempo_status(|e| e.status.config = Read::Ok(config(false, true, 1)))
+        .tempo_status(|s| s.config = Read::Ok(config(false, true, 1)))
         .run();
     assert_eq!(causes(&found), [("grpc_tls_mismatch", "confirmed")]);
 }
@@ -210,8 +214,8 @@ fn reverse_mismatch_client_tls_server_plaintext() {
 #[test]
 fn failing_pushes_with_agreeing_tls_are_not_a_tls_mismatch() {
     let found = incident()
-        .tempo_status(|e| {
-            e.status.config = Read::Ok(config(false, false, 1));
+        .tempo_status(|s| s.config = Read::Ok(config(false, false, 1)))
+        .tempo_evidence(|e| {
             e.probes_enabled = true;
             e.probes = vec![probe(Answer::Serving, no_answer())];
         })
@@ -236,7 +240,7 @@ fn without_config_or_probe_both_transport_causes_are_possible() {
     );
     // An unreachable probe address says nothing about TLS.
     let found = incident()
-        .tempo_status(|e| {
+        .tempo_evidence(|e| {
             e.probes_enabled = true;
             e.probes = vec![probe(
                 Answer::Failed {
@@ -266,21 +270,19 @@ fn refused_without_appends() -> Case {
 #[test]
 fn ring_causes_are_told_apart_by_the_ring_and_replication_factor() {
     let empty = refused_without_appends()
-        .tempo_status(|e| e.status.ingester_ring = Read::Ok(ring(&[])))
+        .tempo_status(|s| s.ingester_ring = Read::Ok(ring(&[])))
         .run();
     assert_eq!(causes(&empty), [("ingester_ring_empty", "confirmed")]);
 
     let pending = refused_without_appends()
-        .tempo_status(|e| {
-            e.status.ingester_ring = Read::Ok(ring(&[("a", "PENDING"), ("b", "UNHEALTHY")]))
-        })
+        .tempo_status(|s| s.ingester_ring = Read::Ok(ring(&[("a", "PENDING"), ("b", "UNHEALTHY")])))
         .run();
     assert_eq!(causes(&pending), [("ingesters_not_active", "confirmed")]);
 
     let rf3 = refused_without_appends()
-        .tempo_status(|e| {
-            e.status.ingester_ring = Read::Ok(ring(&[("vm", "ACTIVE")]));
-            e.status.config = Read::Ok(config(false, false, 3));
+        .tempo_status(|s| {
+            s.ingester_ring = Read::Ok(ring(&[("vm", "ACTIVE")]));
+            s.config = Read::Ok(config(false, false, 3));
         })
         .run();
     assert_eq!(
@@ -295,13 +297,13 @@ fn ring_causes_are_told_apart_by_the_ring_and_replication_factor() {
     );
 
     let some_unhealthy = refused_without_appends()
-        .tempo_status(|e| {
-            e.status.ingester_ring = Read::Ok(ring(&[
+        .tempo_status(|s| {
+            s.ingester_ring = Read::Ok(ring(&[
                 ("a", "ACTIVE"),
                 ("b", "ACTIVE"),
                 ("c", "UNHEALTHY"),
             ]));
-            e.status.config = Read::Ok(config(false, false, 3));
+            s.config = Read::Ok(config(false, false, 3));
         })
         .run();
     assert_eq!(
@@ -396,10 +398,9 @@ fn healthy_replication_factor_3_yields_nothing() {
     .set(Counter::TempoAccepted, 600.0)
     .set(Counter::TempoAppends, 12.0)
     .set(Counter::TempoAppendFailures, 4.0)
-    .tempo_status(|e| {
-        e.status.config = Read::Ok(config(false, false, 3));
-        e.status.ingester_ring =
-            Read::Ok(ring(&[("a", "ACTIVE"), ("b", "ACTIVE"), ("c", "ACTIVE")]));
+    .tempo_status(|s| {
+        s.config = Read::Ok(config(false, false, 3));
+        s.ingester_ring = Read::Ok(ring(&[("a", "ACTIVE"), ("b", "ACTIVE"), ("c", "ACTIVE")]));
     })
     .run();
     assert!(found.is_empty(), "{found:?}");
@@ -445,8 +446,8 @@ fn kafka_and_partitions_on_3x_microservices() {
         (Stage::TempoLiveStore, Idle),
     ])
     .set(Counter::TempoRefused, 100.0)
-    .tempo_status(|e| {
-        e.status = TempoStatus {
+    .tempo_status(|s| {
+        *s = TempoStatus {
             partition_ring: Read::Ok(crate::tempo::PartitionRing {
                 partitions: vec![crate::tempo::Partition {
                     id: 0,
