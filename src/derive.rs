@@ -59,6 +59,9 @@ pub struct TargetState {
     /// `over_window(window)` as of the latest poll: it changes only when a poll lands, so
     /// it is summed once then rather than on every derive for every stage.
     window_sum: (Increases, f64),
+    /// The last two polls' increases summed, kept for the same reason (judging a stage on
+    /// its recent polls, and the diagnosis's totals, read it for every target per derive).
+    last_two_sum: Option<Increases>,
     pub up: Option<bool>,
     pub last_duration: Option<Duration>,
     pub last_success: Option<SystemTime>,
@@ -133,6 +136,7 @@ impl TargetState {
             capacity,
             window,
             window_sum: (Increases::default(), 0.0),
+            last_two_sum: None,
             up: None,
             last_duration: None,
             last_success: None,
@@ -225,10 +229,11 @@ impl TargetState {
             process_start: reading.process_start,
         });
         self.window_sum = self.over_window(self.window);
+        self.last_two_sum = self.sum_of_last(2);
     }
 
     /// The sum of the last `polls` increases, or `None` when fewer exist.
-    fn last_polls(&self, polls: usize) -> Option<Increases> {
+    fn sum_of_last(&self, polls: usize) -> Option<Increases> {
         if self.history.len() < polls {
             return None;
         }
@@ -237,6 +242,16 @@ impl TargetState {
             sum.add(&entry.increases, 1.0);
         }
         Some(sum)
+    }
+
+    /// The increases of the last poll (`polls` = 1) or the last two summed (`polls` = 2),
+    /// or `None` when fewer exist. Stages are judged on no more recent polls than two.
+    fn last_polls(&self, polls: usize) -> Option<&Increases> {
+        match polls {
+            1 => self.history.back().map(|e| &e.increases),
+            2 => self.last_two_sum.as_ref(),
+            _ => None,
+        }
     }
 
     /// Increases over the configured window that ends at the latest poll, and the seconds
@@ -406,7 +421,7 @@ pub fn derive_snapshot(
         totals.window.add(inc, 1.0);
         totals.window_seconds = totals.window_seconds.max(seconds);
         if let Some(recent) = t.last_polls(2).or_else(|| t.last_polls(1)) {
-            totals.recent.add(&recent, 1.0);
+            totals.recent.add(recent, 1.0);
         }
         if t.role != Role::Tempo || seconds <= 0.0 {
             continue;
@@ -530,7 +545,7 @@ fn judge_stage(
             let mut seconds = 0.0f64;
             for t in members {
                 if let Some(inc) = t.last_polls(polls) {
-                    let c = pipeline::stage_counts(stage, &inc, generation);
+                    let c = pipeline::stage_counts(stage, inc, generation);
                     counts.success += c.success;
                     counts.failure += c.failure;
                     let span = t.history.iter().rev().take(polls);

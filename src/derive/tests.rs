@@ -328,9 +328,13 @@ mod window_properties {
                 if let Some(first) = first_ok {
                     prop_assert!(seconds <= at.duration_since(first).as_secs_f64() + 1e-9);
                 }
-                for polls in 1..4 {
+                // So is the sum of the last two polls.
+                let kept = t.last_polls(2).map(|i| i.counters.map(f64::to_bits));
+                let fresh = t.sum_of_last(2).map(|i| i.counters.map(f64::to_bits));
+                prop_assert_eq!(kept, fresh);
+                for polls in 1..=2 {
                     if let Some(inc) = t.last_polls(polls) {
-                        for v in all_counts(&inc) {
+                        for v in all_counts(inc) {
                             prop_assert!(v.is_finite() && v >= 0.0, "last {polls} polls: {v}");
                         }
                     }
