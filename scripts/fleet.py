@@ -17,6 +17,7 @@ Started by scripts/soak.sh and scripts/bench-poll.sh, which build spanflow first
 import argparse
 import asyncio
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -166,6 +167,8 @@ async def main():
     ap.add_argument("--wrk", type=float, default=0,
                     help="after warm-up, load /metrics with wrk at ~500 requests/s for this many seconds")
     args = ap.parse_args()
+    if args.wrk > 0 and shutil.which("wrk") is None:
+        ap.error("--wrk needs wrk on PATH (Debian: apt-get install -y wrk)")
     if args.role == "tempo":
         template = load_page(shared_path(args.shared, TEMPO_CAPTURE + "/metrics.txt"))
         routes = load_tempo_routes(args.shared)
