@@ -7,10 +7,14 @@
 //!   labels visited likewise — the reference the ratio in `docs/benchmarks.md` is taken
 //!   from, measured in the same run rather than remembered. It is not a correctness
 //!   reference: it mis-reads escapes and drops lines it cannot parse.
+//!
+//! With `SPANFLOW_CALLGRIND_CORPUS=<file>` the binary runs `full` three times over that file
+//! and exits instead, for `valgrind --tool=callgrind` (`scripts/bench.sh --callgrind`):
+//! instruction counts repeat where times on this machine do not.
 
 use std::path::PathBuf;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use spanflow::expfmt::{self, Format};
 
 fn corpora() -> Vec<(String, String)> {
@@ -56,23 +60,24 @@ fn wanted(name: &str) -> bool {
     )
 }
 
+/// Parses every family and visits every label with its value unescaped.
+fn full(body: &str) -> usize {
+    let families = expfmt::parse(body, Format::Text).unwrap();
+    let mut labels = 0usize;
+    for f in &families {
+        for s in &f.samples {
+            labels += s.labels.iter().map(|l| l.value.len()).sum::<usize>();
+        }
+    }
+    labels
+}
+
 fn parse(c: &mut Criterion) {
     for (name, body) in corpora() {
         let mut group = c.benchmark_group(&name);
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.sample_size(20);
-        group.bench_function("full", |b| {
-            b.iter(|| {
-                let families = expfmt::parse(&body, Format::Text).unwrap();
-                let mut labels = 0usize;
-                for f in &families {
-                    for s in &f.samples {
-                        labels += s.labels.iter().map(|l| l.value.len()).sum::<usize>();
-                    }
-                }
-                labels
-            })
-        });
+        group.bench_function("full", |b| b.iter(|| full(&body)));
         group.bench_function("scan_tempo_stages", |b| {
             b.iter(|| {
                 let mut sum = 0.0;
@@ -97,4 +102,15 @@ fn parse(c: &mut Criterion) {
 }
 
 criterion_group!(benches, parse);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(path) = std::env::var_os("SPANFLOW_CALLGRIND_CORPUS") {
+        let body = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", std::path::Path::new(&path).display()));
+        let labels: usize = (0..3).map(|_| full(std::hint::black_box(&body))).sum();
+        println!("{labels} label bytes");
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
