@@ -26,5 +26,6 @@ pub mod scrape;
 pub mod selector;
 pub mod stage;
 pub mod tempo;
+pub mod trust;
 pub mod web;
 pub mod webconfig;

@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde::Serialize;
@@ -33,6 +32,8 @@ use tonic::transport::Endpoint;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+
+use crate::trust;
 
 /// How the probe connects; built once from the config.
 #[derive(Clone)]
@@ -45,14 +46,8 @@ pub struct ProbeSettings {
 /// Why probe settings could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeSetupError {
-    #[error("probes.grpc_tls.ca_file {path}: {source}")]
-    CaFile {
-        path: String,
-        #[source]
-        source: rustls::pki_types::pem::Error,
-    },
-    #[error("probes.grpc_tls.ca_file {path}: no usable certificate in it")]
-    NoCertificate { path: String },
+    #[error("probes.grpc_tls.ca_file {0}")]
+    CaFile(#[from] trust::CaFileError),
     #[error("probes.grpc_tls.server_name {name:?}: not a valid DNS name or IP address")]
     ServerName { name: String },
 }
@@ -71,25 +66,13 @@ impl ProbeSettings {
             .expect("the aws-lc-rs provider supports the default protocol versions");
         let mut config = match ca_file {
             Some(path) if !insecure_skip_verify => {
-                let shown = path.display().to_string();
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in CertificateDer::pem_file_iter(path).map_err(|source| {
-                    ProbeSetupError::CaFile {
-                        path: shown.clone(),
-                        source,
-                    }
-                })? {
-                    let cert = cert.map_err(|source| ProbeSetupError::CaFile {
-                        path: shown.clone(),
-                        source,
-                    })?;
-                    // A certificate rustls cannot use is skipped; an empty store is an error below.
-                    let _ = roots.add(cert);
-                }
-                if roots.is_empty() {
-                    return Err(ProbeSetupError::NoCertificate { path: shown });
-                }
-                builder.with_root_certificates(roots).with_no_client_auth()
+                // A certificate in the file that the server presents as its own is trusted
+                // as pinned, as for targets (see `trust`).
+                let verifier = trust::CaFileVerifier::from_file(path, provider.clone())?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(verifier))
+                    .with_no_client_auth()
             }
             _ => builder
                 .dangerous()
@@ -165,7 +148,7 @@ impl FailedAt {
 }
 
 /// Both attempts against one address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProbeResult {
     /// The ring's address, as Tempo advertises it.
     pub ring_address: String,
@@ -173,6 +156,9 @@ pub struct ProbeResult {
     pub address: String,
     pub plaintext: Answer,
     pub tls: Answer,
+    /// Seconds since the probe ran (probes are repeated once a minute per address).
+    #[serde(default)]
+    pub age_seconds: f64,
 }
 
 /// What the two attempts together say about the server.
@@ -230,6 +216,7 @@ pub async fn probe(ring_address: &str, address: &str, settings: &ProbeSettings) 
         address: address.to_owned(),
         plaintext,
         tls,
+        age_seconds: 0.0,
     }
 }
 
@@ -267,7 +254,14 @@ async fn attempt_unbounded(address: &str, tls: Option<&ProbeSettings>) -> Answer
             let connector = tokio_rustls::TlsConnector::from(settings.tls.clone());
             match connector.connect(name, tcp).await {
                 Ok(stream) => connect_over(address, "TLS", stream).await,
-                Err(e) => return failed(FailedAt::Handshake, e.to_string()),
+                Err(e) => {
+                    let text = error_text(&e);
+                    let text = match trust::explain(&text, trust::Fields("probes.grpc_tls")) {
+                        Some(hint) => format!("{text} — {hint}"),
+                        None => text,
+                    };
+                    return failed(FailedAt::Handshake, text);
+                }
             }
         }
     };
@@ -443,6 +437,7 @@ mod tests {
             address: "a:1".into(),
             plaintext,
             tls,
+            age_seconds: 0.0,
         };
         assert_eq!(r(failed.clone(), Answer::Serving).speaks(), Speaks::TlsOnly);
         assert_eq!(

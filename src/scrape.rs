@@ -17,6 +17,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName
 use thiserror::Error;
 
 use crate::config::{Auth, Target};
+use crate::trust;
 
 /// What spanflow asks for: the text format first, because Tempo's counters without
 /// `_total` (`tempo_receiver_accepted_spans`) lose their type in its OpenMetrics output
@@ -321,42 +322,89 @@ fn build_client(key: &TransportKey) -> Result<reqwest::Client, (&'static str, St
         // whole Tempo poll, connect included, is ~140 µs of CPU; benches/serve.rs).
         .pool_max_idle_per_host(0)
         .pool_idle_timeout(Duration::from_secs(30));
-    if let Some(ca_file) = &key.ca_file {
-        let pem = std::fs::read(ca_file)
-            .map_err(|e| ("tls.ca_file", format!("{}: {e}", ca_file.display())))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            (
-                "tls.ca_file",
-                format!("{}: not a PEM certificate bundle: {e}", ca_file.display()),
-            )
-        })?;
-        if certs.is_empty() {
-            return Err((
-                "tls.ca_file",
-                format!("{}: no certificate in it", ca_file.display()),
-            ));
+    match (&key.ca_file, key.insecure_skip_verify) {
+        (Some(ca_file), false) => {
+            builder = builder.tls_backend_preconfigured(ca_file_tls(key, ca_file)?)
         }
-        builder = builder.tls_certs_only(certs);
-    }
-    if let (Some(cert_file), Some(key_file)) = (&key.cert_file, &key.key_file) {
-        let mut pem = std::fs::read(cert_file)
-            .map_err(|e| ("tls.cert_file", format!("{}: {e}", cert_file.display())))?;
-        pem.push(b'\n');
-        pem.extend(
-            std::fs::read(key_file)
-                .map_err(|e| ("tls.key_file", format!("{}: {e}", key_file.display())))?,
-        );
-        let identity = reqwest::Identity::from_pem(&pem)
-            .map_err(|e| ("tls.cert_file", format!("client certificate and key: {e}")))?;
-        builder = builder.identity(identity);
-    }
-    if key.insecure_skip_verify {
-        builder = builder.tls_danger_accept_invalid_certs(true);
+        (ca_file, skip) => {
+            if let Some(ca_file) = ca_file {
+                let pem = std::fs::read(ca_file)
+                    .map_err(|e| ("tls.ca_file", format!("{}: {e}", ca_file.display())))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                    (
+                        "tls.ca_file",
+                        format!("{}: not a PEM certificate bundle: {e}", ca_file.display()),
+                    )
+                })?;
+                builder = builder.tls_certs_only(certs);
+            }
+            if let Some(identity) = client_identity(key)? {
+                builder = builder.identity(identity);
+            }
+            if skip {
+                builder = builder.tls_danger_accept_invalid_certs(true);
+            }
+        }
     }
     if let Some((server_name, addrs)) = &key.pinned {
         builder = builder.resolve_to_addrs(server_name, addrs);
     }
     builder.build().map_err(|e| ("tls", error_chain(&e)))
+}
+
+/// The client certificate and key for mutual TLS, when configured.
+fn client_identity(
+    key: &TransportKey,
+) -> Result<Option<reqwest::Identity>, (&'static str, String)> {
+    let (Some(cert_file), Some(key_file)) = (&key.cert_file, &key.key_file) else {
+        return Ok(None);
+    };
+    let mut pem = read_file("tls.cert_file", cert_file)?;
+    pem.push(b'\n');
+    pem.extend(read_file("tls.key_file", key_file)?);
+    reqwest::Identity::from_pem(&pem)
+        .map(Some)
+        .map_err(|e| ("tls.cert_file", format!("client certificate and key: {e}")))
+}
+
+fn read_file(
+    field: &'static str,
+    path: &std::path::Path,
+) -> Result<Vec<u8>, (&'static str, String)> {
+    std::fs::read(path).map_err(|e| (field, format!("{}: {e}", path.display())))
+}
+
+/// The TLS settings of a target with a `ca_file`: its certificates are the roots, and a
+/// server certificate that is itself in the file is trusted as pinned ([`trust`]).
+fn ca_file_tls(
+    key: &TransportKey,
+    ca_file: &std::path::Path,
+) -> Result<rustls::ClientConfig, (&'static str, String)> {
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = trust::CaFileVerifier::from_file(ca_file, provider.clone())
+        .map_err(|e| ("tls.ca_file", e.to_string()))?;
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ("tls", e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(verifier));
+    let mut config = match (&key.cert_file, &key.key_file) {
+        (Some(cert_file), Some(key_file)) => {
+            use rustls::pki_types::pem::PemObject;
+            use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+            let chain = CertificateDer::pem_slice_iter(&read_file("tls.cert_file", cert_file)?)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ("tls.cert_file", format!("{}: {e}", cert_file.display())))?;
+            let private = PrivateKeyDer::from_pem_slice(&read_file("tls.key_file", key_file)?)
+                .map_err(|e| ("tls.key_file", format!("{}: {e}", key_file.display())))?;
+            builder
+                .with_client_auth_cert(chain, private)
+                .map_err(|e| ("tls.cert_file", format!("client certificate and key: {e}")))?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// The addresses of a URL's host and port, for pinning a `server_name` to them.
@@ -390,7 +438,10 @@ fn classify(e: reqwest::Error, timeout: Duration) -> ScrapeError {
         "alert",
     ];
     if TLS_MARKERS.iter().any(|m| lower.contains(m)) {
-        return ScrapeError::Tls(chain);
+        return match trust::explain(&chain, trust::Fields("tls")) {
+            Some(hint) => ScrapeError::Tls(format!("{chain} — {hint}")),
+            None => ScrapeError::Tls(chain),
+        };
     }
     ScrapeError::Connect(chain)
 }
