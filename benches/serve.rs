@@ -94,8 +94,8 @@ fn fleet() -> (Config, Vec<TargetState>) {
     let dir = "fixtures/tempo-2.7.2/healthy";
     let read = |rel: &str| shared(&format!("{dir}/{rel}"));
     let evidence = TempoEvidence {
+        ready: Read::Ok(tempo::parse_ready(200, read("ready.txt").as_bytes())),
         status: Arc::new(TempoStatus {
-            ready: Read::Ok(tempo::parse_ready(200, read("ready.txt").as_bytes())),
             services: Read::Ok(tempo::parse_services(&read("status_services.txt")).unwrap()),
             config: Read::Ok(tempo::parse_config(&read("status_config.yaml")).unwrap()),
             ingester_ring: Read::Ok(

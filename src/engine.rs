@@ -30,7 +30,7 @@ use crate::derive::{self, PollOutcome, Snapshot, TargetState};
 use crate::pipeline::{self, Generation, Reading};
 use crate::probe::{self, ProbeResult, ProbeSettings, ProbeSetupError};
 use crate::scrape::{self, ClientSetupError, ScrapeError, TargetClient};
-use crate::stage::Role;
+use crate::stage::{Role, Stage, StageStatus};
 use crate::tempo::{self, TempoEvidence, TempoStatus};
 
 /// The latest snapshot, shared with every reader.
@@ -261,6 +261,8 @@ struct LastStatus {
     /// [`Reading::trouble_total`] at the last poll.
     trouble: f64,
     generation: Generation,
+    /// What `/ready` said when the endpoints were read.
+    ready: Option<bool>,
 }
 
 impl TargetPoller {
@@ -330,10 +332,17 @@ impl TargetPoller {
                 reading.set_build_version(target.role, version);
             }
         }
-        // The status endpoints change with the pipeline's health, not with every poll:
+        // `/ready` is tiny and changes within seconds of a start: read on every poll. The
+        // other status endpoints change with the pipeline's health, not with every poll:
         // they are read when something failed since the last poll, when the generation
-        // changed, and at least every tempo::STATUS_REFRESH; in between the last reading is kept
-        // and says how old it is.
+        // changed, while Tempo is not ready or when its readiness changed, and at least every
+        // tempo::STATUS_REFRESH; in between the last reading is kept and says how old it is.
+        let ready = tokio::time::timeout_at(deadline, tempo::read_ready(client))
+            .await
+            .unwrap_or_else(|_| {
+                tempo::Read::Unavailable("/ready: no answer within the target's timeout".into())
+            });
+        let is_ready = ready.ok().map(|r| r.ready);
         let trouble = reading.trouble_total();
         let now = Instant::now();
         let due = match &self.status {
@@ -341,6 +350,8 @@ impl TargetPoller {
             Some(last) => {
                 trouble != last.trouble
                     || last.generation != reading.software.generation
+                    || is_ready == Some(false)
+                    || last.ready != is_ready
                     || now.duration_since(last.read_at) >= tempo::STATUS_REFRESH
             }
         };
@@ -356,6 +367,7 @@ impl TargetPoller {
                 read_at: now,
                 trouble,
                 generation: reading.software.generation,
+                ready: is_ready,
             });
         } else if let Some(last) = &mut self.status {
             last.trouble = trouble;
@@ -376,6 +388,7 @@ impl TargetPoller {
             None => Vec::new(),
         };
         reading.tempo = Some(TempoEvidence {
+            ready,
             status,
             status_age_seconds,
             probes_enabled: self.probes.is_some(),
@@ -428,9 +441,15 @@ impl TargetPoller {
                     .insert(result.ring_address.clone(), (Instant::now(), result));
             }
         }
+        let now = Instant::now();
         addresses
             .iter()
-            .filter_map(|a| self.probed.get(a).map(|(_, r)| r.clone()))
+            .filter_map(|a| {
+                self.probed.get(a).map(|(at, r)| ProbeResult {
+                    age_seconds: now.duration_since(*at).as_secs_f64(),
+                    ..r.clone()
+                })
+            })
             .collect()
     }
 }
@@ -461,6 +480,7 @@ async fn run_deriver(
 ) -> Vec<TargetState> {
     let derive = |states: &[TargetState]| {
         let derived = derive::derive_snapshot(&config, states, Instant::now(), SystemTime::now());
+        log_transitions(&snapshot.load(), &derived);
         snapshot.store(Arc::new(derived));
     };
     let every = derive_every(config.poll_interval);
@@ -486,4 +506,191 @@ async fn run_deriver(
         last_derive = Some(Instant::now());
     }
     states
+}
+
+/// A change worth one log line: a stage turning failing or degraded, or recovering; the
+/// pipeline becoming blocked, or no longer blocked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    StageTurned {
+        stage: Stage,
+        status: StageStatus,
+        cause: Option<&'static str>,
+    },
+    StageRecovered {
+        stage: Stage,
+        status: StageStatus,
+    },
+    Blocked {
+        stage: Stage,
+        cause: Option<&'static str>,
+    },
+    Unblocked {
+        was: Stage,
+    },
+}
+
+/// What changed between two snapshots, each change once. Turning `unknown` is left to the
+/// poll-failure log lines, which say why.
+pub fn transitions(before: &Snapshot, after: &Snapshot) -> Vec<Transition> {
+    use StageStatus::{Degraded, Failing, Idle, Ok};
+    let cause_at = |stage: Stage| {
+        after
+            .causes
+            .iter()
+            .find(|d| d.stage == stage)
+            .map(|d| d.cause.as_str())
+    };
+    let mut found = Vec::new();
+    for now in &after.stages {
+        let was = before
+            .stages
+            .iter()
+            .find(|s| s.stage == now.stage)
+            .map(|s| s.status);
+        match (was, now.status) {
+            (Some(was), status @ (Failing | Degraded)) if was != status => {
+                found.push(Transition::StageTurned {
+                    stage: now.stage,
+                    status,
+                    cause: cause_at(now.stage),
+                })
+            }
+            (Some(Failing | Degraded), status @ (Ok | Idle)) => {
+                found.push(Transition::StageRecovered {
+                    stage: now.stage,
+                    status,
+                })
+            }
+            _ => {}
+        }
+    }
+    match (before.blocked_stage, after.blocked_stage) {
+        (was, Some(stage)) if was != Some(stage) => found.push(Transition::Blocked {
+            stage,
+            cause: cause_at(stage),
+        }),
+        (Some(was), None) => found.push(Transition::Unblocked { was }),
+        _ => {}
+    }
+    found
+}
+
+fn log_transitions(before: &Snapshot, after: &Snapshot) {
+    for t in transitions(before, after) {
+        match t {
+            Transition::StageTurned {
+                stage,
+                status,
+                cause,
+            } => tracing::warn!(
+                stage = stage.as_str(),
+                status = status.as_str(),
+                cause = cause.unwrap_or("none named"),
+                "stage turned {}",
+                status.as_str()
+            ),
+            Transition::StageRecovered { stage, status } => tracing::info!(
+                stage = stage.as_str(),
+                status = status.as_str(),
+                "stage recovered"
+            ),
+            Transition::Blocked { stage, cause } => tracing::warn!(
+                stage = stage.as_str(),
+                status = "failing",
+                cause = cause.unwrap_or("none named"),
+                "pipeline blocked: spans stop here"
+            ),
+            Transition::Unblocked { was } => {
+                tracing::info!(stage = was.as_str(), "pipeline no longer blocked")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod transition_tests {
+    use super::*;
+    use crate::derive::{Judged, StageReport, Verdict};
+
+    fn snapshot(stages: &[(Stage, StageStatus)]) -> Snapshot {
+        let mut s = Snapshot {
+            generated_unix: 0.0,
+            generated_at: Instant::now(),
+            window_seconds: 60.0,
+            verdict: Verdict::NotHealthy,
+            healthy: false,
+            idle: false,
+            blocked_stage: None,
+            stages: stages
+                .iter()
+                .map(|(stage, status)| StageReport {
+                    stage: *stage,
+                    status: *status,
+                    reason: String::new(),
+                    unit: stage.unit(),
+                    success_ratio: None,
+                    success_per_second: None,
+                    failure_per_second: None,
+                    judged: Judged {
+                        success: 0.0,
+                        failure: 0.0,
+                        seconds: 0.0,
+                    },
+                })
+                .collect(),
+            discarded_per_second: Default::default(),
+            targets: Vec::new(),
+            tempo_generation: Generation::Unknown,
+            causes: Vec::new(),
+        };
+        s.judge_pipeline();
+        s
+    }
+
+    #[test]
+    fn each_change_is_reported_once() {
+        use StageStatus::{Failing, Ok, Unknown};
+        let d = Stage::TempoDistributor;
+        let i = Stage::TempoIngester;
+        let start = snapshot(&[(d, Unknown), (i, Unknown)]);
+        let fine = snapshot(&[(d, Ok), (i, Ok)]);
+        let broken = snapshot(&[(d, Failing), (i, Failing)]);
+        assert_eq!(transitions(&start, &fine), []);
+        assert_eq!(
+            transitions(&fine, &broken),
+            [
+                Transition::StageTurned {
+                    stage: d,
+                    status: Failing,
+                    cause: None
+                },
+                Transition::StageTurned {
+                    stage: i,
+                    status: Failing,
+                    cause: None
+                },
+                Transition::Blocked {
+                    stage: i,
+                    cause: None
+                },
+            ]
+        );
+        // Nothing new while it stays broken.
+        assert_eq!(transitions(&broken, &broken), []);
+        assert_eq!(
+            transitions(&broken, &fine),
+            [
+                Transition::StageRecovered {
+                    stage: d,
+                    status: Ok
+                },
+                Transition::StageRecovered {
+                    stage: i,
+                    status: Ok
+                },
+                Transition::Unblocked { was: i },
+            ]
+        );
+    }
 }

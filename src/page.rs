@@ -53,14 +53,23 @@ fn severity_colour(severity: Severity) -> &'static str {
 
 /// The verdict line shared by the page title and heading.
 pub fn verdict(snapshot: &Snapshot) -> String {
-    if snapshot.healthy {
-        "Pipeline healthy".to_owned()
-    } else if let Some(blocked) = snapshot.blocked_stage {
-        format!("Spans stop at {}", blocked.as_str())
-    } else {
-        "Pipeline not healthy".to_owned()
-    }
+    snapshot.verdict.headline(snapshot.blocked_stage)
 }
+
+/// Said under the stages while no Tempo answered yet: which of its write stages exist
+/// depends on its version, so they are not shown until then.
+pub fn pending_stages_note(snapshot: &Snapshot) -> Option<&'static str> {
+    let tempo = snapshot
+        .targets
+        .iter()
+        .any(|t| t.role == crate::stage::Role::Tempo);
+    (tempo && snapshot.tempo_generation == crate::pipeline::Generation::Unknown).then_some(
+        "tempo_ingester (Tempo 2.x) or tempo_live_store and tempo_kafka (3.x): shown once a Tempo target answers — its version decides which; until then they are unknown",
+    )
+}
+
+/// What to do when the window saw no traffic, under the verdict.
+pub const IDLE_ADVICE: &str = "spanflow judges stages by the spans that pass them, and none did in the window: send traffic through the app (or a test trace to the Collector or Tempo) and look again. Causes the configuration or the probe show without traffic are still reported below.";
 
 pub fn render(snapshot: &Snapshot, telemetry_path: &str) -> String {
     let mut html = String::with_capacity(16 * 1024);
@@ -89,7 +98,17 @@ pub fn render(snapshot: &Snapshot, telemetry_path: &str) -> String {
         "<p class=\"sub\">Window {:.0} s · stages judged on the last polls, ratios over the window · refreshed every 10 s</p>",
         snapshot.window_seconds
     );
+    if snapshot.idle {
+        let _ = write!(html, "<p id=\"idle\">{}</p>", escape_html(IDLE_ADVICE));
+    }
     stages(&mut html, snapshot);
+    if let Some(note) = pending_stages_note(snapshot) {
+        let _ = write!(
+            html,
+            "<p class=\"sub\" id=\"pending-stages\">{}</p>",
+            escape_html(note)
+        );
+    }
     causes(&mut html, &snapshot.causes);
     tempo_evidence(&mut html, snapshot);
     targets(&mut html, snapshot);
@@ -157,11 +176,16 @@ fn causes(html: &mut String, causes: &[Diagnosis]) {
         let _ = write!(
             html,
             "<div class=\"cause\" id=\"cause-{id}\" style=\"border-color:{c}\">\
-             <h3><span class=\"badge\" style=\"background:{c}\">{sev}</span> <code>{id}</code> at <code>{stage}</code></h3>\
+             <h3><span class=\"badge\" style=\"background:{c}\">{sev}</span>{latent} <code>{id}</code> at <code>{stage}</code></h3>\
              <p>{summary} <em>({certainty})</em></p><ul>",
             id = d.cause.as_str(),
             c = severity_colour(d.severity),
             sev = d.severity.as_str(),
+            latent = if d.latent {
+                " <span class=\"badge latent\" style=\"background:#424242\" title=\"no traffic yet: the evidence shows the first span will not pass\">latent</span>"
+            } else {
+                ""
+            },
             stage = d.stage.as_str(),
             summary = escape_html(d.summary),
         );
@@ -214,20 +238,24 @@ fn tempo_evidence(html: &mut String, snapshot: &Snapshot) {
         };
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>read</td><td>{:.0} s ago (again at once when something fails, else every {})</td></tr>",
+            "<tr><td>{}</td><td>/ready</td><td>{} <small>(read on every poll)</small></td></tr>",
+            escape_html(name),
+            escape_html(&read_text(&e.ready, |r| {
+                match (r.ready, r.message.as_str()) {
+                    (true, "ready") => "ready".to_owned(),
+                    (true, message) => format!("ready ({message})"),
+                    (false, message) => format!("not ready: {message}"),
+                }
+            })),
+        );
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>the endpoints below</td><td>read {:.0} s ago (again at once when something fails or Tempo is not ready, else every {})</td></tr>",
             escape_html(name),
             e.status_age_seconds,
             humantime::format_duration(crate::tempo::STATUS_REFRESH)
         );
         let rows = [
-            (
-                "/ready",
-                read_text(&s.ready, |r| match (r.ready, r.message.as_str()) {
-                    (true, "ready") => "ready".to_owned(),
-                    (true, message) => format!("ready ({message})"),
-                    (false, message) => format!("not ready: {message}"),
-                }),
-            ),
             (
                 "/status/services",
                 read_text(&s.services, |list| {
@@ -283,11 +311,12 @@ fn tempo_evidence(html: &mut String, snapshot: &Snapshot) {
         for p in &e.probes {
             let _ = write!(
                 html,
-                "<tr><td>{}</td><td>gRPC probe {}</td><td>plaintext: {}<br>TLS: {}</td></tr>",
+                "<tr><td>{}</td><td>gRPC probe {}</td><td>plaintext: {}<br>TLS: {}<br><small>probed {:.0} s ago</small></td></tr>",
                 escape_html(name),
                 escape_html(&p.address),
                 escape_html(&p.plaintext.describe()),
-                escape_html(&p.tls.describe())
+                escape_html(&p.tls.describe()),
+                p.age_seconds
             );
         }
     }

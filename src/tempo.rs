@@ -76,6 +76,14 @@ pub struct ConfigFacts {
     pub live_store_client_tls: Option<bool>,
     /// `ingester.lifecycler.ring.replication_factor` (2.x).
     pub replication_factor: Option<u32>,
+    /// `ingester_client.grpc_client_config.tls_ca_path` is set: the client trusts that CA,
+    /// not only the system's.
+    pub ingester_client_tls_ca: bool,
+    /// `ingester_client.grpc_client_config.tls_insecure_skip_verify`.
+    pub ingester_client_skip_verify: bool,
+    /// `querier.frontend_worker.grpc_client_config.tls_enabled`: how the querier dials the
+    /// query-frontend (the read path).
+    pub frontend_worker_tls: Option<bool>,
 }
 
 /// A dskit ring page (`/ingester/ring`, `/live-store/ring`, …).
@@ -123,10 +131,11 @@ impl PartitionRing {
     }
 }
 
-/// Everything read from one Tempo's status endpoints in one poll.
+/// Everything read from one Tempo's slow-changing status endpoints in one go (`/ready`,
+/// which is tiny and changes within seconds of a start, is read on every poll instead:
+/// [`TempoEvidence::ready`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TempoStatus {
-    pub ready: Read<Readiness>,
     pub services: Read<Vec<Service>>,
     pub config: Read<ConfigFacts>,
     /// 2.x.
@@ -145,7 +154,6 @@ impl TempoStatus {
             Read::Unavailable(reason.to_owned())
         }
         TempoStatus {
-            ready: read(reason),
             services: read(reason),
             config: read(reason),
             ingester_ring: read(reason),
@@ -166,7 +174,8 @@ impl TempoStatus {
     }
 }
 
-/// How long a reading of the status endpoints is kept while nothing fails. They describe
+/// How long a reading of the status endpoints is kept while nothing fails and Tempo says
+/// it is ready. They describe
 /// the pipeline's health (readiness, rings, configuration), which matters when something
 /// fails — and then they are read again at once, on every poll of an incident. While all is
 /// well, re-reading five endpoints per Tempo cost more than the poll itself (2.5 requests per
@@ -176,13 +185,17 @@ pub const STATUS_REFRESH: std::time::Duration = std::time::Duration::from_secs(3
 /// The status endpoints and the gRPC probes of one Tempo, as read in one poll.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TempoEvidence {
+    /// `/ready`, read on every poll: a kept reading showed Tempo's start-up 503 for minutes
+    /// after Tempo was ready.
+    pub ready: Read<Readiness>,
     /// Shared with the poller, which keeps it between reads of the endpoints: a poll that
     /// does not read them hands on the last reading without copying its rings and config.
     pub status: Arc<TempoStatus>,
     /// How old `status` is: the endpoints are read again when something fails, and at
     /// least every [`STATUS_REFRESH`] while nothing does.
     pub status_age_seconds: f64,
-    /// Whether probing is on (`probes.grpc_health`); off, `probes` is empty.
+    /// Whether probing is on (`probes.grpc_health`); off, `probes` is empty. Each probe
+    /// says its own age.
     pub probes_enabled: bool,
     /// The latest probe of each address of the write ring (at most one per minute each).
     pub probes: Vec<ProbeResult>,
@@ -276,12 +289,22 @@ pub fn parse_config(body: &str) -> Result<ConfigFacts, StatusError> {
         .and_then(|s| s.grpc_tls_config)
         .unwrap_or_default();
     let set = |v: Option<String>| v.is_some_and(|v| !v.trim().is_empty());
+    let ingester_client = raw.ingester_client.and_then(|c| c.grpc_client_config);
+    let frontend_worker = raw
+        .querier
+        .and_then(|q| q.frontend_worker)
+        .and_then(|w| w.grpc_client_config);
     Ok(ConfigFacts {
         grpc_server_tls: set(grpc_tls.cert_file) || set(grpc_tls.cert),
-        ingester_client_tls: raw
-            .ingester_client
-            .and_then(|c| c.grpc_client_config)
-            .and_then(|c| c.tls_enabled),
+        ingester_client_tls: ingester_client.as_ref().and_then(|c| c.tls_enabled),
+        ingester_client_tls_ca: ingester_client
+            .as_ref()
+            .is_some_and(|c| set(c.tls_ca_path.clone())),
+        ingester_client_skip_verify: ingester_client
+            .as_ref()
+            .and_then(|c| c.tls_insecure_skip_verify)
+            .unwrap_or(false),
+        frontend_worker_tls: frontend_worker.and_then(|c| c.tls_enabled),
         live_store_client_tls: raw
             .live_store_client
             .and_then(|c| c.grpc_client_config)
@@ -346,7 +369,21 @@ pub fn parse_partition_ring(body: &[u8]) -> Result<PartitionRing, StatusError> {
     Ok(PartitionRing { partitions })
 }
 
-/// Fetches every status endpoint the generation has, concurrently.
+/// Fetches `/ready`: 200 or 503 with Tempo's reason.
+pub async fn read_ready(client: &TargetClient) -> Read<Readiness> {
+    match client
+        .fetch_any_status(client.endpoint("ready"), "text/plain")
+        .await
+    {
+        Ok(page) if page.status == 200 || page.status == 503 => {
+            Read::Ok(parse_ready(page.status, &page.body))
+        }
+        Ok(page) => Read::Unavailable(format!("/ready: HTTP status {}", page.status)),
+        Err(e) => Read::Unavailable(format!("/ready: {e}")),
+    }
+}
+
+/// Fetches every slow-changing status endpoint the generation has, concurrently.
 pub async fn read_status(
     client: &TargetClient,
     generation: Generation,
@@ -357,18 +394,6 @@ pub async fn read_status(
         Generation::TempoV3Monolithic | Generation::TempoV3Microservices
     );
     let v3 = !matches!(generation, Generation::TempoV2 { .. });
-    let ready = async {
-        match client
-            .fetch_any_status(client.endpoint("ready"), "text/plain")
-            .await
-        {
-            Ok(page) if page.status == 200 || page.status == 503 => {
-                Read::Ok(parse_ready(page.status, &page.body))
-            }
-            Ok(page) => Read::Unavailable(format!("HTTP status {}", page.status)),
-            Err(e) => Read::Unavailable(e.to_string()),
-        }
-    };
     let services = fetch_text(client, "status/services", parse_services);
     let config = async {
         match client
@@ -383,8 +408,7 @@ pub async fn read_status(
     let live_store_ring = fetch_json(client, "live-store/ring", v3, parse_ring);
     let partition_ring = fetch_json(client, "partition-ring", v3, parse_partition_ring);
     let generator_ring = fetch_json(client, "metrics-generator/ring", true, parse_ring);
-    let (ready, services, config, ingester_ring, live_store_ring, partition_ring, generator_ring) = tokio::join!(
-        ready,
+    let (services, config, ingester_ring, live_store_ring, partition_ring, generator_ring) = tokio::join!(
         services,
         config,
         ingester_ring,
@@ -393,7 +417,6 @@ pub async fn read_status(
         generator_ring
     );
     TempoStatus {
-        ready,
         services,
         config,
         ingester_ring,
@@ -493,6 +516,12 @@ struct RawConfig {
     ingester_client: Option<RawClient>,
     live_store_client: Option<RawClient>,
     ingester: Option<RawIngester>,
+    querier: Option<RawQuerier>,
+}
+
+#[derive(Deserialize)]
+struct RawQuerier {
+    frontend_worker: Option<RawClient>,
 }
 
 #[derive(Deserialize)]
@@ -514,6 +543,8 @@ struct RawClient {
 #[derive(Deserialize)]
 struct RawGrpcClient {
     tls_enabled: Option<bool>,
+    tls_ca_path: Option<String>,
+    tls_insecure_skip_verify: Option<bool>,
 }
 
 #[derive(Deserialize)]
