@@ -2,8 +2,9 @@
 //! `check-config`, `diagnose` and `demo` subcommands, and what each one runs.
 //!
 //! Exit codes: 0 on a clean stop, 2 when the configuration (file, flags) is unusable, 1 on
-//! any other error. `diagnose` differs: 0 healthy, 1 not healthy, 2 cannot run. Errors are
-//! printed with their whole chain.
+//! any other error. `diagnose` differs: 0 passing (spans passed, nothing wrong), 1 not
+//! healthy (latent causes included), 2 cannot run, 3 no traffic in the window and nothing
+//! wrong seen (nothing proved either way). Errors are printed with their whole chain.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,9 +42,15 @@ pub enum Command {
     /// Poll the configured targets and serve /metrics (the default).
     Serve,
     /// Load and validate the configuration, then exit (0 valid, 2 invalid).
-    CheckConfig,
+    CheckConfig {
+        /// The configuration file (as `promtool check config FILE`); the same as
+        /// --config.file.
+        #[arg(id = "config_path", value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
     /// Poll the configured targets for a while, print what is wrong, why, and the fix.
-    /// Exit 0 when healthy, 1 when not, 2 when it cannot run.
+    /// Exit 0 when spans passed and nothing is wrong, 1 when not healthy, 2 when it cannot
+    /// run, 3 when no traffic passed in the window and nothing is wrong (nothing proved).
     Diagnose {
         /// How long to poll: long enough for a few polls of every target.
         #[arg(long, default_value = "30s", value_parser = parse_wait)]
@@ -189,11 +196,19 @@ pub struct UsageError(#[from] anyhow::Error);
 /// Runs the parsed command line until it is stopped.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command.unwrap_or(Command::Serve) {
-        Command::CheckConfig => {
-            let path = cli
-                .config
-                .file
-                .unwrap_or_else(|| PathBuf::from("spanflow.yml"));
+        Command::CheckConfig { file } => {
+            let path = match (file, cli.config.file) {
+                (Some(positional), Some(flag)) if positional != flag => {
+                    return Err(UsageError(anyhow::anyhow!(
+                        "check-config: two files given ({} and --config.file {}): give one",
+                        positional.display(),
+                        flag.display()
+                    ))
+                    .into());
+                }
+                (Some(path), _) | (None, Some(path)) => path,
+                (None, None) => PathBuf::from("spanflow.yml"),
+            };
             let config = load(&path)?;
             let mut shared = crate::scrape::SharedClients::default();
             for target in &config.targets {
@@ -202,10 +217,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             engine::TargetPoller::probe_settings(&config).map_err(|e| UsageError(e.into()))?;
             cli.web.web_config()?;
+            let count = config.targets.len();
             println!(
-                "{}: valid, {} targets",
+                "{}: valid, {count} target{}",
                 path.display(),
-                config.targets.len()
+                if count == 1 { "" } else { "s" }
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -269,11 +285,7 @@ async fn diagnose(
         }
     };
     println!("{report}");
-    Ok(if crate::report::needs_attention(&snapshot) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(ExitCode::from(crate::report::Outcome::of(&snapshot) as u8))
 }
 
 fn load(path: &std::path::Path) -> Result<Config, UsageError> {

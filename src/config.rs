@@ -104,10 +104,43 @@ pub(crate) fn yaml_error_text(e: &serde_saphyr::Error, source: &str, path: &str)
         .and_then(|entry| entry.split_once(':'))
         .map(|(key, _)| key.trim().trim_matches(['"', '\'']))
         .filter(|key| !key.is_empty());
+    // A value that does not convert (a duration, a size) is reported at the mapping that
+    // holds it, often line 1 column 1: the key is then found where the refused value is.
+    let (line, key) = match key {
+        Some(key) => (at.line() as usize, Some(key.to_owned())),
+        None => match key_of_refused_value(text, source, at.line() as usize) {
+            Some((line, key)) => (line, Some(key)),
+            None => (at.line() as usize, None),
+        },
+    };
     match key {
-        Some(key) => format!("line {} column {} ({key}): {text}", at.line(), at.column()),
-        None => format!("line {} column {}: {text}", at.line(), at.column()),
+        Some(key) => format!("line {line} column {} ({key}): {text}", at.column()),
+        None => format!("line {line} column {}: {text}", at.column()),
     }
+}
+
+/// The line and key of the value an `invalid value: string "…"` error quotes, searched
+/// from `from_line` on. Only the key is returned, never the value (it could be a secret).
+fn key_of_refused_value(message: &str, source: &str, from_line: usize) -> Option<(usize, String)> {
+    let quoted = message.split_once("string \"")?.1;
+    let value = quoted.split_once('"')?.0;
+    if value.is_empty() {
+        return None;
+    }
+    source
+        .lines()
+        .enumerate()
+        .skip(from_line.saturating_sub(1))
+        .find_map(|(i, line)| {
+            let before = &line[..line.find(value)?];
+            let before = before.trim_end().trim_end_matches(['"', '\'']).trim_end();
+            let key = before.strip_suffix(':')?.rsplit([',', '{']).next()?;
+            let key = key
+                .trim()
+                .trim_start_matches("- ")
+                .trim_matches(['"', '\'']);
+            (!key.is_empty()).then(|| (i + 1, key.to_owned()))
+        })
 }
 
 /// A URL as written, with anything between `://` and `@` (user and password) hidden, for

@@ -342,6 +342,64 @@ fn the_example_config_is_valid() {
 }
 
 #[test]
+fn check_config_takes_the_file_as_an_argument_too_and_counts_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.yml");
+    std::fs::write(
+        &path,
+        "targets:\n  - {name: t, role: tempo, url: 'http://127.0.0.1:3200'}\n",
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    for args in [
+        vec!["check-config", path],
+        vec!["check-config", "--config.file", path],
+    ] {
+        let out = spanflow(&args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{path}: valid, 1 target\n")
+        );
+    }
+    let other = dir.path().join("other.yml");
+    let out = spanflow(&[
+        "check-config",
+        path,
+        "--config.file",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("two files given"));
+}
+
+#[test]
+fn a_bad_duration_names_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yml");
+    for (yaml, want) in [
+        (
+            "poll_interval: fifteen\ntargets:\n  - {name: t, role: tempo, url: 'http://127.0.0.1:3200'}\n",
+            "bad.yml: line 1 column 1 (poll_interval): invalid value: string \"fifteen\", expected a duration",
+        ),
+        (
+            "targets:\n  - {name: t, role: tempo, url: 'http://127.0.0.1:3200', timeout: \"5 parsecs\"}\n",
+            "(timeout): invalid value: string \"5 parsecs\", expected a duration",
+        ),
+    ] {
+        std::fs::write(&path, yaml).unwrap();
+        let out = spanflow(&["check-config", path.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(want), "{stderr}");
+    }
+}
+
+#[test]
 fn bad_flags_exit_2() {
     let out = spanflow(&["--web.listen-address", "not-an-address"]);
     assert_eq!(out.status.code(), Some(2));
