@@ -293,7 +293,12 @@ pub struct Snapshot {
     #[serde(skip)]
     pub generated_at: Instant,
     pub window_seconds: f64,
+    /// The verdict in one word (see [`Verdict`]).
+    pub verdict: Verdict,
+    /// No stage is failing, degraded or unknown (idle counts as healthy).
     pub healthy: bool,
+    /// Every stage is idle: nothing in the window shows that the pipeline works.
+    pub idle: bool,
     pub blocked_stage: Option<Stage>,
     pub stages: Vec<StageReport>,
     /// Tempo's discards per reason over the window, in spans per second.
@@ -303,6 +308,64 @@ pub struct Snapshot {
     pub tempo_generation: Generation,
     /// What is wrong and why, most severe first (see the `diagnose` module).
     pub causes: Vec<Diagnosis>,
+}
+
+/// The pipeline's verdict, from its stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every stage ok or idle, and at least one ok: spans pass.
+    Healthy,
+    /// Every stage idle: no traffic in the window, so nothing shows the pipeline works.
+    Idle,
+    /// A stage is failing: spans stop at the blocked stage.
+    Blocked,
+    /// A stage is degraded or unknown.
+    NotHealthy,
+}
+
+impl Verdict {
+    /// The verdict as a sentence, for the status page and `spanflow diagnose`.
+    pub fn headline(self, blocked: Option<Stage>) -> String {
+        match (self, blocked) {
+            (Verdict::Healthy, _) => "Pipeline healthy".to_owned(),
+            (Verdict::Idle, _) => {
+                "No traffic in the window — nothing shows the pipeline works".to_owned()
+            }
+            (Verdict::Blocked, Some(stage)) => format!("Spans stop at {}", stage.as_str()),
+            (Verdict::Blocked | Verdict::NotHealthy, _) => "Pipeline not healthy".to_owned(),
+        }
+    }
+}
+
+impl Snapshot {
+    /// Sets the blocked stage, `healthy`, `idle` and the verdict from the stages' statuses.
+    /// The blocked stage is where spans stop: the last of the first run of failing stages.
+    /// A refusal travels upstream, so the deepest failing stage of the run is the cause.
+    pub fn judge_pipeline(&mut self) {
+        self.blocked_stage = self
+            .stages
+            .iter()
+            .skip_while(|s| s.status != StageStatus::Failing)
+            .take_while(|s| s.status == StageStatus::Failing)
+            .last()
+            .map(|s| s.stage);
+        self.healthy = self
+            .stages
+            .iter()
+            .all(|s| matches!(s.status, StageStatus::Ok | StageStatus::Idle));
+        self.idle =
+            !self.stages.is_empty() && self.stages.iter().all(|s| s.status == StageStatus::Idle);
+        self.verdict = if self.blocked_stage.is_some() {
+            Verdict::Blocked
+        } else if self.idle {
+            Verdict::Idle
+        } else if self.healthy {
+            Verdict::Healthy
+        } else {
+            Verdict::NotHealthy
+        };
+    }
 }
 
 /// Counter increases summed over every target: over the last one or two polls (what is
@@ -401,18 +464,6 @@ pub fn derive_snapshot(
         stages.push(judge_stage(config, stage, &members, generation));
     }
 
-    // The blocked stage is where spans stop: the last of the first run of failing stages.
-    // A refusal travels upstream, so the deepest failing stage of the run is the cause.
-    let blocked_stage = stages
-        .iter()
-        .skip_while(|s| s.status != StageStatus::Failing)
-        .take_while(|s| s.status == StageStatus::Failing)
-        .last()
-        .map(|s| s.stage);
-    let healthy = stages
-        .iter()
-        .all(|s| matches!(s.status, StageStatus::Ok | StageStatus::Idle));
-
     let mut discarded_per_second = BTreeMap::new();
     let mut totals = Totals::default();
     for t in targets {
@@ -435,8 +486,10 @@ pub fn derive_snapshot(
         generated_unix: unix(wall),
         generated_at: now,
         window_seconds: config.window.as_secs_f64(),
-        healthy,
-        blocked_stage,
+        verdict: Verdict::NotHealthy,
+        healthy: false,
+        idle: false,
+        blocked_stage: None,
         stages,
         discarded_per_second,
         targets: targets
@@ -450,7 +503,9 @@ pub fn derive_snapshot(
         tempo_generation: generation,
         causes: Vec::new(),
     };
+    snapshot.judge_pipeline();
     snapshot.causes = diagnose::diagnose(&snapshot, &totals);
+    diagnose::mark_latent_stages(&mut snapshot);
     snapshot
 }
 

@@ -52,10 +52,11 @@ pub enum Cause {
     CollectorMemoryLimited,
     AppNotExporting,
     TempoReceiverMetricsMissing,
+    QueryFrontendNoQueriers,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 19] = [
+    pub const ALL: [Cause; 20] = [
         Cause::TargetUnreachable,
         Cause::TargetAuthFailed,
         Cause::TargetPageUnreadable,
@@ -75,6 +76,7 @@ impl Cause {
         Cause::CollectorMemoryLimited,
         Cause::AppNotExporting,
         Cause::TempoReceiverMetricsMissing,
+        Cause::QueryFrontendNoQueriers,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -98,6 +100,7 @@ impl Cause {
             Cause::CollectorMemoryLimited => "collector_memory_limited",
             Cause::AppNotExporting => "app_not_exporting",
             Cause::TempoReceiverMetricsMissing => "tempo_receiver_metrics_missing",
+            Cause::QueryFrontendNoQueriers => "query_frontend_no_queriers",
         }
     }
 
@@ -151,6 +154,9 @@ impl Cause {
             Cause::TempoReceiverMetricsMissing => {
                 "this Tempo (2.4–2.5) lacks tempo_receiver_* metrics; spanflow falls back to spans received minus discards, and refusals before the distributor are invisible"
             }
+            Cause::QueryFrontendNoQueriers => {
+                "no querier is connected to Tempo's query-frontend: traces may be stored, but nothing can search or fetch them (the read path)"
+            }
         }
     }
 
@@ -166,9 +172,7 @@ impl Cause {
             Cause::TargetPageUnreadable => {
                 "point the url at the metrics endpoint (for tempo: the API base, e.g. http://tempo:3200), or raise body_size_limit if the page is larger"
             }
-            Cause::GrpcTlsMismatch => {
-                "either enable TLS on Tempo's gRPC clients — ingester_client.grpc_client_config (and metrics_generator_client, querier.frontend_worker): {tls_enabled: true, tls_ca_path, tls_server_name or tls_insecure_skip_verify} — or remove server.grpc_tls_config; the OTLP receivers have their own TLS, which is why senders still connect"
-            }
+            Cause::GrpcTlsMismatch => GRPC_TLS_MISMATCH_FIX_SERVER_TLS,
             Cause::IngesterPushFailing => {
                 "check the distributor log for the push error: 'connection refused' or 'i/o timeout' means network or DNS between distributor and ingesters; 'certificate' errors mean tls_ca_path/tls_server_name; 'error reading server preface' means a TLS mismatch"
             }
@@ -188,7 +192,7 @@ impl Cause {
                 "start the live-stores and make sure their partitions turn Active (/partition-ring)"
             }
             Cause::RateLimited => {
-                "raise the tenant's ingestion_rate_limit_bytes / ingestion_burst_size_bytes overrides, or reduce the volume (sampling)"
+                "raise the tenant's ingestion limits — overrides.defaults.ingestion.rate_limit_bytes and burst_size_bytes (per tenant in the runtime overrides file under ingestion:; legacy flat overrides: ingestion_rate_limit_bytes / ingestion_burst_size_bytes) — or reduce the volume (sampling)"
             }
             Cause::LiveTracesExceeded => {
                 "raise max_traces_per_user (3.x: max_live_traces_bytes), scale ingesters/live-stores, or fix instrumentation that opens too many traces"
@@ -213,6 +217,9 @@ impl Cause {
             }
             Cause::TempoReceiverMetricsMissing => {
                 "upgrade Tempo to 2.6 or later, where the receiver metrics are back"
+            }
+            Cause::QueryFrontendNoQueriers => {
+                "make the queriers reach the query-frontend: querier.frontend_worker.frontend_address must point at it, and querier.frontend_worker.grpc_client_config must agree with server.grpc_tls_config (with a certificate on the gRPC server: tls_enabled: true with tls_ca_path or tls_insecure_skip_verify; without one: tls_enabled: false)"
             }
         }
     }
@@ -260,11 +267,75 @@ impl Certainty {
     }
 }
 
+/// The fix of a TLS mismatch whose gRPC server has a certificate while the clients dial
+/// plaintext (the incident).
+const GRPC_TLS_MISMATCH_FIX_SERVER_TLS: &str = "either enable TLS on Tempo's gRPC clients — ingester_client.grpc_client_config (and metrics_generator_client, querier.frontend_worker): {tls_enabled: true, tls_ca_path, tls_server_name or tls_insecure_skip_verify} — or remove server.grpc_tls_config; the OTLP receivers have their own TLS, which is why senders still connect";
+
+/// The fix of the reverse mismatch: the clients dial TLS, the server is plaintext.
+const GRPC_TLS_MISMATCH_FIX_CLIENT_TLS: &str = "either set tls_enabled: false on Tempo's gRPC clients — ingester_client.grpc_client_config (and metrics_generator_client, querier.frontend_worker) — or give server.grpc_tls_config a certificate (cert_file and key_file) so the server speaks TLS; the distributor log says 'first record does not look like a TLS handshake'";
+
+/// The fix when the direction is not known.
+const GRPC_TLS_MISMATCH_FIX_EITHER: &str = "make Tempo's gRPC server and its clients agree: with a certificate in server.grpc_tls_config, set tls_enabled: true (with tls_ca_path or tls_insecure_skip_verify) in ingester_client.grpc_client_config, metrics_generator_client and querier.frontend_worker; without one, set tls_enabled: false there";
+
+/// The fix when both sides use TLS and pushes still fail: certificate trust comes first.
+const INGESTER_PUSH_FIX_BOTH_TLS: &str = "first make the distributor trust the ingesters' certificate: set ingester_client.grpc_client_config.tls_ca_path to the CA that signed it (and tls_server_name to a name in it), or tls_insecure_skip_verify: true; if the distributor log shows no certificate error, check the network between distributor and ingesters ('connection refused', 'i/o timeout')";
+
+const TRUST_TELL_APART: &str = "alternatives, most likely first: certificate trust (the distributor log says 'x509: certificate signed by unknown authority' — spanflow's probe accepts any certificate, so it cannot see this), the server name ('x509: certificate is valid for …, not …': set tls_server_name), then the network ('connection refused', 'i/o timeout')";
+
+/// Where a cause is: a stage of the write path, or Tempo's read path, which has no stage
+/// (spans are stored but cannot be searched or fetched). `as_str` is the `stage` label of
+/// `spanflow_diagnosis`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Site {
+    Stage(Stage),
+    /// Tempo's query-frontend and queriers: `tempo_query`.
+    TempoQuery,
+}
+
+impl Site {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Site::Stage(stage) => stage.as_str(),
+            Site::TempoQuery => "tempo_query",
+        }
+    }
+
+    /// The write-path stage, if the site is one.
+    pub fn stage(self) -> Option<Stage> {
+        match self {
+            Site::Stage(stage) => Some(stage),
+            Site::TempoQuery => None,
+        }
+    }
+}
+
+impl From<Stage> for Site {
+    fn from(stage: Stage) -> Site {
+        Site::Stage(stage)
+    }
+}
+
+impl PartialEq<Stage> for Site {
+    fn eq(&self, other: &Stage) -> bool {
+        *self == Site::Stage(*other)
+    }
+}
+
+impl Serialize for Site {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// One detected cause.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Diagnosis {
     pub cause: Cause,
-    pub stage: Stage,
+    pub stage: Site,
+    /// The evidence shows the cause before any span met it: with no traffic, the
+    /// configuration or the probe already shows that the write path cannot work. The
+    /// stage it blames is shown as `failing` (see [`mark_latent_stages`]).
+    pub latent: bool,
     pub severity: Severity,
     pub certainty: Certainty,
     pub summary: &'static str,
@@ -283,15 +354,21 @@ pub fn diagnose(snapshot: &Snapshot, totals: &Totals) -> Vec<Diagnosis> {
     let mut found = Vec::new();
     targets(&facts, &mut found);
     tempo_write_path(&facts, &mut found);
+    latent_ring(&facts, &mut found);
     tempo_limits(&facts, &mut found);
     storage(&facts, &mut found);
     collector(&facts, &mut found);
     app(&facts, &mut found);
-    found.retain(|d| snapshot.stages.iter().any(|s| s.stage == d.stage));
+    read_path(&facts, &mut found);
+    found.retain(|d| {
+        d.stage
+            .stage()
+            .is_none_or(|stage| snapshot.stages.iter().any(|s| s.stage == stage))
+    });
     // The blocked stage's causes first: that is where to act.
     found.sort_by_key(|d| {
         (
-            snapshot.blocked_stage != Some(d.stage),
+            snapshot.blocked_stage.map(Site::Stage) != Some(d.stage),
             d.severity,
             d.stage,
             d.certainty,
@@ -300,6 +377,35 @@ pub fn diagnose(snapshot: &Snapshot, totals: &Totals) -> Vec<Diagnosis> {
     });
     found.dedup_by_key(|d| (d.cause, d.stage));
     found
+}
+
+/// Shows a stage that a latent cause blames as `failing` while it is idle — no traffic,
+/// but the evidence shows the first span will not pass — and judges the pipeline again, so
+/// the blocked stage, `spanflow_pipeline_healthy` and the verdict say so before traffic
+/// does.
+pub fn mark_latent_stages(snapshot: &mut Snapshot) {
+    let mut marked = false;
+    for d in snapshot.causes.iter().filter(|d| d.latent) {
+        let Some(stage) = d.stage.stage() else {
+            continue;
+        };
+        if let Some(report) = snapshot
+            .stages
+            .iter_mut()
+            .find(|s| s.stage == stage && s.status == StageStatus::Idle)
+        {
+            report.status = StageStatus::Failing;
+            report.reason = format!(
+                "{}, and the evidence shows none can succeed: {} (latent)",
+                report.reason,
+                d.cause.as_str()
+            );
+            marked = true;
+        }
+    }
+    if marked {
+        snapshot.judge_pipeline();
+    }
 }
 
 struct Facts<'a> {
@@ -381,6 +487,19 @@ impl Facts<'_> {
         }
     }
 
+    /// The distributor's refusals and acceptances over the window, for evidence. Tempo
+    /// counts a span again each time its sender retries the push (20 spans/s sent showed as
+    /// 57 refused/s on Tempo 2.10.8 with the Python SDK's retries), so these are counts, not
+    /// distinct spans.
+    fn distributor_numbers(&self) -> String {
+        format!(
+            "{} spans refused, {} accepted by the distributor {} (counts include the sender's retries: a span pushed again is counted again)",
+            count(self.refused(true)),
+            count(self.accepted(true)),
+            self.over()
+        )
+    }
+
     fn accepted(&self, window: bool) -> f64 {
         let inc = if window {
             &self.totals.window
@@ -391,10 +510,16 @@ impl Facts<'_> {
     }
 }
 
-fn diagnosis(cause: Cause, stage: Stage, severity: Severity, certainty: Certainty) -> Diagnosis {
+fn diagnosis(
+    cause: Cause,
+    stage: impl Into<Site>,
+    severity: Severity,
+    certainty: Certainty,
+) -> Diagnosis {
     Diagnosis {
         cause,
-        stage,
+        stage: stage.into(),
+        latent: false,
         severity,
         certainty,
         summary: cause.summary(),
@@ -451,7 +576,58 @@ struct TlsView {
     server_tls_only: Option<bool>,
     /// The distributor's ingester client uses TLS (config).
     client_tls: Option<bool>,
+    /// The client has a `tls_ca_path` or skips verification (config): it can trust a
+    /// private CA.
+    client_trusts_private_ca: Option<bool>,
     evidence: Vec<String>,
+}
+
+/// Which way a TLS mismatch between Tempo's gRPC server and its clients goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MismatchDirection {
+    /// The server has a certificate; the clients dial plaintext (the incident).
+    ServerTls,
+    /// The clients dial TLS; the server is plaintext.
+    ClientTls,
+}
+
+impl MismatchDirection {
+    fn fix(self) -> &'static str {
+        match self {
+            MismatchDirection::ServerTls => GRPC_TLS_MISMATCH_FIX_SERVER_TLS,
+            MismatchDirection::ClientTls => GRPC_TLS_MISMATCH_FIX_CLIENT_TLS,
+        }
+    }
+}
+
+/// What the TLS evidence says about the distributor → ingester hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsVerdict {
+    Mismatch(MismatchDirection, Certainty),
+    /// Both sides use TLS: they agree on TLS, but whether the client trusts the server's
+    /// certificate is not something spanflow's probe (which accepts any) can see.
+    BothTls,
+    /// Both sides plaintext: not a TLS problem.
+    BothPlaintext,
+    /// The server speaks plaintext; whether the clients use TLS is not known.
+    ServerPlaintextClientUnknown,
+    /// Nothing known about the server.
+    Unknown,
+}
+
+/// The verdict from what the server needs and what the client does.
+fn tls_verdict(server_tls_only: Option<bool>, client_tls: Option<bool>) -> TlsVerdict {
+    use MismatchDirection::{ClientTls, ServerTls};
+    match (server_tls_only, client_tls) {
+        (Some(true), Some(false)) => TlsVerdict::Mismatch(ServerTls, Certainty::Confirmed),
+        // Tempo's clients dial plaintext unless told otherwise.
+        (Some(true), None) => TlsVerdict::Mismatch(ServerTls, Certainty::Likely),
+        (Some(false), Some(true)) => TlsVerdict::Mismatch(ClientTls, Certainty::Confirmed),
+        (Some(true), Some(true)) => TlsVerdict::BothTls,
+        (Some(false), Some(false)) => TlsVerdict::BothPlaintext,
+        (Some(false), None) => TlsVerdict::ServerPlaintextClientUnknown,
+        (None, _) => TlsVerdict::Unknown,
+    }
 }
 
 fn tls_view(f: &Facts) -> TlsView {
@@ -463,10 +639,12 @@ fn tls_view(f: &Facts) -> TlsView {
                 if let Some(client) = config.ingester_client_tls {
                     view.client_tls = Some(client);
                 }
+                view.client_trusts_private_ca =
+                    Some(config.ingester_client_tls_ca || config.ingester_client_skip_verify);
                 view.evidence.push(format!(
-                    "{}: /status/config: server.grpc_tls_config {} a certificate; ingester_client.grpc_client_config.tls_enabled is {}",
+                    "{}: /status/config: server.grpc_tls_config {} certificate; ingester_client.grpc_client_config.tls_enabled is {}",
                     t.name,
-                    if config.grpc_server_tls { "has" } else { "has no" },
+                    if config.grpc_server_tls { "has a" } else { "has no" },
                     config
                         .ingester_client_tls
                         .map_or("not set".to_owned(), |v| v.to_string()),
@@ -510,14 +688,7 @@ const RING_TELL_APART: &str = "Tempo's /ingester/ring (JSON) lists the members a
 fn tempo_write_path(f: &Facts, found: &mut Vec<Diagnosis>) {
     use StageStatus::{Degraded, Failing};
     let refused_recent = f.refused(false);
-    let numbers = || {
-        format!(
-            "{} spans refused, {} accepted by the distributor {}",
-            count(f.refused(true)),
-            count(f.accepted(true)),
-            f.over()
-        )
-    };
+    let numbers = || f.distributor_numbers();
 
     if let Generation::TempoV2 {
         receiver_counters: false,
@@ -540,75 +711,7 @@ fn tempo_write_path(f: &Facts, found: &mut Vec<Diagnosis>) {
         found.push(d);
     }
 
-    // 2.x: every append failing → transport between distributor and ingesters.
-    if f.is(Stage::TempoIngester, &[Failing]) {
-        let view = tls_view(f);
-        let appends = f.window(Counter::TempoAppends);
-        let failures = f.window(Counter::TempoAppendFailures).min(appends);
-        let mut evidence = vec![
-            numbers(),
-            format!(
-                "{} of {} ingester appends failed {}",
-                count(failures),
-                count(appends),
-                f.over()
-            ),
-        ];
-        if let Some(active) = ring_view(f).active {
-            evidence.push(format!(
-                "{active} ACTIVE ingester(s) in the ring: the ring is fine, the pushes fail"
-            ));
-        }
-        evidence.extend(view.evidence.iter().cloned());
-        let mismatch = match (view.server_tls_only, view.client_tls) {
-            (Some(server), Some(client)) => Some((server != client, Certainty::Confirmed)),
-            // Tempo's clients dial plaintext unless told otherwise.
-            (Some(true), None) => Some((true, Certainty::Likely)),
-            (Some(false), None) => Some((false, Certainty::Likely)),
-            (None, Some(_)) | (None, None) => None,
-        };
-        match mismatch {
-            Some((true, certainty)) => {
-                let mut d = diagnosis(
-                    Cause::GrpcTlsMismatch,
-                    Stage::TempoIngester,
-                    Severity::Critical,
-                    certainty,
-                );
-                d.evidence = evidence;
-                found.push(d);
-            }
-            Some((false, certainty)) => {
-                let mut d = diagnosis(
-                    Cause::IngesterPushFailing,
-                    Stage::TempoIngester,
-                    Severity::Critical,
-                    certainty,
-                );
-                d.evidence = evidence;
-                d.evidence
-                    .push("TLS settings agree on both sides, so it is not a TLS mismatch".into());
-                found.push(d);
-            }
-            None => {
-                for (cause, other) in [
-                    (Cause::GrpcTlsMismatch, Cause::IngesterPushFailing),
-                    (Cause::IngesterPushFailing, Cause::GrpcTlsMismatch),
-                ] {
-                    let mut d = diagnosis(
-                        cause,
-                        Stage::TempoIngester,
-                        Severity::Critical,
-                        Certainty::Possible,
-                    );
-                    d.evidence = evidence.clone();
-                    d.alternatives = vec![other];
-                    d.tell_apart = Some(TLS_TELL_APART);
-                    found.push(d);
-                }
-            }
-        }
-    }
+    ingester_transport(f, found);
 
     // 2.x: refused with no append attempted → the ring.
     let v2 = matches!(
@@ -712,11 +815,195 @@ fn tempo_write_path(f: &Facts, found: &mut Vec<Diagnosis>) {
     }
 }
 
+/// 2.x: the distributor's pushes to the ingesters. Every append failing is a transport
+/// failure, told apart by the TLS evidence. With no push yet (the stage idle), a TLS
+/// mismatch the evidence shows is reported as latent: the first span will be refused.
+fn ingester_transport(f: &Facts, found: &mut Vec<Diagnosis>) {
+    let failing = f.is(Stage::TempoIngester, &[StageStatus::Failing]);
+    let idle = f.is(Stage::TempoIngester, &[StageStatus::Idle]);
+    if !failing && !idle {
+        return;
+    }
+    let view = tls_view(f);
+    let verdict = tls_verdict(view.server_tls_only, view.client_tls);
+    if idle {
+        if let TlsVerdict::Mismatch(direction, certainty) = verdict {
+            let mut d = diagnosis(
+                Cause::GrpcTlsMismatch,
+                Stage::TempoIngester,
+                Severity::Critical,
+                certainty,
+            );
+            d.latent = true;
+            d.fix = direction.fix();
+            d.evidence.push(format!(
+                "no push to the ingesters yet {}, and the evidence below shows none can succeed",
+                f.over()
+            ));
+            d.evidence.extend(view.evidence);
+            found.push(d);
+        }
+        return;
+    }
+    let appends = f.window(Counter::TempoAppends);
+    let failures = f.window(Counter::TempoAppendFailures).min(appends);
+    let mut evidence = vec![
+        f.distributor_numbers(),
+        format!(
+            "{} of {} ingester appends failed {}",
+            count(failures),
+            count(appends),
+            f.over()
+        ),
+    ];
+    if let Some(active) = ring_view(f).active {
+        evidence.push(format!(
+            "{active} ACTIVE ingester(s) in the ring: the ring is fine, the pushes fail"
+        ));
+    }
+    evidence.extend(view.evidence.iter().cloned());
+    let push = |cause, certainty| {
+        let mut d = diagnosis(cause, Stage::TempoIngester, Severity::Critical, certainty);
+        d.evidence = evidence.clone();
+        d
+    };
+    match verdict {
+        TlsVerdict::Mismatch(direction, certainty) => {
+            let mut d = push(Cause::GrpcTlsMismatch, certainty);
+            d.fix = direction.fix();
+            found.push(d);
+        }
+        TlsVerdict::BothTls => {
+            let mut d = push(Cause::IngesterPushFailing, Certainty::Likely);
+            d.evidence.push(
+                "both sides use TLS; spanflow's probe accepts any certificate, so it cannot tell whether the distributor trusts the ingesters' certificate".into(),
+            );
+            if view.client_trusts_private_ca == Some(false) {
+                d.evidence.push(
+                    "ingester_client.grpc_client_config has no tls_ca_path and does not skip verification: the distributor trusts only the system's CAs, so a private or self-signed ingester certificate is refused".into(),
+                );
+            }
+            d.fix = INGESTER_PUSH_FIX_BOTH_TLS;
+            d.tell_apart = Some(TRUST_TELL_APART);
+            found.push(d);
+        }
+        TlsVerdict::BothPlaintext => {
+            let mut d = push(Cause::IngesterPushFailing, Certainty::Confirmed);
+            d.evidence
+                .push("both sides use plaintext, so it is not a TLS mismatch".into());
+            found.push(d);
+        }
+        TlsVerdict::ServerPlaintextClientUnknown | TlsVerdict::Unknown => {
+            let fix = if verdict == TlsVerdict::Unknown {
+                GRPC_TLS_MISMATCH_FIX_EITHER
+            } else {
+                GRPC_TLS_MISMATCH_FIX_CLIENT_TLS
+            };
+            for (cause, other) in [
+                (Cause::GrpcTlsMismatch, Cause::IngesterPushFailing),
+                (Cause::IngesterPushFailing, Cause::GrpcTlsMismatch),
+            ] {
+                let mut d = push(cause, Certainty::Possible);
+                if cause == Cause::GrpcTlsMismatch {
+                    d.fix = fix;
+                }
+                d.alternatives = vec![other];
+                d.tell_apart = Some(TLS_TELL_APART);
+                found.push(d);
+            }
+        }
+    }
+}
+
+/// 2.x with no traffic: a ring that cannot take a write — empty, or fewer ingesters than a
+/// write quorum even counting those still joining — is a latent cause. Only from the ring
+/// page of a Tempo that says it is ready: while Tempo starts, its ring is empty and
+/// `tempo_ring_members` reads 0 for a few polls (seen in the 2.7.2 restart series), and
+/// ingesters that are JOINING or PENDING become ACTIVE within seconds.
+fn latent_ring(f: &Facts, found: &mut Vec<Diagnosis>) {
+    let v2 = matches!(f.snapshot.tempo_generation, Generation::TempoV2 { .. });
+    if !v2 || !f.is(Stage::TempoDistributor, &[StageStatus::Idle]) {
+        return;
+    }
+    let settled = f.tempo_evidence().all(|(_, e)| {
+        e.ready.ok().is_some_and(|r| r.ready) && e.status.ingester_ring.ok().is_some()
+    });
+    if !settled || f.tempo_evidence().next().is_none() {
+        return;
+    }
+    let ring = ring_view(f);
+    let quorum = ring.replication_factor.map(|rf| rf / 2 + 1);
+    let cause = match (ring.members, ring.active) {
+        (Some(0), _) => Cause::IngesterRingEmpty,
+        (_, Some(active)) if quorum.is_some_and(|q| active + ring.starting < q as usize) => {
+            Cause::IngestersBelowReplicationFactor
+        }
+        _ => return,
+    };
+    let mut d = diagnosis(
+        cause,
+        Stage::TempoDistributor,
+        Severity::Critical,
+        Certainty::Confirmed,
+    );
+    d.latent = true;
+    d.evidence.push(format!(
+        "no span reached the distributor yet {}, and the ring below cannot take a write",
+        f.over()
+    ));
+    d.evidence.extend(ring.evidence);
+    found.push(d);
+}
+
+/// What Tempo's `/ready` says that is a cause rather than start-up: the words Tempo
+/// writes, and the cause. (`grafana/tempo` modules/frontend: "number of queriers connected
+/// to query-frontend is 0"; seen on 2.10.8 when the querier's worker dialled a TLS-only gRPC
+/// server in plaintext.) Start-up reasons ("waiting for 15s after being ready") are not here.
+const READY_CAUSES: [(&str, Cause); 1] = [(
+    "number of queriers connected to query-frontend is 0",
+    Cause::QueryFrontendNoQueriers,
+)];
+
+/// Tempo's read path, from `/ready`: reported at `tempo_query`, never at a write stage.
+fn read_path(f: &Facts, found: &mut Vec<Diagnosis>) {
+    for (t, e) in f.tempo_evidence() {
+        let Some(ready) = e.ready.ok().filter(|r| !r.ready) else {
+            continue;
+        };
+        for (words, cause) in READY_CAUSES {
+            if !ready.message.contains(words) {
+                continue;
+            }
+            let mut d = diagnosis(
+                cause,
+                Site::TempoQuery,
+                Severity::Warning,
+                Certainty::Confirmed,
+            );
+            d.evidence
+                .push(format!("{}: /ready 503: {}", t.name, ready.message));
+            if let Some(config) = e.status.config.ok()
+                && let Some(worker_tls) = config.frontend_worker_tls
+                && worker_tls != config.grpc_server_tls
+            {
+                d.evidence.push(format!(
+                    "{}: /status/config: querier.frontend_worker.grpc_client_config.tls_enabled is {worker_tls} while server.grpc_tls_config has {} certificate: the querier cannot reach the query-frontend — the same TLS mismatch as on the write path",
+                    t.name,
+                    if config.grpc_server_tls { "a" } else { "no" }
+                ));
+            }
+            found.push(d);
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct RingView {
     members: Option<usize>,
     active: Option<usize>,
     not_active: usize,
+    /// JOINING or PENDING: on their way to ACTIVE.
+    starting: usize,
     replication_factor: Option<u32>,
     evidence: Vec<String>,
 }
@@ -743,6 +1030,7 @@ fn ring_view(f: &Facts) -> RingView {
             view.members = Some(view.members.unwrap_or(0) + ring.members.len());
             view.active = Some(view.active.unwrap_or(0) + active);
             view.not_active += ring.members.len() - active;
+            view.starting += ring.count("JOINING") + ring.count("PENDING");
             let states: Vec<String> = ring
                 .members
                 .iter()
@@ -768,6 +1056,8 @@ fn ring_view(f: &Facts) -> RingView {
                 .iter()
                 .filter_map(|s| gauge(s))
                 .sum();
+            let starting: f64 = ["JOINING", "PENDING"].iter().filter_map(|s| gauge(s)).sum();
+            view.starting += starting as usize;
             let members = (active + others) as usize;
             view.members = Some(view.members.unwrap_or(0) + members);
             view.active = Some(view.active.unwrap_or(0) + active as usize);
@@ -854,12 +1144,7 @@ fn tempo_limits(f: &Facts, found: &mut Vec<Diagnosis>) {
             f.over(),
             f.window_discarded(reason) / f.totals.window_seconds.max(1.0)
         ));
-        d.evidence.push(format!(
-            "{} spans refused, {} accepted by the distributor {}",
-            count(f.refused(true)),
-            count(f.accepted(true)),
-            f.over()
-        ));
+        d.evidence.push(f.distributor_numbers());
         found.push(d);
     }
 }

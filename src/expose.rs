@@ -153,6 +153,12 @@ pub fn families(
         "1 when no stage is failing, degraded or unknown",
     );
     healthy.push(vec![], flag(snapshot.healthy));
+    let mut idle = Family::new(
+        "spanflow_pipeline_idle",
+        Gauge,
+        "1 when every stage is idle: no traffic in the window, so nothing shows the pipeline works (spanflow_pipeline_healthy is 1 then too)",
+    );
+    idle.push(vec![], flag(snapshot.idle));
     let mut discarded = Family::new(
         "spanflow_discarded_spans_per_second",
         Gauge,
@@ -274,6 +280,7 @@ pub fn families(
         rate,
         blocked,
         healthy,
+        idle,
         diagnosis,
         discarded,
         queue,

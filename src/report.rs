@@ -20,6 +20,31 @@ pub fn needs_attention(snapshot: &Snapshot) -> bool {
     !snapshot.healthy || snapshot.causes.iter().any(|d| d.severity != Severity::Info)
 }
 
+/// The exit code of `spanflow diagnose`: 0 only when something passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 0: spans passed every stage that saw traffic, and no cause above `info`.
+    Passing = 0,
+    /// 1: a stage is failing, degraded or unknown, or a cause above `info` is detected
+    /// (latent ones included: a broken configuration with no traffic yet).
+    NotHealthy = 1,
+    /// 3: nothing wrong seen, but no traffic in the window either: nothing proved that
+    /// the pipeline works. (2 is "cannot run": a bad configuration or flag.)
+    Idle = 3,
+}
+
+impl Outcome {
+    pub fn of(snapshot: &Snapshot) -> Outcome {
+        if needs_attention(snapshot) {
+            Outcome::NotHealthy
+        } else if snapshot.idle {
+            Outcome::Idle
+        } else {
+            Outcome::Passing
+        }
+    }
+}
+
 struct Paint(bool);
 
 impl Paint {
@@ -63,6 +88,9 @@ pub fn text(snapshot: &Snapshot, colour: bool) -> String {
         paint.wrap("1;32", &verdict)
     };
     let _ = writeln!(out, "{verdict}");
+    if snapshot.idle {
+        let _ = writeln!(out, "{}", page::IDLE_ADVICE);
+    }
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -86,6 +114,9 @@ pub fn text(snapshot: &Snapshot, colour: bool) -> String {
         );
         let _ = writeln!(out, "  {:<19} {}", "", s.reason);
     }
+    if let Some(note) = page::pending_stages_note(snapshot) {
+        let _ = writeln!(out, "  (not shown yet: {note})");
+    }
     let _ = writeln!(out);
     if snapshot.causes.is_empty() {
         let _ = writeln!(out, "Causes: none detected.");
@@ -100,10 +131,15 @@ pub fn text(snapshot: &Snapshot, colour: bool) -> String {
         };
         let _ = writeln!(
             out,
-            "  {} {} at {} ({certainty})",
+            "  {} {} at {} ({certainty}{})",
             paint.severity(d.severity, &format!("[{}]", d.severity.as_str())),
             d.cause.as_str(),
-            d.stage.as_str()
+            d.stage.as_str(),
+            if d.latent {
+                "; latent: no traffic yet, and the first span will not pass"
+            } else {
+                ""
+            }
         );
         let _ = writeln!(out, "    {}", d.summary);
         for e in &d.evidence {

@@ -10,7 +10,7 @@ mod common;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use common::{FixtureServer, Poller, extrapolated_series, read_shared, replay_pair};
+use common::{FixtureServer, Poller, extrapolated_series, read_shared, replay_pair, run_diagnose};
 use spanflow::derive::Snapshot;
 
 /// (cause, stage) of every detected cause.
@@ -159,14 +159,7 @@ async fn startup_yields_no_cause_while_ready_is_503() {
         let s = poller.poll().await;
         assert_eq!(found(&s), expected(&[]), "{phase}");
         if phase == "before-ready-after-100-spans" {
-            let ready = s.targets[0]
-                .tempo
-                .as_ref()
-                .unwrap()
-                .status
-                .ready
-                .ok()
-                .unwrap();
+            let ready = s.targets[0].tempo.as_ref().unwrap().ready.ok().unwrap();
             assert!(!ready.ready, "the capture's /ready is 503");
         }
     }
@@ -337,43 +330,6 @@ async fn the_probe_of_a_real_tls_only_ingester_proves_the_mismatch_without_the_c
 }
 
 // ---- the `spanflow diagnose` binary --------------------------------------------------------
-
-/// Runs `spanflow diagnose` against a server replaying a capture pair extended to a series.
-async fn run_diagnose(dir: &str, extra: &[&str]) -> (i32, String, String) {
-    let server = FixtureServer::start(dir).await;
-    server.play_metrics(extrapolated_series(dir, 30));
-    let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        config.path(),
-        format!(
-            "poll_interval: 15s\nprobes: {{grpc_health: false}}\ntargets:\n  - {{name: tempo, role: tempo, url: '{}'}}\n",
-            server.base
-        ),
-    )
-    .unwrap();
-    let mut args = vec![
-        "diagnose".to_owned(),
-        "--config.file".to_owned(),
-        config.path().display().to_string(),
-        "--wait".to_owned(),
-        "2s".to_owned(),
-    ];
-    args.extend(extra.iter().map(|s| (*s).to_owned()));
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
-        .args(&args)
-        .env("NO_COLOR", "1")
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(30), output)
-        .await
-        .expect("diagnose finished within 30 s")
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 #[tokio::test]
 async fn diagnose_prints_the_tls_mismatch_cause_and_fix_and_exits_1() {

@@ -96,7 +96,9 @@ impl Case {
             generated_unix: 0.0,
             generated_at: tokio::time::Instant::now(),
             window_seconds: 60.0,
+            verdict: crate::derive::Verdict::NotHealthy,
             healthy: false,
+            idle: false,
             blocked_stage: None,
             stages: self.stages,
             discarded_per_second: BTreeMap::new(),
@@ -149,6 +151,7 @@ fn config(server_tls: bool, client_tls: bool, rf: u32) -> ConfigFacts {
         ingester_client_tls: Some(client_tls),
         live_store_client_tls: None,
         replication_factor: Some(rf),
+        ..ConfigFacts::default()
     }
 }
 
@@ -158,6 +161,7 @@ fn probe(plaintext: Answer, tls: Answer) -> ProbeResult {
         address: "127.0.0.1:9095".into(),
         plaintext,
         tls,
+        age_seconds: 0.0,
     }
 }
 
@@ -580,6 +584,337 @@ fn causes_never_blame_a_stage_the_pipeline_lacks() {
     // A Tempo-only pipeline never gets a collector cause even with collector counters.
     let found = Case::v2(&[(Stage::TempoDistributor, Fine)])
         .set(Counter::CollectorMemoryLimited, 3.0)
+        .run();
+    assert!(found.is_empty(), "{found:?}");
+}
+
+// ---- TLS between distributor and ingesters: direction, evidence source, traffic --------
+
+/// What the server side shows: through `/status/config`, the probe, or not at all.
+#[derive(Debug, Clone, Copy)]
+enum ServerSeen {
+    Config,
+    Probe,
+}
+
+/// One row: the server's and the client's TLS, how the server is seen, whether
+/// `/status/config` is readable (it also gives the client), and the stage's status.
+fn tls_case(
+    server_tls: bool,
+    client_tls: bool,
+    seen: ServerSeen,
+    config: bool,
+    status: StageStatus,
+) -> Vec<Diagnosis> {
+    let stages = [
+        (Stage::TempoDistributor, status),
+        (Stage::TempoIngester, status),
+        (Stage::TempoStorage, Idle),
+    ];
+    let mut case = Case::v2(&stages);
+    if status == Failing {
+        case = case
+            .set(Counter::TempoRefused, 310.0)
+            .set(Counter::TempoAppends, 13.0)
+            .set(Counter::TempoAppendFailures, 13.0);
+    }
+    case.tempo_evidence(|e| {
+        let status = Arc::make_mut(&mut e.status);
+        if config {
+            status.config = Read::Ok(self::config(server_tls, client_tls, 1));
+        }
+        if let ServerSeen::Probe = seen {
+            e.probes_enabled = true;
+            e.probes = vec![if server_tls {
+                probe(no_answer(), Answer::Serving)
+            } else {
+                probe(Answer::Serving, no_answer())
+            }];
+            if config {
+                // The probe is what the server does; the file agrees here.
+                Arc::make_mut(&mut e.status).config =
+                    Read::Ok(self::config(server_tls, client_tls, 1));
+            }
+        }
+    })
+    .run()
+}
+
+#[test]
+fn tls_verdicts_follow_the_direction_the_evidence_shows() {
+    use ServerSeen::{Config, Probe};
+    const FORWARD_FIX: &str = "either enable TLS on Tempo's gRPC clients";
+    const REVERSE_FIX: &str = "either set tls_enabled: false on Tempo's gRPC clients";
+    const EITHER_FIX: &str = "make Tempo's gRPC server and its clients agree";
+    // (server TLS, client TLS, server seen by, config readable) →
+    // [(cause, certainty, start of the fix)] — the same with traffic failing and, latent,
+    // with no traffic (where only a mismatch is reported).
+    /// (cause, certainty, start of the fix)
+    type Expected = &'static [(&'static str, &'static str, &'static str)];
+    let rows: [(bool, bool, ServerSeen, bool, Expected); 8] = [
+        (
+            true,
+            false,
+            Config,
+            true,
+            &[("grpc_tls_mismatch", "confirmed", FORWARD_FIX)],
+        ),
+        (
+            true,
+            false,
+            Probe,
+            true,
+            &[("grpc_tls_mismatch", "confirmed", FORWARD_FIX)],
+        ),
+        // The probe alone: Tempo's clients dial plaintext unless told otherwise.
+        (
+            true,
+            false,
+            Probe,
+            false,
+            &[("grpc_tls_mismatch", "likely", FORWARD_FIX)],
+        ),
+        (
+            false,
+            true,
+            Config,
+            true,
+            &[("grpc_tls_mismatch", "confirmed", REVERSE_FIX)],
+        ),
+        (
+            false,
+            true,
+            Probe,
+            true,
+            &[("grpc_tls_mismatch", "confirmed", REVERSE_FIX)],
+        ),
+        // A plaintext server, the clients unknown: either could be it, the reverse fix.
+        (
+            false,
+            true,
+            Probe,
+            false,
+            &[
+                ("grpc_tls_mismatch", "possible", REVERSE_FIX),
+                (
+                    "ingester_push_failing",
+                    "possible",
+                    "check the distributor log",
+                ),
+            ],
+        ),
+        (
+            true,
+            true,
+            Config,
+            true,
+            &[(
+                "ingester_push_failing",
+                "likely",
+                "first make the distributor trust",
+            )],
+        ),
+        (
+            false,
+            false,
+            Config,
+            true,
+            &[(
+                "ingester_push_failing",
+                "confirmed",
+                "check the distributor log",
+            )],
+        ),
+    ];
+    for (server, client, seen, config, want) in rows {
+        let found = tls_case(server, client, seen, config, Failing);
+        let got: Vec<(&str, &str, bool)> = found
+            .iter()
+            .map(|d| (d.cause.as_str(), d.certainty.as_str(), d.latent))
+            .collect();
+        let expected: Vec<(&str, &str, bool)> =
+            want.iter().map(|(c, k, _)| (*c, *k, false)).collect();
+        assert_eq!(
+            got, expected,
+            "server {server} client {client} {seen:?} config {config}"
+        );
+        for (d, (_, _, fix)) in found.iter().zip(want) {
+            assert!(d.fix.starts_with(fix), "{:?}: {}", d.cause, d.fix);
+        }
+
+        // No traffic: only a mismatch the evidence shows is reported, as latent.
+        let latent = tls_case(server, client, seen, config, Idle);
+        let expected: Vec<(&str, &str, bool)> = want
+            .iter()
+            .filter(|(c, k, _)| *c == "grpc_tls_mismatch" && *k != "possible")
+            .map(|(c, k, _)| (*c, *k, true))
+            .collect();
+        let got: Vec<(&str, &str, bool)> = latent
+            .iter()
+            .map(|d| (d.cause.as_str(), d.certainty.as_str(), d.latent))
+            .collect();
+        assert_eq!(
+            got, expected,
+            "latent: server {server} client {client} {seen:?} config {config}"
+        );
+        for d in &latent {
+            assert_eq!(d.severity, Severity::Critical);
+            assert_eq!(d.stage, Stage::TempoIngester);
+        }
+    }
+    // Nothing known about the server: both possible, a fix for either direction, and
+    // nothing latent without traffic.
+    let found = incident().run();
+    assert!(found[0].fix.starts_with(EITHER_FIX), "{}", found[0].fix);
+    assert!(
+        Case::v2(&[
+            (Stage::TempoDistributor, Idle),
+            (Stage::TempoIngester, Idle)
+        ])
+        .run()
+        .is_empty()
+    );
+}
+
+#[test]
+fn config_evidence_reads_as_english() {
+    for (server, want) in [
+        (true, "server.grpc_tls_config has a certificate;"),
+        (false, "server.grpc_tls_config has no certificate;"),
+    ] {
+        let found = tls_case(server, !server, ServerSeen::Config, true, Failing);
+        let evidence = found[0].evidence.join("\n");
+        assert!(evidence.contains(want), "{evidence}");
+        assert!(!evidence.contains("no a "), "{evidence}");
+    }
+}
+
+#[test]
+fn both_sides_on_tls_with_pushes_failing_puts_certificate_trust_first() {
+    let found = tls_case(true, true, ServerSeen::Probe, true, Failing);
+    assert_eq!(causes(&found), [("ingester_push_failing", "likely")]);
+    let d = &found[0];
+    assert!(
+        d.fix.contains("tls_ca_path") && d.fix.contains("tls_insecure_skip_verify"),
+        "{}",
+        d.fix
+    );
+    assert!(
+        d.tell_apart
+            .unwrap()
+            .starts_with("alternatives, most likely first: certificate trust"),
+        "{:?}",
+        d.tell_apart
+    );
+    let evidence = d.evidence.join("\n");
+    assert!(
+        evidence.contains("cannot tell whether the distributor trusts"),
+        "{evidence}"
+    );
+    assert!(evidence.contains("has no tls_ca_path"), "{evidence}");
+    assert!(!evidence.contains("not a TLS mismatch"), "{evidence}");
+}
+
+#[test]
+fn refusal_counts_say_they_include_retries() {
+    let found = incident()
+        .tempo_status(|s| s.config = Read::Ok(config(true, false, 1)))
+        .run();
+    let evidence = found[0].evidence.join("\n");
+    assert!(
+        evidence.contains("310 spans refused, 0 accepted by the distributor over the last 60 s (counts include the sender's retries"),
+        "{evidence}"
+    );
+}
+
+fn ready(ready: bool, message: &str) -> Read<crate::tempo::Readiness> {
+    Read::Ok(crate::tempo::Readiness {
+        ready,
+        message: message.into(),
+    })
+}
+
+#[test]
+fn an_unusable_ring_with_no_traffic_is_latent_once_tempo_is_ready() {
+    let quiet = [
+        (Stage::TempoDistributor, Idle),
+        (Stage::TempoIngester, Idle),
+        (Stage::TempoStorage, Idle),
+    ];
+    let run = |members: &[(&str, &str)], rf: u32, is_ready: bool| {
+        let found = Case::v2(&quiet)
+            .tempo_evidence(|e| {
+                e.ready = ready(
+                    is_ready,
+                    if is_ready {
+                        "ready"
+                    } else {
+                        "Ingester not ready: waiting for 15s after being ready"
+                    },
+                )
+            })
+            .tempo_status(|s| {
+                s.ingester_ring = Read::Ok(ring(members));
+                s.config = Read::Ok(config(false, false, rf));
+            })
+            .run();
+        found
+            .iter()
+            .map(|d| (d.cause.as_str(), d.stage.as_str(), d.latent))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        run(&[], 1, true),
+        [("ingester_ring_empty", "tempo_distributor", true)]
+    );
+    assert_eq!(
+        run(&[("a", "ACTIVE")], 3, true),
+        [(
+            "ingesters_below_replication_factor",
+            "tempo_distributor",
+            true
+        )]
+    );
+    // Enough once the joining one is ACTIVE: not latent.
+    assert_eq!(run(&[("a", "ACTIVE"), ("b", "JOINING")], 3, true), []);
+    assert_eq!(run(&[("a", "ACTIVE")], 1, true), []);
+    // A starting Tempo (/ready 503) is not judged: its ring fills within seconds.
+    assert_eq!(run(&[], 1, false), []);
+}
+
+#[test]
+fn queriers_not_connected_is_a_read_path_cause_at_tempo_query() {
+    let message =
+        "Query Frontend not ready: not ready: number of queriers connected to query-frontend is 0";
+    let found = Case::v2(&[
+        (Stage::TempoDistributor, Fine),
+        (Stage::TempoIngester, Fine),
+    ])
+    .tempo_evidence(|e| e.ready = ready(false, message))
+    .tempo_status(|s| {
+        let mut c = config(true, true, 1);
+        c.frontend_worker_tls = Some(false);
+        s.config = Read::Ok(c);
+    })
+    .run();
+    assert_eq!(
+        causes(&found),
+        [("query_frontend_no_queriers", "confirmed")]
+    );
+    let d = &found[0];
+    assert_eq!(d.stage.as_str(), "tempo_query");
+    assert_eq!(d.severity, Severity::Warning);
+    let evidence = d.evidence.join("\n");
+    assert!(evidence.contains(message), "{evidence}");
+    assert!(evidence.contains("querier.frontend_worker.grpc_client_config.tls_enabled is false while server.grpc_tls_config has a certificate"), "{evidence}");
+    // A start-up 503 is not a cause.
+    let found = Case::v2(&[(Stage::TempoDistributor, Fine)])
+        .tempo_evidence(|e| {
+            e.ready = ready(
+                false,
+                "Ingester not ready: waiting for 15s after being ready",
+            )
+        })
         .run();
     assert!(found.is_empty(), "{found:?}");
 }

@@ -402,6 +402,43 @@ pub fn extrapolated_series(dir: &str, pages: usize) -> Vec<String> {
     series
 }
 
+/// Runs `spanflow diagnose` against a server replaying a capture pair extended to a series.
+pub async fn run_diagnose(dir: &str, extra: &[&str]) -> (i32, String, String) {
+    let server = FixtureServer::start(dir).await;
+    server.play_metrics(extrapolated_series(dir, 30));
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        format!(
+            "poll_interval: 15s\nprobes: {{grpc_health: false}}\ntargets:\n  - {{name: tempo, role: tempo, url: '{}'}}\n",
+            server.base
+        ),
+    )
+    .unwrap();
+    let mut args = vec![
+        "diagnose".to_owned(),
+        "--config.file".to_owned(),
+        config.path().display().to_string(),
+        "--wait".to_owned(),
+        "2s".to_owned(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
+        .args(&args)
+        .env("NO_COLOR", "1")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(30), output)
+        .await
+        .expect("diagnose finished within 30 s")
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// A port on 127.0.0.1 that was free a moment ago, for a process the test starts.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
