@@ -27,6 +27,10 @@ import urllib.request
 COLLECTOR_PAGE = "fixtures/otelcol/otelio-opamp-contrib-0.124.1/metrics.txt"
 TEMPO_CAPTURE = "fixtures/tempo-2.7.2/healthy"
 METRICS_BUDGET_S = 0.25
+# No scrape may take longer than this, however loaded the machine; over METRICS_BUDGET_S
+# at most one scrape in a hundred (rounded up): a debug build on a busy 2-core CI machine
+# stalls now and then, a /metrics stuck behind polls or locks is slow every time.
+METRICS_HARD_LIMIT_S = 1.0
 
 
 def shared_path(shared, rel):
@@ -216,6 +220,7 @@ async def main():
           f"{args.duration:.0f} s, spanflow pid {proc.pid}, log {log.name}", flush=True)
     print(f"{'t_s':>6} {'rss_kib':>9} {'cpu_%':>6} {'metrics_ms_max':>14} {'up':>5}", flush=True)
     samples, worst, failures = [], 0.0, 0
+    scrape_times = []
     started = time.monotonic()
     _, cpu_before = proc_sample(proc.pid)
     last_t, last_cpu = started, cpu_before
@@ -239,6 +244,7 @@ async def main():
         try:
             took, body = await loop.run_in_executor(None, scrape, url)
             worst = max(worst, took)
+            scrape_times.append(took)
             up = body.count(f'role="{args.role}"}} 1'.encode())
         except OSError as e:
             failures += 1
@@ -285,8 +291,15 @@ async def main():
     if failures:
         print("fleet: FAIL: /metrics failed")
         ok = False
-    if metrics_max > METRICS_BUDGET_S * 1000:
-        print(f"fleet: FAIL: /metrics slower than {METRICS_BUDGET_S * 1000:.0f} ms")
+    over = [t for t in scrape_times if t > METRICS_BUDGET_S]
+    allowed = -(-len(scrape_times) // 100)
+    print(f"fleet: {len(over)} of {len(scrape_times)} scrapes over {METRICS_BUDGET_S * 1000:.0f} ms "
+          f"(at most {allowed}), slowest {max(scrape_times, default=0) * 1000:.1f} ms")
+    if max(scrape_times, default=0) > METRICS_HARD_LIMIT_S:
+        print(f"fleet: FAIL: a /metrics scrape took over {METRICS_HARD_LIMIT_S * 1000:.0f} ms")
+        ok = False
+    if len(over) > allowed:
+        print(f"fleet: FAIL: /metrics slower than {METRICS_BUDGET_S * 1000:.0f} ms more than once in a hundred")
         ok = False
     sys.exit(0 if ok else 1)
 

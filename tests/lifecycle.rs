@@ -7,10 +7,20 @@ use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn sigterm_during_a_slow_poll_stops_cleanly_within_the_timeout() {
-    // A target that answers after 1.5 s.
-    let app = axum::Router::new().fallback(|| async {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        "otelcol_receiver_accepted_spans 1\n"
+    // A target that answers 1.5 s after each request, and says when it got one and when it
+    // answered.
+    let (received_tx, mut received) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+    let answered_log = answered.clone();
+    let app = axum::Router::new().fallback(move || {
+        let received_tx = received_tx.clone();
+        let answered_log = answered_log.clone();
+        async move {
+            let _ = received_tx.send(Instant::now());
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            answered_log.lock().unwrap().push(Instant::now());
+            "otelcol_receiver_accepted_spans 1\n"
+        }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let target = format!("http://{}/metrics", listener.local_addr().unwrap());
@@ -22,8 +32,10 @@ async fn sigterm_during_a_slow_poll_stops_cleanly_within_the_timeout() {
         std::process::Stdio::piped(),
     )
     .await;
-    // The first poll starts within a tenth of the interval and is now waiting on the target.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Signal while the first poll is in flight: the target has its request and not answered.
+    tokio::time::timeout(Duration::from_secs(10), received.recv())
+        .await
+        .expect("the first poll reached the target within 10 s");
     let sent = Instant::now();
     spanflow.signal("-TERM");
     let base = spanflow.base.clone();
@@ -31,16 +43,20 @@ async fn sigterm_during_a_slow_poll_stops_cleanly_within_the_timeout() {
         .await
         .expect("spanflow exits after SIGTERM")
         .unwrap();
-    let took = sent.elapsed();
+    let exited = Instant::now();
+    let took = exited - sent;
     assert!(out.status.success(), "{out:?}");
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("spanflow stopped"), "{log}");
     assert!(!log.contains("abandoned"), "{log}");
-    // It waited for the poll in flight (~1 s left) but not beyond the target's timeout.
+    // It waited for the poll in flight — it exited after the target answered — but not
+    // beyond the target's 2 s timeout (4 s leaves room for a loaded machine).
+    let answers = answered.lock().unwrap().clone();
     assert!(
-        took >= Duration::from_millis(500) && took < Duration::from_secs(4),
-        "{took:?}"
+        answers.first().is_some_and(|a| *a <= exited),
+        "spanflow exited before the poll in flight was answered"
     );
+    assert!(took < Duration::from_secs(4), "{took:?}");
     assert!(
         reqwest::get(format!("{base}/-/healthy")).await.is_err(),
         "listener closed"
