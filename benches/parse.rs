@@ -1,4 +1,4 @@
-//! Parser throughput on the corpora of `../shared/bench/` (run with `scripts/bench.sh`).
+//! Parser throughput on the corpora made from `testdata/bench/` (run with `scripts/bench.sh`).
 //!
 //! * `full`: every family with every sample, label values unescaped (`expfmt::parse`).
 //! * `scan_tempo_stages`: only the families Tempo's stages need, the rest skipped unread
@@ -15,13 +15,13 @@
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group};
-use spanflow::expfmt::{self, Format};
+use spanflow::source::expfmt::{self, Format};
 
 fn corpora() -> Vec<(String, String)> {
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/bench");
+    let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/bench");
     let dir = std::env::var("SPANFLOW_BENCH_CORPORA")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| shared.clone());
+        .unwrap_or_else(|_| shipped.clone());
     let mut out = Vec::new();
     for name in [
         "synth-1m.prom",
@@ -32,7 +32,7 @@ fn corpora() -> Vec<(String, String)> {
         let path = if dir.join(name).is_file() {
             dir.join(name)
         } else {
-            shared.join(name)
+            shipped.join(name)
         };
         if let Ok(body) = std::fs::read_to_string(&path) {
             out.push((name.to_owned(), body));
@@ -40,7 +40,7 @@ fn corpora() -> Vec<(String, String)> {
     }
     assert!(
         !out.is_empty(),
-        "no corpus found: is ../shared beside the checkout?"
+        "no corpus found in testdata/bench or target/bench-corpora (scripts/bench.sh makes them)"
     );
     out
 }

@@ -21,27 +21,24 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use spanflow::config::Config;
-use spanflow::derive::{self, PollOutcome, TargetState};
-use spanflow::expose;
-use spanflow::pipeline;
-use spanflow::reload::ReloadStatus;
-use spanflow::scrape::Page;
-use spanflow::tempo::{self, Read, TempoEvidence, TempoStatus};
+use spanflow::derive::{PollOutcome, TargetState};
+use spanflow::serve::metrics;
+use spanflow::serve::reload::ReloadStatus;
+use spanflow::snapshot;
+use spanflow::source::page;
+use spanflow::source::scrape::Page;
+use spanflow::source::tempo::{self, Read, TempoEvidence, TempoStatus};
 use tokio::time::Instant;
 
 const TARGETS: usize = 1000;
 const POLLS: u32 = 12;
 
-fn shared(rel: &str) -> String {
+/// A file of the repository's `testdata/`.
+fn testdata(rel: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared")
+        .join("testdata")
         .join(rel);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (is ../shared beside the checkout?)",
-            path.display()
-        )
-    })
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn page(body: &str) -> Page {
@@ -88,11 +85,11 @@ fn fleet() -> (Config, Vec<TargetState>) {
         ));
     }
     let config = Config::from_yaml(&yaml, "bench").unwrap();
-    let tempo = shared("fixtures/tempo-2.7.2/healthy/metrics.txt");
-    let collector = shared("fixtures/otelcol/otelio-opamp-contrib-0.124.1/metrics.txt");
+    let tempo = testdata("fixtures/tempo-2.7.2/healthy/metrics.txt");
+    let collector = testdata("fixtures/otelcol/otelio-opamp-contrib-0.124.1/metrics.txt");
     let app = "otel_sdk_exporter_span_exported_total{error_type=\"\"} 100\notel_sdk_exporter_span_exported_total{error_type=\"timeout\"} 1\n";
     let dir = "fixtures/tempo-2.7.2/healthy";
-    let read = |rel: &str| shared(&format!("{dir}/{rel}"));
+    let read = |rel: &str| testdata(&format!("{dir}/{rel}"));
     let evidence = TempoEvidence {
         ready: Read::Ok(tempo::parse_ready(200, read("ready.txt").as_bytes())),
         status: Arc::new(TempoStatus {
@@ -124,7 +121,7 @@ fn fleet() -> (Config, Vec<TargetState>) {
             _ => app,
         };
         for k in 0..POLLS {
-            let mut reading = pipeline::read_page(
+            let mut reading = page::read_page(
                 target.role,
                 &page(&advanced(body, k)),
                 target.app_selectors.as_ref(),
@@ -150,9 +147,9 @@ fn serve(c: &mut Criterion) {
     let (config, states) = fleet();
     let now = Instant::now();
     c.bench_function("derive_1000_targets", |b| {
-        b.iter(|| derive::derive_snapshot(&config, &states, now, SystemTime::now()))
+        b.iter(|| snapshot::make(&config, &states, now, SystemTime::now()))
     });
-    let snapshot = derive::derive_snapshot(&config, &states, now, SystemTime::now());
+    let snapshot = snapshot::make(&config, &states, now, SystemTime::now());
     let reload = ReloadStatus::loaded_now();
     let mut group = c.benchmark_group("render_1000_targets");
     for (name, accept) in [
@@ -163,44 +160,44 @@ fn serve(c: &mut Criterion) {
         ),
     ] {
         group.bench_function(name, |b| {
-            b.iter(|| expose::render(&snapshot, 0.5, &reload, accept).0.len())
+            b.iter(|| metrics::render(&snapshot, 0.5, &reload, accept).0.len())
         });
     }
     // What a scrape costs when the snapshot has not changed since the last one: the body
     // kept by the web server's cache, with the age written in.
     let shared_snapshot = std::sync::Arc::new(snapshot.clone());
-    let cache = expose::RenderCache::default();
+    let cache = metrics::RenderCache::default();
     group.bench_function("text_kept", |b| {
         b.iter(|| cache.render(&shared_snapshot, 0.5, &reload, None).0.len())
     });
     group.finish();
-    let (body, _) = expose::render(&snapshot, 0.5, &reload, None);
+    let (body, _) = metrics::render(&snapshot, 0.5, &reload, None);
     println!(
         "render_1000_targets: {} bytes, {} series",
         body.len(),
         body.lines().filter(|l| !l.starts_with('#')).count()
     );
 
-    let tempo = page(&shared("fixtures/tempo-2.7.2/healthy/metrics.txt"));
+    let tempo = page(&testdata("fixtures/tempo-2.7.2/healthy/metrics.txt"));
     c.bench_function("read_tempo_page", |b| {
-        b.iter(|| pipeline::read_page(spanflow::stage::Role::Tempo, &tempo, None).unwrap())
+        b.iter(|| page::read_page(spanflow::model::stage::Role::Tempo, &tempo, None).unwrap())
     });
 }
 
 fn tempo_status(c: &mut Criterion) {
     let dir = "fixtures/tempo-2.7.2/healthy";
-    let config = shared(&format!("{dir}/status_config.yaml"));
-    let services = shared(&format!("{dir}/status_services.txt"));
-    let ring = shared(&format!("{dir}/ingester_ring.json"));
+    let config = testdata(&format!("{dir}/status_config.yaml"));
+    let services = testdata(&format!("{dir}/status_services.txt"));
+    let ring = testdata(&format!("{dir}/ingester_ring.json"));
     let mut group = c.benchmark_group("tempo_status");
     group.bench_function("config", |b| {
-        b.iter(|| spanflow::tempo::parse_config(&config).unwrap())
+        b.iter(|| spanflow::source::tempo::parse_config(&config).unwrap())
     });
     group.bench_function("services", |b| {
-        b.iter(|| spanflow::tempo::parse_services(&services).unwrap())
+        b.iter(|| spanflow::source::tempo::parse_services(&services).unwrap())
     });
     group.bench_function("ring", |b| {
-        b.iter(|| spanflow::tempo::parse_ring(ring.as_bytes()).unwrap())
+        b.iter(|| spanflow::source::tempo::parse_ring(ring.as_bytes()).unwrap())
     });
     group.finish();
 }
@@ -218,7 +215,7 @@ fn thread_cpu_time() -> Duration {
 }
 
 fn poll_tempo_page(c: &mut Criterion) {
-    let body = shared("fixtures/tempo-2.7.2/healthy/metrics.txt");
+    let body = testdata("fixtures/tempo-2.7.2/healthy/metrics.txt");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -244,17 +241,20 @@ fn poll_tempo_page(c: &mut Criterion) {
         "bench.yml",
     )
     .unwrap();
-    let client = spanflow::scrape::TargetClient::new(&config.targets[0], 4 << 20).unwrap();
+    let client = spanflow::source::scrape::TargetClient::new(&config.targets[0], 4 << 20).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let poll = || async {
         let page = client
-            .fetch(client.endpoint("metrics"), spanflow::scrape::METRICS_ACCEPT)
+            .fetch(
+                client.endpoint("metrics"),
+                spanflow::source::scrape::METRICS_ACCEPT,
+            )
             .await
             .unwrap();
-        pipeline::read_page(spanflow::stage::Role::Tempo, &page, None).unwrap()
+        page::read_page(spanflow::model::stage::Role::Tempo, &page, None).unwrap()
     };
     c.bench_function("poll_tempo_page_cpu", |b| {
         b.iter_custom(|iters| {

@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
-# Criterion benchmarks: the parser on the 10 MB corpora of ../shared/bench (generated into
+# Criterion benchmarks: the parser on the 10 MB corpora made by testdata/bench's generators (into
 # target/ first), and deriving, rendering and page reading at 1,000 targets (benches/serve.rs).
 # Usage: scripts/bench.sh [criterion filter]
 #        scripts/bench.sh --callgrind   instructions of three full parses of each 10 MB corpus
 #                                       (valgrind; files in target/callgrind/ for callgrind_annotate)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shared=../shared/bench
-[ -d "$shared" ] || { echo "scripts/bench.sh: $shared is missing (clone shared/ beside this checkout)" >&2; exit 1; }
+data=testdata/bench
 out=target/bench-corpora
 mkdir -p "$out"
-[ -f "$out/synth-10m.prom" ] || (cd "$shared" && python3 gen_corpus.py --target-bytes 10000000 --out "$OLDPWD/$out/synth-10m.prom" >/dev/null)
-[ -f "$out/real-110x.prom" ] || (cd "$shared" && python3 scale_real.py tempo-2.7.2-metrics.txt "$OLDPWD/$out/real-110x.prom" 110 >/dev/null)
+[ -f "$out/synth-10m.prom" ] || (cd "$data" && python3 gen_corpus.py --target-bytes 10000000 --out "$OLDPWD/$out/synth-10m.prom" >/dev/null)
+[ -f "$out/real-110x.prom" ] || (cd "$data" && python3 scale_real.py tempo-2.7.2-metrics.txt "$OLDPWD/$out/real-110x.prom" 110 >/dev/null)
 if [ "${1:-}" = "--callgrind" ]; then
   command -v valgrind >/dev/null || { echo "scripts/bench.sh: --callgrind needs valgrind (Debian: apt-get install -y valgrind)" >&2; exit 1; }
   bin=$(cargo bench --bench parse --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p')

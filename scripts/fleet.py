@@ -5,7 +5,7 @@ second. Fails (exit 1) when RSS is not flat after warm-up, when spanflow dies, o
 /metrics fails or exceeds its budget.
 
 Collector targets serve the real Collector 0.124.1 page; Tempo targets serve every endpoint
-of the real Tempo 2.7.2 capture (../shared/fixtures/tempo-2.7.2/healthy, by its INDEX.tsv).
+of the real Tempo 2.7.2 capture (testdata/fixtures/tempo-2.7.2/healthy, by its INDEX.tsv).
 Counters advance on every /metrics request. A share of the targets can flap.
 
     scripts/fleet.py --spanflow target/release/spanflow --duration 600 --targets 200 --flapping 0.33
@@ -33,10 +33,10 @@ METRICS_BUDGET_S = 0.25
 METRICS_HARD_LIMIT_S = 1.0
 
 
-def shared_path(shared, rel):
-    path = os.path.join(shared, rel)
+def testdata_path(testdata, rel):
+    path = os.path.join(testdata, rel)
     if not os.path.exists(path):
-        sys.exit(f"fleet: {path} is missing (../shared beside the repository)")
+        sys.exit(f"fleet: {path} is missing (the repository's testdata/)")
     return path
 
 
@@ -63,9 +63,9 @@ def render(template, n):
     return ("\n".join(out) + "\n").encode()
 
 
-def load_tempo_routes(shared):
+def load_tempo_routes(testdata):
     """(path, wants JSON) -> (status line, content type, body) of a Tempo capture."""
-    folder = shared_path(shared, TEMPO_CAPTURE)
+    folder = testdata_path(testdata, TEMPO_CAPTURE)
     routes = {}
     with open(os.path.join(folder, "INDEX.tsv"), encoding="utf-8") as index:
         next(index)
@@ -160,7 +160,7 @@ def scrape(url):
 async def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spanflow", required=True)
-    ap.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+    ap.add_argument("--testdata", default=os.path.join(os.path.dirname(__file__), "..", "testdata"))
     ap.add_argument("--duration", type=float, default=600, help="seconds (default 600)")
     ap.add_argument("--targets", type=int, default=200)
     ap.add_argument("--role", choices=["collector", "tempo"], default="collector")
@@ -174,10 +174,10 @@ async def main():
     if args.wrk > 0 and shutil.which("wrk") is None:
         ap.error("--wrk needs wrk on PATH (Debian: apt-get install -y wrk)")
     if args.role == "tempo":
-        template = load_page(shared_path(args.shared, TEMPO_CAPTURE + "/metrics.txt"))
-        routes = load_tempo_routes(args.shared)
+        template = load_page(testdata_path(args.testdata, TEMPO_CAPTURE + "/metrics.txt"))
+        routes = load_tempo_routes(args.testdata)
     else:
-        template = load_page(shared_path(args.shared, COLLECTOR_PAGE))
+        template = load_page(testdata_path(args.testdata, COLLECTOR_PAGE))
         routes = None
 
     servers, ports = [], []

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs spanflow's fuzz targets (fuzz/) with cargo-fuzz (libFuzzer), each for a stated time.
-# Seeds are copied at fuzz time from ../shared (the OpenMetrics conformance suite, real
+# Seeds are copied at fuzz time from testdata/ (the OpenMetrics conformance suite, real
 # Tempo and Collector captures, the example configs) into fuzz/corpus/, which is not
 # committed. A crash is saved under fuzz/artifacts/<target>/: copy it to
 # fuzz/regressions/<target>/ so tests/fuzz_regressions.rs replays it in every test run.
@@ -13,8 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-300}"; shift || true
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(expfmt config tempo_status)
-shared=../shared
-[ -f "$shared/DESIGN.md" ] || { echo "scripts/fuzz.sh: ../shared is missing (seeds come from it)" >&2; exit 1; }
+data=testdata
 command -v cargo-fuzz >/dev/null || { echo "scripts/fuzz.sh: cargo install cargo-fuzz first" >&2; exit 1; }
 
 seed() { # target, files...
@@ -22,10 +21,10 @@ seed() { # target, files...
   mkdir -p "$dir"
   for f in "$@"; do [ -f "$f" ] && cp "$f" "$dir/$(echo "$f" | md5sum | cut -c1-16)"; done
 }
-seed expfmt $(find "$shared/conformance/openmetrics" -type f) \
-  $(find "$shared/fixtures" -name 'metrics*.txt' -size -200k | head -200)
-seed config examples/spanflow.yml $(find "$shared/fixtures" -name 'config.yaml')
-seed tempo_status $(find "$shared/fixtures" \( -name 'status_*' -o -name '*ring*.json' -o -name 'ready.txt' \) -size -100k | grep -v headers)
+seed expfmt $(find "$data/conformance/openmetrics" -type f) \
+  $(find "$data/fixtures" -name 'metrics*.txt' -size -200k | head -200)
+seed config examples/spanflow.yml $(find "$data/fixtures" -name 'config.yaml')
+seed tempo_status $(find "$data/fixtures" \( -name 'status_*' -o -name '*ring*.json' -o -name 'ready.txt' \) -size -100k | grep -v headers)
 
 export RUSTC_BOOTSTRAP=1
 for t in "${targets[@]}"; do

@@ -18,9 +18,10 @@ use crate::config::Config;
 use crate::demo::{self, Scenario};
 use arc_swap::ArcSwap;
 
-use crate::reload::{self, ReloadStatus, SharedReloadStatus};
-use crate::webconfig::{self, WebConfig};
-use crate::{engine, web};
+use crate::engine;
+use crate::serve::reload::{self, ReloadStatus, SharedReloadStatus};
+use crate::serve::web;
+use crate::serve::webconfig::{self, WebConfig};
 
 /// Tells whether a tracing pipeline (app → OpenTelemetry Collector → Grafana Tempo) stores
 /// the spans it is sent, stage by stage, as Prometheus metrics.
@@ -210,10 +211,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (None, None) => PathBuf::from("spanflow.yml"),
             };
             let config = load(&path)?;
-            let mut shared = crate::scrape::SharedClients::default();
+            let mut shared = crate::source::scrape::SharedClients::default();
             for target in &config.targets {
-                crate::scrape::TargetClient::shared(target, config.body_size_limit, &mut shared)
-                    .map_err(|e| UsageError(e.into()))?;
+                crate::source::scrape::TargetClient::shared(
+                    target,
+                    config.body_size_limit,
+                    &mut shared,
+                )
+                .map_err(|e| UsageError(e.into()))?;
             }
             engine::TargetPoller::probe_settings(&config).map_err(|e| UsageError(e.into()))?;
             cli.web.web_config()?;
@@ -277,15 +282,17 @@ async fn diagnose(
     let snapshot = engine.snapshot.load_full();
     drop(engine); // the report is made; polls in flight need not finish
     let report = match output {
-        Output::Json => crate::report::json(&snapshot),
+        Output::Json => crate::serve::report::json(&snapshot),
         Output::Text => {
             use std::io::IsTerminal;
             let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            crate::report::text(&snapshot, colour)
+            crate::serve::report::text(&snapshot, colour)
         }
     };
     println!("{report}");
-    Ok(ExitCode::from(crate::report::Outcome::of(&snapshot) as u8))
+    Ok(ExitCode::from(
+        crate::serve::report::Outcome::of(&snapshot) as u8
+    ))
 }
 
 fn load(path: &std::path::Path) -> Result<Config, UsageError> {

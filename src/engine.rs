@@ -26,15 +26,14 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::config::{Config, Target};
-use crate::derive::{self, PollOutcome, Snapshot, TargetState};
-use crate::pipeline::{self, Generation, Reading};
-use crate::probe::{self, ProbeResult, ProbeSettings, ProbeSetupError};
-use crate::scrape::{self, ClientSetupError, ScrapeError, TargetClient};
-use crate::stage::{Role, Stage, StageStatus};
-use crate::tempo::{self, TempoEvidence, TempoStatus};
-
-/// The latest snapshot, shared with every reader.
-pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
+use crate::derive::{PollOutcome, TargetState};
+use crate::model::software::Generation;
+use crate::model::stage::{Role, Stage, StageStatus};
+use crate::snapshot::{self, SharedSnapshot, Snapshot};
+use crate::source::page::{self, Reading};
+use crate::source::probe::{self, ProbeResult, ProbeSettings, ProbeSetupError};
+use crate::source::scrape::{self, ClientSetupError, ScrapeError, TargetClient};
+use crate::source::tempo::{self, TempoEvidence, TempoStatus};
 
 /// Running pollers and deriver. [`Engine::stop`] stops them cleanly; dropping the engine
 /// aborts them.
@@ -90,7 +89,7 @@ pub fn prepare(config: Arc<Config>) -> Result<Prepared, StartError> {
 /// Prepares and starts polling, with a new shared snapshot.
 pub fn start(config: Arc<Config>) -> Result<Engine, StartError> {
     let prepared = prepare(config)?;
-    let snapshot: SharedSnapshot = Arc::new(ArcSwap::from_pointee(Snapshot::initial(
+    let snapshot: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot::initial(
         &prepared.config,
         &[],
     )));
@@ -128,7 +127,7 @@ impl Prepared {
                 }
             })
             .collect();
-        snapshot.store(Arc::new(Snapshot::initial(&config, &states)));
+        snapshot.store(Arc::new(snapshot::initial(&config, &states)));
 
         let (stop, stopped) = watch::channel(false);
         let mut pollers = JoinSet::new();
@@ -310,7 +309,7 @@ impl TargetPoller {
             _ => client.url().clone(),
         };
         let page = client.fetch(url, scrape::METRICS_ACCEPT).await?;
-        let mut reading = pipeline::read_page(target.role, &page, target.app_selectors.as_ref())
+        let mut reading = page::read_page(target.role, &page, target.app_selectors.as_ref())
             .map_err(|e| ScrapeError::Parse(e.to_string()))?;
         if target.role != Role::Tempo {
             return Ok(reading);
@@ -479,7 +478,7 @@ async fn run_deriver(
     snapshot: SharedSnapshot,
 ) -> Vec<TargetState> {
     let derive = |states: &[TargetState]| {
-        let derived = derive::derive_snapshot(&config, states, Instant::now(), SystemTime::now());
+        let derived = snapshot::make(&config, states, Instant::now(), SystemTime::now());
         log_transitions(&snapshot.load(), &derived);
         snapshot.store(Arc::new(derived));
     };
@@ -614,7 +613,7 @@ mod transition_tests {
     use crate::derive::{Judged, StageReport, Verdict};
 
     fn snapshot(stages: &[(Stage, StageStatus)]) -> Snapshot {
-        let mut s = Snapshot {
+        let mut derived = crate::derive::Derived {
             generated_unix: 0.0,
             generated_at: Instant::now(),
             window_seconds: 60.0,
@@ -642,10 +641,12 @@ mod transition_tests {
             discarded_per_second: Default::default(),
             targets: Vec::new(),
             tempo_generation: Generation::Unknown,
-            causes: Vec::new(),
         };
-        s.judge_pipeline();
-        s
+        derived.judge_pipeline();
+        Snapshot {
+            derived,
+            causes: Vec::new(),
+        }
     }
 
     #[test]

@@ -4,10 +4,10 @@
 //! value or an error, never a panic, and in bounded time and memory.
 
 use crate::config::Config;
-use crate::expfmt::{self, Format};
-use crate::scrape::Page;
-use crate::stage::Role;
-use crate::tempo;
+use crate::model::stage::Role;
+use crate::source::expfmt::{self, Format};
+use crate::source::scrape::Page;
+use crate::source::tempo;
 
 /// A body as a scraped page: both formats, the full parser with every label set read (the
 /// fast path checked against the general rules), and the page reader of every role.
@@ -43,7 +43,7 @@ pub fn exposition(data: &[u8]) {
             body: data.to_vec(),
             content_type: content_type.to_owned(),
         };
-        let _ = crate::pipeline::read_page(role, &page, None);
+        let _ = crate::source::page::read_page(role, &page, None);
     }
 }
 

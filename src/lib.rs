@@ -1,11 +1,14 @@
 //! spanflow: tells whether a tracing pipeline (app → OpenTelemetry Collector → Grafana
 //! Tempo) stores the spans it is sent, per stage, as Prometheus metrics.
 //!
-//! Data flows one way through the modules: `config` → `scrape` (fetch) → `expfmt` (parse)
-//! → `pipeline` (the stage model: which counters, which stages) → `derive` (history,
-//! windows, status, snapshot) → `expose` / `web`. `engine` runs the pollers and the
-//! deriver; `cli` wires it all to the command line; `demo` simulates a pipeline.
-//! `../shared/DESIGN.md` is the contract.
+//! Data flows one way, and the folders show it:
+//! [`config`] → [`source`] (fetch and read what targets say) → [`model`] (the stage
+//! vocabulary and the counter catalogue every step uses) → [`derive`] (history, windows,
+//! stage status, the blocked stage) → [`diagnose`] (causes, evidence, fixes) →
+//! [`snapshot`] (the two together, as served) → [`serve`] (`/metrics`, the status page,
+//! the JSON API, the `diagnose` report). [`engine`] runs the pollers and each derive →
+//! diagnose step; [`cli`] wires it to the command line; [`demo`] simulates a pipeline.
+//! The architecture and the metric contract: `docs/architecture.md`.
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -14,18 +17,8 @@ pub mod demo;
 pub mod derive;
 pub mod diagnose;
 pub mod engine;
-pub mod expfmt;
-pub mod expose;
 pub mod fuzzing;
-pub mod page;
-pub mod pipeline;
-pub mod probe;
-pub mod reload;
-pub mod report;
-pub mod scrape;
-pub mod selector;
-pub mod stage;
-pub mod tempo;
-pub mod trust;
-pub mod web;
-pub mod webconfig;
+pub mod model;
+pub mod serve;
+pub mod snapshot;
+pub mod source;

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{PageServer, Poller, TEMPO_CONTENT_TYPE, status, statuses};
-use spanflow::stage::{Stage, StageStatus};
+use spanflow::model::stage::{Stage, StageStatus};
 
 const HEALTHY: &str = "fixtures/tempo-2.7.2/healthy/metrics.txt";
 
@@ -41,7 +41,7 @@ async fn an_unreachable_target_is_down_and_its_stages_unknown() {
 #[tokio::test]
 async fn a_garbage_body_is_a_parse_error_naming_the_line() {
     let server = PageServer::start().await;
-    server.set(common::read_shared(HEALTHY), TEMPO_CONTENT_TYPE);
+    server.set(common::read_testdata(HEALTHY), TEMPO_CONTENT_TYPE);
     let mut poller = Poller::tempo(&server.base);
     poller.poll().await;
     server.set("<html>\n<body>502 Bad Gateway</body>\n", "text/html");
@@ -58,7 +58,7 @@ async fn a_garbage_body_is_a_parse_error_naming_the_line() {
         Some("unparsable page: line 1: invalid metric name")
     );
     // The good values of the first poll stay in the history, and come back with the target.
-    server.set(common::read_shared(HEALTHY), TEMPO_CONTENT_TYPE);
+    server.set(common::read_testdata(HEALTHY), TEMPO_CONTENT_TYPE);
     let s = poller.poll().await;
     assert!(s.targets[0].up);
 }
@@ -84,7 +84,7 @@ async fn a_page_of_other_software_leaves_the_stage_unknown() {
 #[tokio::test]
 async fn a_body_over_the_cap_is_refused() {
     let server = PageServer::start().await;
-    server.set(common::read_shared(HEALTHY), TEMPO_CONTENT_TYPE); // ~110 KB
+    server.set(common::read_testdata(HEALTHY), TEMPO_CONTENT_TYPE); // ~110 KB
     let mut poller = Poller::new(&tempo_yaml(&server.base, "body_size_limit: 64KiB\n"));
     let s = poller.poll().await;
     assert_eq!(s.targets[0].scrape_errors_total["too_large"], 1);
@@ -155,7 +155,7 @@ async fn tls_server(names: &[&str]) -> TlsServer {
     )
     .await
     .unwrap();
-    let page = common::read_shared(HEALTHY);
+    let page = common::read_testdata(HEALTHY);
     let app = axum::Router::new().fallback(move || {
         let page = page.clone();
         async move {
@@ -246,7 +246,7 @@ async fn headers_and_bearer_tokens_are_sent() {
     use std::sync::{Arc, Mutex};
     let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let record = seen.clone();
-    let page = common::read_shared(HEALTHY);
+    let page = common::read_testdata(HEALTHY);
     let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
         let record = record.clone();
         let page = page.clone();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spanflow::demo::{self, Scenario};
-use spanflow::stage::{Stage, StageStatus};
+use spanflow::model::stage::{Stage, StageStatus};
 
 /// The simulator (with its real gRPC ingesters) and an engine polling it every 250 ms.
 struct Running {
@@ -34,7 +34,7 @@ async fn start(scenario: Scenario) -> Running {
     }
 }
 
-fn causes(s: &spanflow::derive::Snapshot) -> Vec<(&'static str, &'static str)> {
+fn causes(s: &spanflow::snapshot::Snapshot) -> Vec<(&'static str, &'static str)> {
     s.causes
         .iter()
         .map(|d| (d.cause.as_str(), d.certainty.as_str()))
@@ -45,7 +45,7 @@ fn causes(s: &spanflow::derive::Snapshot) -> Vec<(&'static str, &'static str)> {
 async fn wait_until(
     engine: &spanflow::engine::Engine,
     what: &str,
-    check: impl Fn(&spanflow::derive::Snapshot) -> bool,
+    check: impl Fn(&spanflow::snapshot::Snapshot) -> bool,
 ) {
     for _ in 0..80 {
         if check(&engine.snapshot.load()) {
@@ -62,7 +62,7 @@ async fn wait_until(
     panic!("never {what}: {stages:?}");
 }
 
-fn status_of(s: &spanflow::derive::Snapshot, stage: Stage) -> Option<StageStatus> {
+fn status_of(s: &spanflow::snapshot::Snapshot, stage: Stage) -> Option<StageStatus> {
     s.stages.iter().find(|r| r.stage == stage).map(|r| r.status)
 }
 

@@ -1,4 +1,4 @@
-//! Diagnosis end to end on the real Tempo captures: each scenario of `../shared/fixtures/`
+//! Diagnosis end to end on the real Tempo captures: each scenario of `testdata/fixtures/`
 //! yields exactly its expected cause — in the snapshot, in `/api/v1/status`, in
 //! `spanflow_diagnosis` on `/metrics`, and in the report of the `spanflow diagnose` binary —
 //! served by a real HTTP server on 127.0.0.1 at the captured paths. Missing or garbage status
@@ -10,8 +10,10 @@ mod common;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use common::{FixtureServer, Poller, extrapolated_series, read_shared, replay_pair, run_diagnose};
-use spanflow::derive::Snapshot;
+use common::{
+    FixtureServer, Poller, extrapolated_series, read_testdata, replay_pair, run_diagnose,
+};
+use spanflow::snapshot::Snapshot;
 
 /// (cause, stage) of every detected cause.
 fn found(s: &Snapshot) -> Vec<(String, String)> {
@@ -31,7 +33,8 @@ fn expected(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 /// Serves a snapshot through spanflow's real router; returns the base URL.
 async fn serve(snapshot: Snapshot) -> String {
     let shared = Arc::new(ArcSwap::from_pointee(snapshot));
-    let app = spanflow::web::router(shared, "/metrics", spanflow::web::Lifecycle::fixed());
+    let app =
+        spanflow::serve::web::router(shared, "/metrics", spanflow::serve::web::Lifecycle::fixed());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -70,7 +73,8 @@ async fn causes_over_http(snapshot: Snapshot) -> (Vec<(String, String)>, Vec<(St
         .await
         .unwrap();
     let mut from_metrics = Vec::new();
-    let families = spanflow::expfmt::parse(&metrics, spanflow::expfmt::Format::Text).unwrap();
+    let families =
+        spanflow::source::expfmt::parse(&metrics, spanflow::source::expfmt::Format::Text).unwrap();
     for family in families.iter().filter(|f| f.name == "spanflow_diagnosis") {
         for sample in &family.samples {
             assert_eq!(sample.value, 1.0);
@@ -155,7 +159,7 @@ async fn startup_yields_no_cause_while_ready_is_503() {
     let mut poller = Poller::tempo(&server.base);
     for phase in phases {
         server.switch_to(&dir(phase));
-        server.set_metrics(read_shared(&format!("{}/metrics.txt", dir(phase))));
+        server.set_metrics(read_testdata(&format!("{}/metrics.txt", dir(phase))));
         let s = poller.poll().await;
         assert_eq!(found(&s), expected(&[]), "{phase}");
         if phase == "before-ready-after-100-spans" {
@@ -169,7 +173,7 @@ async fn startup_yields_no_cause_while_ready_is_503() {
 async fn replay_series(dir: &str) -> Vec<Snapshot> {
     let server = FixtureServer::start(&format!("{dir}/endpoints")).await;
     let mut poller = Poller::tempo(&server.base);
-    let mut files: Vec<_> = std::fs::read_dir(common::shared().join(dir).join("metrics"))
+    let mut files: Vec<_> = std::fs::read_dir(common::testdata(&format!("{}/metrics", dir)))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -244,25 +248,27 @@ async fn missing_or_garbage_status_endpoints_degrade_to_unavailable_with_a_reaso
     server.set_body("/ingester/ring", true, "{\"shards\": 12");
     server.set_body("/status/services", false, vec![0xff, 0xfe, 0x00]);
     let mut poller = Poller::tempo(&server.base);
-    server.set_metrics(read_shared(&format!("{dir}/metrics_before_spans.txt")));
+    server.set_metrics(read_testdata(&format!("{dir}/metrics_before_spans.txt")));
     poller.poll().await;
-    server.set_metrics(read_shared(&format!("{dir}/metrics.txt")));
+    server.set_metrics(read_testdata(&format!("{dir}/metrics.txt")));
     let s = poller.poll().await;
     let status = &s.targets[0].tempo.as_ref().unwrap().status;
     match &status.config {
-        spanflow::tempo::Read::Unavailable(why) => {
+        spanflow::source::tempo::Read::Unavailable(why) => {
             assert!(why.contains("/status/config: not the YAML"), "{why}")
         }
         other => panic!("{other:?}"),
     }
     match &status.ingester_ring {
-        spanflow::tempo::Read::Unavailable(why) => {
+        spanflow::source::tempo::Read::Unavailable(why) => {
             assert!(why.contains("/ingester/ring: not ring JSON"), "{why}")
         }
         other => panic!("{other:?}"),
     }
     match &status.services {
-        spanflow::tempo::Read::Unavailable(why) => assert!(why.contains("not UTF-8"), "{why}"),
+        spanflow::source::tempo::Read::Unavailable(why) => {
+            assert!(why.contains("not UTF-8"), "{why}")
+        }
         other => panic!("{other:?}"),
     }
     // Without the config and the ring page, the evidence cannot separate a TLS mismatch
@@ -285,13 +291,15 @@ async fn missing_or_garbage_status_endpoints_degrade_to_unavailable_with_a_reaso
     let bare = common::PageServer::start().await;
     let mut poller = Poller::tempo(&bare.base);
     bare.set(
-        read_shared(&format!("{dir}/metrics.txt")),
+        read_testdata(&format!("{dir}/metrics.txt")),
         common::TEMPO_CONTENT_TYPE,
     );
     let s = poller.poll().await;
     let status = &s.targets[0].tempo.as_ref().unwrap().status;
     match &status.config {
-        spanflow::tempo::Read::Unavailable(why) => assert!(why.contains("/status/config"), "{why}"),
+        spanflow::source::tempo::Read::Unavailable(why) => {
+            assert!(why.contains("/status/config"), "{why}")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -303,7 +311,7 @@ async fn the_probe_of_a_real_tls_only_ingester_proves_the_mismatch_without_the_c
     let dir = "fixtures/tempo-2.7.2/tls-mismatch";
     let server = FixtureServer::start(dir).await;
     // The captured ring, pointing at the test's TLS-only gRPC server; the config unreadable.
-    let ring = read_shared(&format!("{dir}/ingester_ring.json"))
+    let ring = read_testdata(&format!("{dir}/ingester_ring.json"))
         .replace("127.0.0.1:9095", &ingester.addr.to_string());
     server.set_body("/ingester/ring", true, ring);
     server.set_body("/status/config", false, "");
@@ -311,9 +319,9 @@ async fn the_probe_of_a_real_tls_only_ingester_proves_the_mismatch_without_the_c
         "poll_interval: 2s\nwindow: 1m\nprobes: {{grpc_health: true, grpc_timeout: 1s}}\ntargets:\n  - {{name: tempo, role: tempo, url: '{}', timeout: 1s}}\n",
         server.base
     ));
-    server.set_metrics(read_shared(&format!("{dir}/metrics_before_spans.txt")));
+    server.set_metrics(read_testdata(&format!("{dir}/metrics_before_spans.txt")));
     poller.poll().await;
-    server.set_metrics(read_shared(&format!("{dir}/metrics.txt")));
+    server.set_metrics(read_testdata(&format!("{dir}/metrics.txt")));
     let s = poller.poll().await;
     let causes: Vec<_> = s
         .causes
@@ -408,7 +416,7 @@ async fn diagnose_without_a_config_or_with_a_bad_one_exits_2() {
 async fn hostile_values_from_tempo_are_escaped_on_the_status_page() {
     let dir = "fixtures/tempo-2.7.2/tls-mismatch";
     let server = FixtureServer::start(dir).await;
-    let ring = read_shared(&format!("{dir}/ingester_ring.json"))
+    let ring = read_testdata(&format!("{dir}/ingester_ring.json"))
         .replace("\"id\":\"vm\"", "\"id\":\"<img src=x onerror=alert(1)>\"");
     server.set_body("/ingester/ring", true, ring);
     let hostile = |page: String| {
@@ -422,11 +430,11 @@ async fn hostile_values_from_tempo_are_escaped_on_the_status_page() {
         )
     };
     let mut poller = Poller::tempo(&server.base);
-    server.set_metrics(hostile(read_shared(&format!(
+    server.set_metrics(hostile(read_testdata(&format!(
         "{dir}/metrics_before_spans.txt"
     ))));
     poller.poll().await;
-    server.set_metrics(hostile(read_shared(&format!("{dir}/metrics.txt"))));
+    server.set_metrics(hostile(read_testdata(&format!("{dir}/metrics.txt"))));
     let s = poller.poll().await;
     assert_eq!(
         s.targets[0].version.as_deref(),

@@ -1,9 +1,9 @@
 //! The exposition parser against the OpenMetrics parser test suite and the benchmark
-//! corpora of `../shared`.
+//! corpora of `testdata/`.
 
 mod common;
 
-use spanflow::expfmt::{self, Format, MetricType};
+use spanflow::source::expfmt::{self, Format, MetricType};
 
 struct Case {
     name: String,
@@ -12,7 +12,7 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let dir = common::shared().join("conformance/openmetrics");
+    let dir = common::testdata("conformance/openmetrics");
     let mut cases = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

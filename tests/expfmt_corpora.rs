@@ -1,4 +1,4 @@
-//! The parser is exact on the benchmark corpora of `../shared/bench/`: every count in
+//! The parser is exact on the benchmark corpora of `testdata/bench/`: every count in
 //! their `.truth.json` (samples, families, histogram series and buckets, quantiles,
 //! NaN/±Inf, escaped label values, label pairs, the sum of the small finite values).
 
@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use spanflow::expfmt::{self, Format, MetricType};
+use spanflow::source::expfmt::{self, Format, MetricType};
 
 #[derive(Debug, Default, PartialEq)]
 struct Counts {
@@ -149,14 +149,14 @@ fn python(args: &[&str], cwd: &Path) {
 
 #[test]
 fn exact_on_the_shipped_1mb_synthetic_corpus() {
-    assert_exact(&common::shared().join("bench/synth-1m.prom"));
+    assert_exact(&common::testdata("bench/synth-1m.prom"));
 }
 
 #[test]
 fn exact_on_the_real_tempo_page() {
     let dir = tempfile::tempdir().unwrap();
     let out: PathBuf = dir.path().join("real-1x.prom");
-    let bench = common::shared().join("bench");
+    let bench = common::testdata("bench");
     python(
         &[
             "scale_real.py",
@@ -173,7 +173,7 @@ fn exact_on_the_real_tempo_page() {
 #[test]
 fn exact_on_the_10mb_corpora() {
     let dir = tempfile::tempdir().unwrap();
-    let bench = common::shared().join("bench");
+    let bench = common::testdata("bench");
     let synth = dir.path().join("synth-10m.prom");
     let real = dir.path().join("real-110x.prom");
     python(

@@ -6,7 +6,7 @@ use prometheus_client::encoding::EncodeMetric;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use proptest::prelude::*;
-use spanflow::expfmt::{self, Format};
+use spanflow::source::expfmt::{self, Format};
 
 #[derive(Debug, Clone)]
 struct RandomFamily {

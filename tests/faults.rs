@@ -411,7 +411,7 @@ impl Rig {
             last.rate, None,
             "{fault:?}: last good rate shown as current"
         );
-        for other in spanflow::scrape::ScrapeError::REASONS {
+        for other in spanflow::source::scrape::ScrapeError::REASONS {
             if other != reason {
                 assert_eq!(
                     last.errors(other),

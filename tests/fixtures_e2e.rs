@@ -1,15 +1,15 @@
 //! Real data end to end: a real HTTP server on 127.0.0.1 replays the captures of real Tempo
-//! 2.7.2 and 3.0.3 (`../shared/fixtures/`), spanflow polls it through its real client and
+//! 2.7.2 and 3.0.3 (`testdata/fixtures/`), spanflow polls it through its real client and
 //! page reader, and the stage statuses, ratios and blocked stage are asserted.
 
 mod common;
 
 use common::{PageServer, Poller, TEMPO_CONTENT_TYPE, replay_pair, stage_list, status, statuses};
-use spanflow::derive::Snapshot;
-use spanflow::stage::{Stage, StageStatus};
+use spanflow::model::stage::{Stage, StageStatus};
+use spanflow::snapshot::Snapshot;
 
 fn series_pages(dir: &str) -> Vec<String> {
-    let path = common::shared().join(dir).join("metrics");
+    let path = common::testdata(&format!("{}/metrics", dir));
     let mut files: Vec<_> = std::fs::read_dir(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .map(|e| e.unwrap().path())
@@ -23,7 +23,7 @@ fn series_pages(dir: &str) -> Vec<String> {
 
 /// Per step, a column of the series' `deltas.tsv` (empty cells read as 0).
 fn deltas(dir: &str, column: &str) -> Vec<f64> {
-    let text = common::read_shared(&format!("{dir}/deltas.tsv"));
+    let text = common::read_testdata(&format!("{dir}/deltas.tsv"));
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
     let col = header
@@ -187,7 +187,7 @@ async fn startup_never_shows_a_failing_stage_before_tempo_is_ready() {
         "after-ready",
     ] {
         server.set(
-            common::read_shared(&format!("fixtures/tempo-2.7.2/startup/{phase}/metrics.txt")),
+            common::read_testdata(&format!("fixtures/tempo-2.7.2/startup/{phase}/metrics.txt")),
             TEMPO_CONTENT_TYPE,
         );
         let s = poller.poll().await;
@@ -258,7 +258,7 @@ async fn transition_follows_within_two_polls_each_way_without_false_failures_at_
     let refused = deltas(dir, "refused");
     let accepted = deltas(dir, "accepted");
     let resets: Vec<bool> = {
-        let text = common::read_shared(&format!("{dir}/deltas.tsv"));
+        let text = common::read_testdata(&format!("{dir}/deltas.tsv"));
         text.lines()
             .skip(1)
             .map(|l| l.split('\t').nth(4).is_some_and(|c| c.contains('R')))
@@ -459,7 +459,7 @@ async fn healthy_replication_factor_3_pattern_is_healthy() {
 
 #[tokio::test]
 async fn collector_pages_of_every_naming_era_are_read() {
-    let root = common::shared().join("fixtures/otelcol");
+    let root = common::testdata("fixtures/otelcol");
     let mut dirs: Vec<_> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -1,6 +1,6 @@
 //! The fuzz targets (`fuzz/`) as regression tests: every input they were seeded with — the
 //! OpenMetrics conformance suite, real Tempo and Collector captures, configs, status pages,
-//! read from `../shared` — and every crash saved under `fuzz/regressions/<target>/` goes
+//! read from `testdata/` — and every crash saved under `fuzz/regressions/<target>/` goes
 //! through the same entry points, which must return (no panic).
 
 mod common;
@@ -38,9 +38,13 @@ fn replay(target: &str, seeds: Vec<PathBuf>, run: fn(&[u8])) {
     }
 }
 
-fn shared_files(keep: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
+/// Every fixture file `keep` takes, the packed series' files included.
+fn fixture_files(keep: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    files_under(&common::shared().join("fixtures"), keep, &mut out);
+    files_under(&common::testdata("fixtures"), keep, &mut out);
+    for (_, unpacked) in common::packed_series() {
+        files_under(&unpacked, keep, &mut out);
+    }
     out
 }
 
@@ -48,11 +52,11 @@ fn shared_files(keep: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
 fn exposition_inputs() {
     let mut seeds = Vec::new();
     files_under(
-        &common::shared().join("conformance/openmetrics"),
+        &common::testdata("conformance/openmetrics"),
         &|_| true,
         &mut seeds,
     );
-    seeds.extend(shared_files(&|p| {
+    seeds.extend(fixture_files(&|p| {
         p.file_name()
             .unwrap()
             .to_string_lossy()
@@ -65,14 +69,14 @@ fn exposition_inputs() {
 
 #[test]
 fn config_inputs() {
-    let mut seeds = shared_files(&|p| p.file_name().is_some_and(|n| n == "config.yaml"));
+    let mut seeds = fixture_files(&|p| p.file_name().is_some_and(|n| n == "config.yaml"));
     seeds.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/spanflow.yml"));
     replay("config", seeds, spanflow::fuzzing::config);
 }
 
 #[test]
 fn tempo_status_inputs() {
-    let seeds = shared_files(&|p| {
+    let seeds = fixture_files(&|p| {
         let name = p.file_name().unwrap().to_string_lossy();
         !name.ends_with(".headers")
             && (name.starts_with("status_") || name.contains("ring") || name == "ready.txt")

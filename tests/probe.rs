@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use spanflow::demo::grpc::{self_signed, serve_health};
-use spanflow::probe::{Answer, FailedAt, ProbeSettings, Speaks, probe};
+use spanflow::source::probe::{Answer, FailedAt, ProbeSettings, Speaks, probe};
 
 fn settings() -> ProbeSettings {
     ProbeSettings::new(Duration::from_secs(2), None, None, false).unwrap()

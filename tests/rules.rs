@@ -1,7 +1,7 @@
 //! The shipped dashboards and rules, checked as code:
 //! - `promtool check rules` / `promtool test rules` over `alerts/`, `promtool check config` over
 //!   `examples/prometheus.yml`, `amtool check-config` over `examples/alertmanager.yml`;
-//! - the dashboard-linter and mixtool rules of `../shared/research/rust-choices.md` §5
+//! - the dashboard-linter and mixtool rules of `testdata/research/rust-choices.md` §5
 //!   (reimplemented: those Go tools cannot be installed here);
 //! - every expression parsed with `promql-parser` (dashboards after Grafana macro
 //!   substitution), every `spanflow_*` name present in spanflow's real `/metrics` output, every
@@ -447,7 +447,7 @@ fn dashboard_follows_the_dashboard_linter_rules() {
         .iter()
         .map(|t| t["legendFormat"].as_str().unwrap())
         .collect();
-    let pipeline: Vec<&str> = spanflow::stage::Stage::ALL
+    let pipeline: Vec<&str> = spanflow::model::stage::Stage::ALL
         .iter()
         .map(|s| s.as_str())
         .collect();
@@ -485,13 +485,14 @@ async fn real_family_names() -> BTreeSet<String> {
         !snapshot.causes.is_empty(),
         "the demo never diagnosed the incident"
     );
-    let (body, _) = spanflow::expose::render(
+    let (body, _) = spanflow::serve::metrics::render(
         &snapshot,
         0.1,
-        &spanflow::reload::ReloadStatus::loaded_now(),
+        &spanflow::serve::reload::ReloadStatus::loaded_now(),
         None,
     );
-    let families = spanflow::expfmt::parse(&body, spanflow::expfmt::Format::Text).unwrap();
+    let families =
+        spanflow::source::expfmt::parse(&body, spanflow::source::expfmt::Format::Text).unwrap();
     families
         .iter()
         .filter(|f| !f.samples.is_empty())
@@ -554,10 +555,10 @@ async fn every_spanflow_name_in_dashboards_and_alerts_is_in_the_real_metrics_out
 #[test]
 fn recording_rules_read_names_real_tempo_and_collectors_expose() {
     let mut real = BTreeSet::new();
-    let mut pages = vec![common::read_shared(
+    let mut pages = vec![common::read_testdata(
         "fixtures/tempo-2.7.2/tls-mismatch/metrics.txt",
     )];
-    for dir in std::fs::read_dir(common::shared().join("fixtures/otelcol")).unwrap() {
+    for dir in std::fs::read_dir(common::testdata("fixtures/otelcol")).unwrap() {
         let page = dir.unwrap().path().join("metrics.txt");
         if page.is_file() {
             pages.push(std::fs::read_to_string(page).unwrap());
@@ -660,16 +661,16 @@ async fn recording_rules_give_the_ratios_spanflow_computes_from_the_same_counter
     }
     let stage_of = |record: &str| match record {
         "cluster_namespace_job:tempo_distributor_success:ratio_rate5m" => {
-            Some(spanflow::stage::Stage::TempoDistributor)
+            Some(spanflow::model::stage::Stage::TempoDistributor)
         }
         "cluster_namespace_job:tempo_ingester_success:ratio_rate5m" => {
-            Some(spanflow::stage::Stage::TempoIngester)
+            Some(spanflow::model::stage::Stage::TempoIngester)
         }
         "cluster_namespace_job:collector_receiver_success:ratio_rate5m" => {
-            Some(spanflow::stage::Stage::CollectorReceiver)
+            Some(spanflow::model::stage::Stage::CollectorReceiver)
         }
         "cluster_namespace_job:collector_exporter_success:ratio_rate5m" => {
-            Some(spanflow::stage::Stage::CollectorExporter)
+            Some(spanflow::model::stage::Stage::CollectorExporter)
         }
         _ => None,
     };

@@ -44,7 +44,7 @@ async fn secrets_appear_in_no_log_endpoint_report_or_error() {
     // Tempo, whose /status/config carries storage keys and a password.
     let dir = "fixtures/tempo-2.7.2/healthy";
     let tempo = FixtureServer::start(dir).await;
-    let config = common::read_shared(&format!("{dir}/status_config.yaml"));
+    let config = common::read_testdata(&format!("{dir}/status_config.yaml"));
     tempo.set_body(
         "/status/config",
         false,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{PageServer, TEMPO_CONTENT_TYPE};
-use spanflow::expose::{self, BuildInfo};
+use spanflow::serve::metrics::{self, BuildInfo};
 
 const GOLDEN: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -25,12 +25,13 @@ const BUILD: BuildInfo = BuildInfo {
 async fn tls_mismatch_exposition() -> String {
     let mut snapshot = common::replay_pair("fixtures/tempo-2.7.2/tls-mismatch").await;
     // The target URL carries the test server's random port; the golden file does not.
-    std::sync::Arc::make_mut(&mut snapshot.targets[0]).url = "http://127.0.0.1:3200/".into();
-    let loaded = spanflow::reload::ReloadStatus {
+    std::sync::Arc::make_mut(&mut snapshot.derived.targets[0]).url =
+        "http://127.0.0.1:3200/".into();
+    let loaded = spanflow::serve::reload::ReloadStatus {
         successful: true,
         last_success_unix: 1_795_312_800.0,
     };
-    expose::encode_text(&expose::families(&snapshot, 0.25, &BUILD, &loaded))
+    metrics::encode_text(&metrics::families(&snapshot, 0.25, &BUILD, &loaded))
 }
 
 /// node_exporter's end-to-end style: the whole output against a committed file.
@@ -81,10 +82,10 @@ async fn serve(tempo_base: &str) -> (String, spanflow::engine::Engine) {
     );
     let config = Arc::new(spanflow::config::Config::from_yaml(&yaml, "test").unwrap());
     let engine = spanflow::engine::start(config).unwrap();
-    let app = spanflow::web::router(
+    let app = spanflow::serve::web::router(
         engine.snapshot.clone(),
         "/metrics",
-        spanflow::web::Lifecycle::fixed(),
+        spanflow::serve::web::Lifecycle::fixed(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -107,7 +108,7 @@ async fn wait_for(client: &reqwest::Client, url: &str, needle: &str) -> String {
 async fn endpoints_answer_with_exact_content_types_and_keep_serving_through_garbage() {
     let tempo = PageServer::start().await;
     tempo.set(
-        common::read_shared("fixtures/tempo-2.7.2/healthy/metrics.txt"),
+        common::read_testdata("fixtures/tempo-2.7.2/healthy/metrics.txt"),
         TEMPO_CONTENT_TYPE,
     );
     let (base, _engine) = serve(&tempo.base).await;
@@ -160,7 +161,8 @@ async fn endpoints_answer_with_exact_content_types_and_keep_serving_through_garb
     );
     let om = om.text().await.unwrap();
     assert!(om.ends_with("# EOF\n"));
-    spanflow::expfmt::parse(&om, spanflow::expfmt::Format::OpenMetrics).expect("valid OpenMetrics");
+    spanflow::source::expfmt::parse(&om, spanflow::source::expfmt::Format::OpenMetrics)
+        .expect("valid OpenMetrics");
 
     let json: serde_json::Value = client
         .get(format!("{base}/api/v1/status"))

@@ -72,7 +72,7 @@ async fn https_server(pem: &Pem) -> (u16, axum_server::Handle<std::net::SocketAd
     )
     .await
     .unwrap();
-    let page = common::read_shared(HEALTHY);
+    let page = common::read_testdata(HEALTHY);
     let app = axum::Router::new().fallback(move || {
         let page = page.clone();
         async move {
@@ -190,7 +190,7 @@ async fn a_leaf_for_another_name_lists_the_names_to_use_as_server_name() {
 #[tokio::test]
 async fn the_probe_trusts_the_one_liner_given_as_its_ca_file() {
     use spanflow::demo::grpc::serve_health;
-    use spanflow::probe::{Answer, ProbeSettings, probe};
+    use spanflow::source::probe::{Answer, ProbeSettings, probe};
     let cert = one_liner(None);
     let ingester = serve_health(Some((cert.cert.clone(), cert.key.clone())))
         .await

@@ -6,15 +6,15 @@
 
 mod common;
 
-use common::{FixtureServer, Poller, extrapolated_series, read_shared, run_diagnose};
-use spanflow::stage::{Stage, StageStatus};
+use common::{FixtureServer, Poller, extrapolated_series, read_testdata, run_diagnose};
+use spanflow::model::stage::{Stage, StageStatus};
 
 const NO_TRAFFIC: &str = "fixtures/tempo-2.10.8/tls-mismatch-no-traffic";
 const REVERSE: &str = "fixtures/tempo-2.10.8/tls-mismatch-reverse";
 const UNTRUSTED: &str = "fixtures/tempo-2.10.8/client-tls-untrusted-ca";
 
 /// Polls a capture folder `polls` times along its extrapolated series.
-async fn replay(dir: &str, polls: usize) -> spanflow::derive::Snapshot {
+async fn replay(dir: &str, polls: usize) -> spanflow::snapshot::Snapshot {
     let server = FixtureServer::start(dir).await;
     server.play_metrics(extrapolated_series(dir, polls));
     let mut poller = Poller::tempo(&server.base);
@@ -98,11 +98,11 @@ async fn the_probe_alone_shows_the_latent_mismatch_against_a_real_tls_only_grpc_
     use spanflow::demo::grpc::{self_signed, serve_health};
     let ingester = serve_health(Some(self_signed().unwrap())).await.unwrap();
     let server = FixtureServer::start(NO_TRAFFIC).await;
-    let ring = read_shared(&format!("{NO_TRAFFIC}/ingester_ring.json"))
+    let ring = read_testdata(&format!("{NO_TRAFFIC}/ingester_ring.json"))
         .replace("127.0.0.1:9095", &ingester.addr.to_string());
     server.set_body("/ingester/ring", true, ring);
     server.set_body("/status/config", false, "");
-    server.set_metrics(read_shared(&format!("{NO_TRAFFIC}/metrics.txt")));
+    server.set_metrics(read_testdata(&format!("{NO_TRAFFIC}/metrics.txt")));
     let mut poller = Poller::new(&format!(
         "poll_interval: 2s\nwindow: 1m\nprobes: {{grpc_health: true, grpc_timeout: 1s}}\ntargets:\n  - {{name: tempo, role: tempo, url: '{}', timeout: 1s}}\n",
         server.base
@@ -168,7 +168,7 @@ async fn no_traffic_on_a_healthy_tempo_is_idle_not_healthy_and_diagnose_exits_3(
     // The healthy capture's page, served unchanged: nothing moves.
     let dir = "fixtures/tempo-2.7.2/healthy";
     let server = FixtureServer::start(dir).await;
-    server.set_metrics(read_shared(&format!("{dir}/metrics.txt")));
+    server.set_metrics(read_testdata(&format!("{dir}/metrics.txt")));
     let config = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         config.path(),
@@ -217,7 +217,7 @@ async fn no_traffic_on_a_healthy_tempo_is_idle_not_healthy_and_diagnose_exits_3(
 async fn the_metrics_say_idle_and_healthy_apart() {
     let dir = "fixtures/tempo-2.7.2/healthy";
     let server = FixtureServer::start(dir).await;
-    server.set_metrics(read_shared(&format!("{dir}/metrics.txt")));
+    server.set_metrics(read_testdata(&format!("{dir}/metrics.txt")));
     let spanflow = common::Spanflow::start(
         &format!(
             "poll_interval: 200ms\nwindow: 1s\nprobes: {{grpc_health: false}}\ntargets:\n  - {{name: tempo, role: tempo, url: '{}'}}\n",
@@ -252,7 +252,7 @@ async fn ready_is_read_on_every_poll_and_the_heavy_endpoints_are_not() {
     server.play_metrics(extrapolated_series("fixtures/tempo-2.7.2/healthy", 8));
     let mut poller = Poller::tempo(&server.base);
     let s = poller.poll().await;
-    let ready = |s: &spanflow::derive::Snapshot| {
+    let ready = |s: &spanflow::snapshot::Snapshot| {
         s.targets[0]
             .tempo
             .as_ref()
@@ -286,7 +286,7 @@ async fn ready_is_read_on_every_poll_and_the_heavy_endpoints_are_not() {
 async fn serve_logs_the_blocked_pipeline_once() {
     use tokio::io::AsyncBufReadExt;
     let server = FixtureServer::start(NO_TRAFFIC).await;
-    server.set_metrics(read_shared(&format!("{NO_TRAFFIC}/metrics.txt")));
+    server.set_metrics(read_testdata(&format!("{NO_TRAFFIC}/metrics.txt")));
     let mut spanflow = common::Spanflow::start(
         &format!(
             "poll_interval: 200ms\nwindow: 1s\nprobes: {{grpc_health: false}}\ntargets:\n  - {{name: tempo, role: tempo, url: '{}'}}\n",

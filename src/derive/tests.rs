@@ -1,6 +1,7 @@
 use super::*;
 use crate::config::Config;
-use crate::pipeline::Counter;
+use crate::model::counter::Counter;
+use crate::snapshot::{self, Snapshot};
 
 const CONFIG: &str = "poll_interval: 15s\nwindow: 1m\ntargets:\n  - {name: tempo, role: tempo, url: 'http://127.0.0.1:3200'}\n";
 
@@ -58,7 +59,7 @@ impl Harness {
             duration: Duration::from_millis(3),
             result,
         });
-        derive_snapshot(
+        snapshot::make(
             &self.config,
             &self.targets,
             Instant::now(),
@@ -251,7 +252,7 @@ mod window_properties {
     fn state(interval: Duration, window: Duration) -> TargetState {
         TargetState::new(
             "t".into(),
-            crate::stage::Role::Tempo,
+            crate::model::stage::Role::Tempo,
             "http://x".into(),
             interval,
             window,

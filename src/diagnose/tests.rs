@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use super::*;
 use crate::derive::Judged;
-use crate::pipeline::RingGauge;
-use crate::probe::{Answer, FailedAt, ProbeResult};
-use crate::tempo::{ConfigFacts, Ring, RingMember, TempoStatus};
+use crate::source::page::RingGauge;
+use crate::source::probe::{Answer, FailedAt, ProbeResult};
+use crate::source::tempo::{ConfigFacts, Ring, RingMember, TempoStatus};
 
 fn stage(stage: Stage, status: StageStatus) -> StageReport {
     StageReport {
@@ -92,7 +92,7 @@ impl Case {
     }
 
     fn run(self) -> Vec<Diagnosis> {
-        let snapshot = Snapshot {
+        let snapshot = Derived {
             generated_unix: 0.0,
             generated_at: tokio::time::Instant::now(),
             window_seconds: 60.0,
@@ -104,7 +104,6 @@ impl Case {
             discarded_per_second: BTreeMap::new(),
             targets: self.targets.into_iter().map(Arc::new).collect(),
             tempo_generation: self.generation,
-            causes: Vec::new(),
         };
         diagnose(&snapshot, &self.totals)
     }
@@ -452,8 +451,8 @@ fn kafka_and_partitions_on_3x_microservices() {
     .set(Counter::TempoRefused, 100.0)
     .tempo_status(|s| {
         *s = TempoStatus {
-            partition_ring: Read::Ok(crate::tempo::PartitionRing {
-                partitions: vec![crate::tempo::Partition {
+            partition_ring: Read::Ok(crate::source::tempo::PartitionRing {
+                partitions: vec![crate::source::tempo::Partition {
                     id: 0,
                     state: "Pending".into(),
                 }],
@@ -827,8 +826,8 @@ fn refusal_counts_say_they_include_retries() {
     );
 }
 
-fn ready(ready: bool, message: &str) -> Read<crate::tempo::Readiness> {
-    Read::Ok(crate::tempo::Readiness {
+fn ready(ready: bool, message: &str) -> Read<crate::source::tempo::Readiness> {
+    Read::Ok(crate::source::tempo::Readiness {
         ready,
         message: message.into(),
     })

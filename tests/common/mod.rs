@@ -1,23 +1,90 @@
-//! Helpers shared by the integration tests: where `../shared` is, and real HTTP servers
+//! Helpers shared by the integration tests: where the test data is, and real HTTP servers
 //! on 127.0.0.1 that serve captured bodies.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// `../shared` beside the repository. Tests read fixtures, conformance cases and corpora
-/// from there; they are never copied into the repository.
-pub fn shared() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    assert!(
-        dir.join("DESIGN.md").is_file(),
-        "../shared is missing: clone the steering repo's shared/ beside this checkout ({} not found)",
-        dir.display()
+/// A path under the repository's `testdata/` (its README says what is there and where it
+/// came from). A path inside a packed series — `fixtures/tempo-2.7.2-series/healthy/…`,
+/// stored as `fixtures/tempo-2.7.2-series/healthy.tar.gz` — is unpacked on first use into
+/// cargo's `target/tmp/testdata/` and read from there.
+pub fn testdata(rel: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let direct = root.join(rel);
+    if direct.exists() {
+        return direct;
+    }
+    let parts: Vec<&str> = rel.trim_end_matches('/').split('/').collect();
+    if parts.len() >= 3 && parts[1].ends_with("-series") {
+        let archive = root
+            .join(parts[0])
+            .join(parts[1])
+            .join(format!("{}.tar.gz", parts[2]));
+        if archive.is_file() {
+            return unpacked(&archive, parts[1]).join(parts[2..].join("/"));
+        }
+    }
+    panic!(
+        "test data testdata/{rel} is missing (the repository's testdata/ folder; a series is testdata/fixtures/<version>-series/<name>.tar.gz)"
     );
-    dir
 }
 
-pub fn read_shared(rel: &str) -> String {
-    let path = shared().join(rel);
+/// Every packed series, unpacked: (its path as [`testdata`] names it, where it is).
+pub fn packed_series() -> Vec<(String, PathBuf)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/fixtures");
+    let mut out = Vec::new();
+    for series in std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()) {
+        let name = series.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with("-series") {
+            continue;
+        }
+        for archive in std::fs::read_dir(&series)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+        {
+            let file = archive.file_name().unwrap().to_string_lossy().into_owned();
+            if let Some(stem) = file.strip_suffix(".tar.gz") {
+                let rel = format!("fixtures/{name}/{stem}");
+                out.push((rel.clone(), testdata(&rel)));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Unpacks `archive` once into `target/tmp/testdata/<series>/<archive name>.<size>/` and
+/// returns that folder. Tests run as threads of one process and, under nextest, as
+/// processes side by side: each unpacks into a folder of its own and renames it into
+/// place, so a reader never sees half an archive.
+fn unpacked(archive: &Path, series: &str) -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let size = std::fs::metadata(archive).unwrap().len();
+    let name = archive.file_name().unwrap().to_string_lossy();
+    let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("testdata")
+        .join(series);
+    let done = home.join(format!("{name}.{size}"));
+    if done.is_dir() {
+        return done;
+    }
+    std::fs::create_dir_all(&home).unwrap();
+    let fresh = tempfile::tempdir_in(&home).unwrap();
+    let file = std::fs::File::open(archive).unwrap();
+    tar::Archive::new(flate2::read::GzDecoder::new(file))
+        .unpack(fresh.path())
+        .unwrap_or_else(|e| panic!("unpacking {}: {e}", archive.display()));
+    let fresh = fresh.keep();
+    if std::fs::rename(&fresh, &done).is_err() {
+        // Another process put it in place first.
+        let _ = std::fs::remove_dir_all(&fresh);
+    }
+    done
+}
+
+pub fn read_testdata(rel: &str) -> String {
+    let path = testdata(rel);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
@@ -25,10 +92,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use spanflow::config::Config;
-use spanflow::derive::{self, PollOutcome, Snapshot, TargetState};
+use spanflow::derive::{PollOutcome, TargetState};
 use spanflow::engine::TargetPoller;
-use spanflow::scrape::TargetClient;
-use spanflow::stage::{Stage, StageStatus};
+use spanflow::model::stage::{Stage, StageStatus};
+use spanflow::snapshot::{self, Snapshot};
+use spanflow::source::scrape::TargetClient;
 
 /// A real HTTP server on 127.0.0.1 answering every GET with the body set last (and 404 on
 /// `/api/status/buildinfo` unless told otherwise), with the captured Content-Type.
@@ -141,7 +209,7 @@ impl Poller {
             duration: Duration::from_millis(5),
             result,
         });
-        derive::derive_snapshot(
+        snapshot::make(
             &self.config,
             &self.state,
             at,
@@ -184,13 +252,13 @@ pub fn statuses(s: &Snapshot) -> String {
 pub async fn replay_pair(dir: &str) -> Snapshot {
     let server = FixtureServer::start(dir).await;
     let mut poller = Poller::tempo(&server.base);
-    server.set_metrics(read_shared(&format!("{dir}/metrics_before_spans.txt")));
+    server.set_metrics(read_testdata(&format!("{dir}/metrics_before_spans.txt")));
     poller.poll().await;
-    server.set_metrics(read_shared(&format!("{dir}/metrics.txt")));
+    server.set_metrics(read_testdata(&format!("{dir}/metrics.txt")));
     poller.poll().await
 }
 
-/// A real HTTP server on 127.0.0.1 that serves one capture folder of `../shared/fixtures`
+/// A real HTTP server on 127.0.0.1 that serves one capture folder of `testdata/fixtures`
 /// at its original paths, with the original status and Content-Type, as its `INDEX.tsv`
 /// lists them (ring pages answer JSON only when asked with `Accept: application/json`, as
 /// Tempo does). `/metrics` can be swapped to replay a series; unknown paths get Tempo's 404.
@@ -215,8 +283,8 @@ type Routes = std::collections::HashMap<(String, bool), (u16, String, Vec<u8>)>;
 
 /// The captured endpoints of a fixture folder, by its INDEX.tsv.
 fn fixture_routes(dir: &str) -> Routes {
-    let folder = shared().join(dir);
-    let index = read_shared(&format!("{dir}/INDEX.tsv"));
+    let folder = testdata(dir);
+    let index = read_testdata(&format!("{dir}/INDEX.tsv"));
     let mut routes = Routes::new();
     for line in index.lines().skip(1) {
         let cols: Vec<&str> = line.split('\t').collect();
@@ -359,12 +427,12 @@ impl FixtureServer {
     }
 }
 
-/// A longer series from a before/after capture pair, as `../shared/fixtures/README.md`
+/// A longer series from a before/after capture pair, as `testdata/fixtures/README.md`
 /// says: every counter advances by the same per-poll increase (after − before) `k` more
 /// times; gauges keep their `after` value. Page 0 is `before`, page 1 `after`.
 pub fn extrapolated_series(dir: &str, pages: usize) -> Vec<String> {
-    let before = read_shared(&format!("{dir}/metrics_before_spans.txt"));
-    let after = read_shared(&format!("{dir}/metrics.txt"));
+    let before = read_testdata(&format!("{dir}/metrics_before_spans.txt"));
+    let after = read_testdata(&format!("{dir}/metrics.txt"));
     let counters: std::collections::HashSet<&str> = after
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))

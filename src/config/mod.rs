@@ -1,0 +1,838 @@
+//! Loads and validates spanflow's YAML configuration (DESIGN §4).
+//!
+//! Unknown fields are rejected, durations are humantime (`15s`, `5m`), and every error names
+//! the file, the line and the field (`spanflow.yml: line 9: targets[1].success: …`). What
+//! comes out is a [`Config`] whose every value has been checked: selectors parsed, URLs
+//! absolute http(s), timeouts within the poll interval, thresholds ordered. Secrets
+//! (passwords) are wrapped in [`Secret`], which never prints.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use thiserror::Error;
+
+pub mod selector;
+
+use self::selector::Selector;
+use crate::model::stage::{Role, Stage};
+
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(15);
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
+pub const DEFAULT_BODY_SIZE_LIMIT: u64 = 16 * 1024 * 1024;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_FAILING_BELOW: f64 = 0.01;
+pub const DEFAULT_DEGRADED_BELOW: f64 = 0.99;
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub poll_interval: Duration,
+    pub window: Duration,
+    pub body_size_limit: u64,
+    pub thresholds: BTreeMap<Stage, Thresholds>,
+    pub probes: Probes,
+    pub targets: Vec<Target>,
+}
+
+/// Active checks beside polling (`probes:`).
+#[derive(Debug, Clone)]
+pub struct Probes {
+    /// A gRPC health check, plaintext and TLS, of each address in Tempo's write ring (the
+    /// ingesters on 2.x, the live-stores on 3.x), at most once a minute per address.
+    pub grpc_health: bool,
+    /// Bound on each probe attempt: 2 s, or the poll interval when that is shorter.
+    pub grpc_timeout: Duration,
+    /// How the TLS attempt verifies the server. Without `ca_file` it accepts any
+    /// certificate: it asks whether the server speaks TLS, and sends nothing secret.
+    pub grpc_tls: ProbeTls,
+}
+
+impl Probes {
+    /// Probes on, with the default timeout for this poll interval.
+    pub fn default_for(poll_interval: Duration) -> Probes {
+        Probes {
+            grpc_health: true,
+            grpc_timeout: DEFAULT_PROBE_TIMEOUT.min(poll_interval),
+            grpc_tls: ProbeTls::default(),
+        }
+    }
+}
+
+/// `probes:` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProbes {
+    #[serde(default = "default_true")]
+    grpc_health: bool,
+    #[serde(default, with = "humantime_serde")]
+    grpc_timeout: Option<Duration>,
+    #[serde(default)]
+    grpc_tls: ProbeTls,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeTls {
+    pub ca_file: Option<PathBuf>,
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A YAML error as `line L column C (key): what`, without the source snippet serde-saphyr
+/// adds: the line it quotes may hold a password. Only the key the error points into is
+/// taken from the source, never a value.
+pub(crate) fn yaml_error_text(e: &serde_saphyr::Error, source: &str, path: &str) -> String {
+    let e = e.without_snippet();
+    let text = e.to_string();
+    let text = text.trim_start_matches("error: ").replace("<input>", path);
+    let Some(at) = e.location() else {
+        return text;
+    };
+    let suffix = format!(" at line {}, column {}", at.line(), at.column());
+    let text = text.trim_end_matches(&suffix);
+    let key = source
+        .lines()
+        .nth((at.line() as usize).saturating_sub(1))
+        .and_then(|line| line.get(..(at.column() as usize).saturating_sub(1)))
+        .map(|before| before.rsplit([',', '{', '-']).next().unwrap_or(before))
+        .and_then(|entry| entry.split_once(':'))
+        .map(|(key, _)| key.trim().trim_matches(['"', '\'']))
+        .filter(|key| !key.is_empty());
+    // A value that does not convert (a duration, a size) is reported at the mapping that
+    // holds it, often line 1 column 1: the key is then found where the refused value is.
+    let (line, key) = match key {
+        Some(key) => (at.line() as usize, Some(key.to_owned())),
+        None => match key_of_refused_value(text, source, at.line() as usize) {
+            Some((line, key)) => (line, Some(key)),
+            None => (at.line() as usize, None),
+        },
+    };
+    match key {
+        Some(key) => format!("line {line} column {} ({key}): {text}", at.column()),
+        None => format!("line {line} column {}: {text}", at.column()),
+    }
+}
+
+/// The line and key of the value an `invalid value: string "…"` error quotes, searched
+/// from `from_line` on. Only the key is returned, never the value (it could be a secret).
+fn key_of_refused_value(message: &str, source: &str, from_line: usize) -> Option<(usize, String)> {
+    let quoted = message.split_once("string \"")?.1;
+    let value = quoted.split_once('"')?.0;
+    if value.is_empty() {
+        return None;
+    }
+    source
+        .lines()
+        .enumerate()
+        .skip(from_line.saturating_sub(1))
+        .find_map(|(i, line)| {
+            let before = &line[..line.find(value)?];
+            let before = before.trim_end().trim_end_matches(['"', '\'']).trim_end();
+            let key = before.strip_suffix(':')?.rsplit([',', '{']).next()?;
+            let key = key
+                .trim()
+                .trim_start_matches("- ")
+                .trim_matches(['"', '\'']);
+            (!key.is_empty()).then(|| (i + 1, key.to_owned()))
+        })
+}
+
+/// A URL as written, with anything between `://` and `@` (user and password) hidden, for
+/// error messages about URLs that may not even parse.
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}://<hidden>@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where a stage turns degraded and failing, as success ratios.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub failing_below: f64,
+    pub degraded_below: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            failing_below: DEFAULT_FAILING_BELOW,
+            degraded_below: DEFAULT_DEGRADED_BELOW,
+        }
+    }
+}
+
+impl Config {
+    pub fn thresholds(&self, stage: Stage) -> Thresholds {
+        self.thresholds.get(&stage).copied().unwrap_or_default()
+    }
+}
+
+/// One endpoint to poll.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub role: Role,
+    pub url: reqwest::Url,
+    pub timeout: Duration,
+    pub tls: TlsSettings,
+    pub auth: Auth,
+    pub headers: BTreeMap<String, String>,
+    /// For `app` targets: which series count exported and failed spans.
+    pub app_selectors: Option<AppSelectors>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppSelectors {
+    pub success: Selector,
+    pub failure: Selector,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// CA bundle (PEM) that signs the target's certificate; replaces the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Name to verify the certificate against (and send as SNI) instead of the URL's host.
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub enum Auth {
+    #[default]
+    None,
+    Bearer {
+        token_file: PathBuf,
+    },
+    Basic {
+        username: String,
+        password: Option<Secret>,
+        password_file: Option<PathBuf>,
+    },
+}
+
+/// A secret value: its `Debug` and `Display` never show it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the config file")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Syntax { path: String, message: String },
+    #[error("{path}: line {line}: {field}: {message}")]
+    Invalid {
+        path: String,
+        line: u64,
+        field: String,
+        message: String,
+    },
+}
+
+// ---- the file as written -------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default, with = "humantime_serde")]
+    poll_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    window: Option<Duration>,
+    #[serde(default)]
+    body_size_limit: Option<Spanned<ByteSize>>,
+    #[serde(default)]
+    stages: BTreeMap<String, Spanned<RawThresholds>>,
+    #[serde(default)]
+    probes: Option<Spanned<RawProbes>>,
+    targets: Vec<RawTarget>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThresholds {
+    failing_below: Option<f64>,
+    degraded_below: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    name: Spanned<String>,
+    role: Role,
+    url: String,
+    #[serde(default, with = "humantime_serde")]
+    timeout: Option<Duration>,
+    #[serde(default)]
+    tls: TlsSettings,
+    bearer_token_file: Option<PathBuf>,
+    basic_auth: Option<RawBasicAuth>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    success: Option<String>,
+    failure: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBasicAuth {
+    username: String,
+    password: Option<Secret>,
+    password_file: Option<PathBuf>,
+}
+
+/// A byte count written as a number or with a unit (`16MiB`, `512KiB`, `10MB`).
+#[derive(Debug, Clone, Copy)]
+struct ByteSize(u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Number(u64),
+            Text(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Number(n) => Ok(ByteSize(n)),
+            Repr::Text(t) => parse_byte_size(&t)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+fn parse_byte_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}: expected e.g. 16MiB"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" => 1000,
+        "KiB" => 1 << 10,
+        "MB" => 1_000_000,
+        "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "invalid size unit {other:?} in {text:?}: use B, KiB, MiB, GiB, KB, MB or GB"
+            ));
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("size {text:?} is too large"))
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Config::from_yaml(&text, &shown)
+    }
+
+    /// Parses and validates `text`; `path` is only used in error messages.
+    pub fn from_yaml(text: &str, path: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: yaml_error_text(&e, text, path),
+        })?;
+        validate(raw, path)
+    }
+}
+
+fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
+    let invalid = |line: u64, field: String, message: String| ConfigError::Invalid {
+        path: path.to_owned(),
+        line,
+        field,
+        message,
+    };
+    let poll_interval = raw.poll_interval.unwrap_or(DEFAULT_POLL_INTERVAL);
+    let window = raw.window.unwrap_or(DEFAULT_WINDOW);
+    if poll_interval < Duration::from_millis(100) {
+        return Err(invalid(
+            0,
+            "poll_interval".into(),
+            "must be at least 100ms".into(),
+        ));
+    }
+    if window < poll_interval * 2 {
+        return Err(invalid(
+            0,
+            "window".into(),
+            format!(
+                "must be at least two poll intervals ({}) to hold a rate",
+                humantime::format_duration(poll_interval * 2)
+            ),
+        ));
+    }
+    let body_size_limit = match raw.body_size_limit {
+        Some(size) if size.value.0 < 1024 => {
+            return Err(invalid(
+                size.referenced.line(),
+                "body_size_limit".into(),
+                "must be at least 1KiB".into(),
+            ));
+        }
+        Some(size) => size.value.0,
+        None => DEFAULT_BODY_SIZE_LIMIT,
+    };
+
+    let mut thresholds = BTreeMap::new();
+    for (name, spanned) in raw.stages {
+        let line = spanned.referenced.line();
+        let stage = Stage::from_name(&name).ok_or_else(|| {
+            let known: Vec<_> = Stage::ALL.iter().map(|s| s.as_str()).collect();
+            invalid(
+                line,
+                format!("stages.{name}"),
+                format!("unknown stage; known stages: {}", known.join(", ")),
+            )
+        })?;
+        let t = Thresholds {
+            failing_below: spanned.value.failing_below.unwrap_or(DEFAULT_FAILING_BELOW),
+            degraded_below: spanned
+                .value
+                .degraded_below
+                .unwrap_or(DEFAULT_DEGRADED_BELOW),
+        };
+        for (field, v) in [
+            ("failing_below", t.failing_below),
+            ("degraded_below", t.degraded_below),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(invalid(
+                    line,
+                    format!("stages.{name}.{field}"),
+                    format!("must be a ratio between 0 and 1, got {v}"),
+                ));
+            }
+        }
+        if t.failing_below > t.degraded_below {
+            return Err(invalid(
+                line,
+                format!("stages.{name}"),
+                "failing_below must not be above degraded_below".into(),
+            ));
+        }
+        thresholds.insert(stage, t);
+    }
+
+    if raw.targets.is_empty() {
+        return Err(invalid(
+            0,
+            "targets".into(),
+            "at least one target is needed".into(),
+        ));
+    }
+    let mut names = HashSet::new();
+    let mut targets = Vec::with_capacity(raw.targets.len());
+    for (i, t) in raw.targets.into_iter().enumerate() {
+        let line = t.name.referenced.line();
+        let field = |f: &str| format!("targets[{i}].{f}");
+        let name = t.name.value;
+        if name.is_empty() || name.chars().any(|c| c.is_control()) {
+            return Err(invalid(
+                line,
+                field("name"),
+                "must be a non-empty printable string".into(),
+            ));
+        }
+        if !names.insert(name.clone()) {
+            return Err(invalid(
+                line,
+                field("name"),
+                format!("{name:?} is used by two targets"),
+            ));
+        }
+        let shown = without_userinfo(&t.url);
+        let url = reqwest::Url::parse(&t.url)
+            .map_err(|e| invalid(line, field("url"), format!("{shown:?} is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(invalid(
+                line,
+                field("url"),
+                format!("{shown:?} must be an absolute http:// or https:// URL"),
+            ));
+        }
+        let timeout = t.timeout.unwrap_or(DEFAULT_TIMEOUT.min(poll_interval));
+        if timeout.is_zero() || timeout > poll_interval {
+            return Err(invalid(
+                line,
+                field("timeout"),
+                format!(
+                    "must be above zero and at most poll_interval ({})",
+                    humantime::format_duration(poll_interval)
+                ),
+            ));
+        }
+        if t.tls.cert_file.is_some() != t.tls.key_file.is_some() {
+            return Err(invalid(
+                line,
+                field("tls"),
+                "cert_file and key_file go together".into(),
+            ));
+        }
+        let auth = match (t.bearer_token_file, t.basic_auth) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    line,
+                    field("basic_auth"),
+                    "use either bearer_token_file or basic_auth".into(),
+                ));
+            }
+            (Some(token_file), None) => Auth::Bearer { token_file },
+            (None, Some(b)) => {
+                if b.password.is_some() && b.password_file.is_some() {
+                    return Err(invalid(
+                        line,
+                        field("basic_auth"),
+                        "use either password or password_file".into(),
+                    ));
+                }
+                Auth::Basic {
+                    username: b.username,
+                    password: b.password,
+                    password_file: b.password_file,
+                }
+            }
+            (None, None) => Auth::None,
+        };
+        for header in t.headers.keys() {
+            if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                return Err(invalid(
+                    line,
+                    field("headers"),
+                    format!("{header:?} is not a valid header name"),
+                ));
+            }
+        }
+        for (header, value) in &t.headers {
+            if reqwest::header::HeaderValue::from_str(value).is_err() {
+                return Err(invalid(
+                    line,
+                    field(&format!("headers.{header}")),
+                    "is not a valid header value".into(),
+                ));
+            }
+        }
+        let app_selectors = match (t.role, t.success, t.failure) {
+            (Role::App, Some(success), Some(failure)) => {
+                let parse = |f: &str, s: &str| {
+                    Selector::parse(s).map_err(|e| invalid(line, field(f), e.to_string()))
+                };
+                Some(AppSelectors {
+                    success: parse("success", &success)?,
+                    failure: parse("failure", &failure)?,
+                })
+            }
+            (Role::App, ..) => {
+                return Err(invalid(
+                    line,
+                    field("success"),
+                    "app targets need success and failure selectors, e.g. 'otel_sdk_exporter_span_exported_total{error_type=\"\"}'"
+                        .into(),
+                ));
+            }
+            (_, None, None) => None,
+            (role, ..) => {
+                return Err(invalid(
+                    line,
+                    field("success"),
+                    format!(
+                        "success/failure selectors are for app targets; {} counters are built in",
+                        role.as_str()
+                    ),
+                ));
+            }
+        };
+        targets.push(Target {
+            name,
+            role: t.role,
+            url,
+            timeout,
+            tls: t.tls,
+            auth,
+            headers: t.headers,
+            app_selectors,
+        });
+    }
+    let (line, raw_probes) = match raw.probes {
+        None => (
+            0,
+            RawProbes {
+                grpc_health: true,
+                ..RawProbes::default()
+            },
+        ),
+        Some(spanned) => (spanned.referenced.line(), spanned.value),
+    };
+    let grpc_timeout = match raw_probes.grpc_timeout {
+        None => DEFAULT_PROBE_TIMEOUT.min(poll_interval),
+        Some(t) if t < Duration::from_millis(10) || t > poll_interval => {
+            return Err(invalid(
+                line,
+                "probes.grpc_timeout".into(),
+                format!(
+                    "must be between 10ms and poll_interval ({})",
+                    humantime::format_duration(poll_interval)
+                ),
+            ));
+        }
+        Some(t) => t,
+    };
+    if let Some(ca) = &raw_probes.grpc_tls.ca_file
+        && !ca.is_file()
+    {
+        return Err(invalid(
+            line,
+            "probes.grpc_tls.ca_file".into(),
+            format!("{} is not a readable file", ca.display()),
+        ));
+    }
+    let probes = Probes {
+        grpc_health: raw_probes.grpc_health,
+        grpc_timeout,
+        grpc_tls: raw_probes.grpc_tls,
+    };
+    Ok(Config {
+        poll_interval,
+        window,
+        body_size_limit,
+        thresholds,
+        probes,
+        targets,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The minimal shape of DESIGN §4, which must keep working.
+    const DESIGN_EXAMPLE: &str = r#"
+poll_interval: 15s
+window: 5m
+targets:
+  - name: tempo
+    role: tempo
+    url: http://127.0.0.1:3200
+  - name: otelcol
+    role: collector
+    url: http://127.0.0.1:8888/metrics
+  - name: backend
+    role: app
+    url: http://127.0.0.1:3010/monitoring/metrics
+    success: 'otel_sdk_exporter_span_exported_total{error_type=""}'
+    failure: 'otel_sdk_exporter_span_exported_total{error_type!=""}'
+"#;
+
+    fn error_of(yaml: &str) -> String {
+        Config::from_yaml(yaml, "spanflow.yml")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn the_design_example_loads_with_defaults() {
+        let c = Config::from_yaml(DESIGN_EXAMPLE, "x").unwrap();
+        assert_eq!(
+            (c.poll_interval, c.window),
+            (Duration::from_secs(15), Duration::from_secs(300))
+        );
+        assert_eq!(c.targets.len(), 3);
+        assert_eq!(c.targets[0].timeout, Duration::from_secs(10));
+        assert_eq!(c.body_size_limit, 16 << 20);
+        assert_eq!(
+            c.targets[2].app_selectors.as_ref().unwrap().success.metric,
+            "otel_sdk_exporter_span_exported_total"
+        );
+        assert_eq!(c.thresholds(Stage::TempoDistributor), Thresholds::default());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_file_line_and_field() {
+        let e = error_of(
+            "targets:\n  - name: t\n    role: tempo\n    url: http://x\n    tiemout: 5s\n",
+        );
+        assert!(
+            e.starts_with("spanflow.yml: line 5 column 5: unknown field `tiemout`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn semantic_errors_name_line_and_field() {
+        let e = error_of(
+            "targets:\n  - name: a\n    role: tempo\n    url: http://x\n  - name: b\n    role: app\n    url: http://y/metrics\n    success: 'm{a=b}'\n    failure: 'm'\n",
+        );
+        assert_eq!(
+            e,
+            "spanflow.yml: line 5: targets[1].success: invalid selector \"m{a=b}\": label values must be in double quotes"
+        );
+        let e = error_of("targets:\n  - name: a\n    role: tempo\n    url: ftp://x\n");
+        assert!(
+            e.starts_with("spanflow.yml: line 2: targets[0].url:"),
+            "{e}"
+        );
+        let e = error_of(
+            "targets:\n  - name: a\n    role: tempo\n    url: http://x\n  - name: a\n    role: tempo\n    url: http://y\n",
+        );
+        assert_eq!(
+            e,
+            "spanflow.yml: line 5: targets[1].name: \"a\" is used by two targets"
+        );
+        let e = error_of(
+            "poll_interval: 15s\ntargets:\n  - name: a\n    role: tempo\n    url: http://x\n    timeout: 20s\n",
+        );
+        assert_eq!(
+            e,
+            "spanflow.yml: line 3: targets[0].timeout: must be above zero and at most poll_interval (15s)"
+        );
+    }
+
+    #[test]
+    fn thresholds_and_sizes_are_checked() {
+        let ok = Config::from_yaml(
+            "body_size_limit: 512KiB\nstages:\n  tempo_ingester: {degraded_below: 0.5}\ntargets:\n  - {name: a, role: tempo, url: 'http://x'}\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(ok.body_size_limit, 512 * 1024);
+        assert_eq!(ok.thresholds(Stage::TempoIngester).degraded_below, 0.5);
+        let e = error_of(
+            "stages:\n  tempo_ingestor: {}\ntargets:\n  - {name: a, role: tempo, url: 'http://x'}\n",
+        );
+        assert!(
+            e.starts_with("spanflow.yml: line 2: stages.tempo_ingestor: unknown stage"),
+            "{e}"
+        );
+        let e = error_of("body_size_limit: 16 parsecs\ntargets: []\n");
+        assert!(e.contains("invalid size unit"), "{e}");
+    }
+
+    #[test]
+    fn selectors_belong_to_app_targets_only() {
+        let e = error_of("targets:\n  - {name: a, role: app, url: 'http://x'}\n");
+        assert!(
+            e.contains("targets[0].success: app targets need success and failure selectors"),
+            "{e}"
+        );
+        let e = error_of("targets:\n  - {name: a, role: tempo, url: 'http://x', success: 'm'}\n");
+        assert!(e.contains("selectors are for app targets"), "{e}");
+    }
+
+    #[test]
+    fn passwords_never_print() {
+        let c = Config::from_yaml(
+            "targets:\n  - name: a\n    role: tempo\n    url: http://x\n    basic_auth: {username: u, password: hunter2}\n",
+            "x",
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_probe_timeout_defaults_to_2s_or_the_poll_interval() {
+        let c = |yaml: &str| Config::from_yaml(yaml, "x").unwrap().probes.grpc_timeout;
+        let target = "targets:\n  - {name: a, role: tempo, url: 'http://x', timeout: 100ms}\n";
+        assert_eq!(c(target), Duration::from_secs(2));
+        assert_eq!(
+            c(&format!("poll_interval: 500ms\nwindow: 5s\n{target}")),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            c(&format!(
+                "poll_interval: 500ms\nwindow: 5s\nprobes: {{grpc_health: false}}\n{target}"
+            )),
+            Duration::from_millis(500)
+        );
+        let e = error_of(&format!(
+            "poll_interval: 500ms\nwindow: 5s\nprobes: {{grpc_timeout: 1s}}\n{target}"
+        ));
+        assert!(
+            e.contains("line 3: probes.grpc_timeout: must be between"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn url_errors_hide_user_and_password() {
+        let e = error_of(
+            "targets:\n  - {name: a, role: tempo, url: 'http://u:hunter2@ho st:3200/x'}\n",
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(e.contains("http://<hidden>@ho st:3200/x"), "{e}");
+        let e = error_of("targets:\n  - {name: a, role: tempo, url: 'ftp://u:hunter2@host/x'}\n");
+        assert!(
+            !e.contains("hunter2") && e.contains("ftp://<hidden>@host/x"),
+            "{e}"
+        );
+        assert_eq!(without_userinfo("http://host/a@b"), "http://host/a@b");
+        assert_eq!(
+            without_userinfo("http://host:host@host/"),
+            "http://<hidden>@host/"
+        );
+    }
+
+    #[test]
+    fn yaml_errors_name_the_key_but_quote_no_value() {
+        let e = error_of("targets:\n  - name: a\n    role: nope\n    url: http://x\n");
+        assert!(
+            e.starts_with("spanflow.yml: line 3 column 11 (role): unknown variant `nope`"),
+            "{e}"
+        );
+        let e = error_of(
+            "targets:\n  - {name: a, role: tempo, url: 'http://x', basic_auth: {username: u, password: hunter2, pasword: hunter2}}\n",
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(e.contains("unknown field `pasword`"), "{e}");
+    }
+}

@@ -1,0 +1,382 @@
+//! The counter catalogue: which metric family, written by which software (role) in which
+//! versions, feeds which [`Counter`] or piece of evidence — one row per family spelling.
+//!
+//! Input: a role and a family name as a page writes it. Output: what the family [`Feeds`],
+//! or nothing (the page reader then skips the family unread). The table is data: a new
+//! family, a new spelling (`_total` or not, a unit suffix) or a new software version is one
+//! row in [`CATALOGUE`], with where it was seen. Names are matched exactly; extra labels
+//! (`service_*`, `otel_scope_*`, `receiver`, `transport`, `tenant`) never matter — every
+//! series of a counter is summed. The app role is not here: its families come from the
+//! configuration's selectors.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use crate::model::counter::Counter;
+use crate::model::stage::Role;
+
+/// What a family on a page feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feeds {
+    /// Every series of the family is a series of this counter.
+    Counter(Counter),
+    /// Only the series whose label `label` starts with `prefix` are.
+    CounterWhere {
+        counter: Counter,
+        label: &'static str,
+        prefix: &'static str,
+    },
+    /// Tempo's discards, kept per `reason` label.
+    DiscardedByReason,
+    /// A ring-state gauge, kept per `name` (the ring) and `state` label.
+    RingGauge,
+    /// The software's version, from this label (the first series that has it).
+    Version { label: &'static str },
+    /// `process_start_time_seconds`: a change means a restart.
+    ProcessStart,
+    /// An exporter's queue size, per `exporter` label.
+    QueueSize,
+    /// An exporter's queue capacity, per `exporter` label.
+    QueueCapacity,
+}
+
+/// One row: a family as a role's software writes it, what it feeds, and where it is seen.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub role: Role,
+    pub family: &'static str,
+    pub feeds: Feeds,
+    pub seen: &'static str,
+}
+
+const fn row(role: Role, family: &'static str, feeds: Feeds, seen: &'static str) -> Entry {
+    Entry {
+        role,
+        family,
+        feeds,
+        seen,
+    }
+}
+
+use Counter as C;
+use Feeds::{
+    Counter as Count, CounterWhere, DiscardedByReason, ProcessStart, QueueCapacity, QueueSize,
+    RingGauge, Version,
+};
+use Role::{Collector, Tempo};
+
+/// Every family spanflow reads. Tempo writes its receiver counters without `_total`
+/// (Tempo 2.6–2.10, 3.0; absent in 2.4–2.5, grafana/tempo#3758); the Collector writes its
+/// counters without `_total` before v0.119 and after v0.151, with it in between.
+pub const CATALOGUE: &[Entry] = &[
+    row(
+        Tempo,
+        "tempo_receiver_accepted_spans",
+        Count(C::TempoAccepted),
+        "Tempo 2.0–2.3, 2.6–2.10, 3.0",
+    ),
+    row(
+        Tempo,
+        "tempo_receiver_accepted_spans_total",
+        Count(C::TempoAccepted),
+        "read too in case a Tempo build writes _total",
+    ),
+    row(
+        Tempo,
+        "tempo_receiver_refused_spans",
+        Count(C::TempoRefused),
+        "Tempo 2.0–2.3, 2.6–2.10, 3.0",
+    ),
+    row(
+        Tempo,
+        "tempo_receiver_refused_spans_total",
+        Count(C::TempoRefused),
+        "read too in case a Tempo build writes _total",
+    ),
+    row(
+        Tempo,
+        "tempo_distributor_spans_received_total",
+        Count(C::TempoSpansReceived),
+        "Tempo 2.x, 3.0",
+    ),
+    row(
+        Tempo,
+        "tempo_distributor_ingester_appends_total",
+        Count(C::TempoAppends),
+        "Tempo 2.x",
+    ),
+    row(
+        Tempo,
+        "tempo_distributor_ingester_append_failures_total",
+        Count(C::TempoAppendFailures),
+        "Tempo 2.x",
+    ),
+    row(
+        Tempo,
+        "tempo_ingester_blocks_flushed_total",
+        Count(C::TempoBlocksFlushed),
+        "Tempo 2.x",
+    ),
+    row(
+        Tempo,
+        "tempo_ingester_failed_flushes_total",
+        Count(C::TempoFailedFlushes),
+        "Tempo 2.x",
+    ),
+    row(
+        Tempo,
+        "tempo_live_store_traces_created_total",
+        Count(C::LiveStoreTracesCreated),
+        "Tempo 3.0 (and 2.10 monolithic, unused there)",
+    ),
+    row(
+        Tempo,
+        "tempo_live_store_blocks_completed_total",
+        Count(C::LiveStoreBlocksCompleted),
+        "Tempo 3.0",
+    ),
+    row(
+        Tempo,
+        "tempo_live_store_failed_completions_total",
+        Count(C::LiveStoreFailedCompletions),
+        "Tempo 3.0",
+    ),
+    row(
+        Tempo,
+        "tempo_live_store_local_blocks_flushed_total",
+        Count(C::LiveStoreBlocksFlushed),
+        "Tempo 3.0",
+    ),
+    row(
+        Tempo,
+        "tempo_live_store_local_failed_flushes_total",
+        Count(C::LiveStoreFailedFlushes),
+        "Tempo 3.0",
+    ),
+    row(
+        Tempo,
+        "tempo_distributor_produce_records_total",
+        Count(C::KafkaProduced),
+        "Tempo 3.0 microservices",
+    ),
+    row(
+        Tempo,
+        "tempo_distributor_produce_failures_total",
+        Count(C::KafkaProduceFailures),
+        "Tempo 3.0 microservices",
+    ),
+    row(
+        Tempo,
+        "tempo_discarded_spans_total",
+        DiscardedByReason,
+        "Tempo 2.x, 3.0",
+    ),
+    row(
+        Tempo,
+        "tempo_ring_members",
+        RingGauge,
+        "Tempo 2.x, 3.0 (dskit)",
+    ),
+    row(
+        Tempo,
+        "tempo_partition_ring_partitions",
+        RingGauge,
+        "Tempo 3.0",
+    ),
+    row(
+        Tempo,
+        "tempo_build_info",
+        Version { label: "version" },
+        "Tempo 2.x, 3.0 (absent from some builds: /api/status/buildinfo then)",
+    ),
+    row(
+        Tempo,
+        "process_start_time_seconds",
+        ProcessStart,
+        "every Go process",
+    ),
+    row(
+        Collector,
+        "otelcol_receiver_accepted_spans",
+        Count(C::CollectorAccepted),
+        "Collector without _total (≤ 0.118, ≥ 0.152)",
+    ),
+    row(
+        Collector,
+        "otelcol_receiver_accepted_spans_total",
+        Count(C::CollectorAccepted),
+        "Collector with _total (0.119–0.151)",
+    ),
+    row(
+        Collector,
+        "otelcol_receiver_refused_spans",
+        Count(C::CollectorRefused),
+        "Collector without _total (≤ 0.118, ≥ 0.152)",
+    ),
+    row(
+        Collector,
+        "otelcol_receiver_refused_spans_total",
+        Count(C::CollectorRefused),
+        "Collector with _total (0.119–0.151)",
+    ),
+    row(
+        Collector,
+        "otelcol_receiver_failed_spans",
+        Count(C::CollectorFailed),
+        "Collector receivers that count failures apart from refusals, without _total",
+    ),
+    row(
+        Collector,
+        "otelcol_receiver_failed_spans_total",
+        Count(C::CollectorFailed),
+        "Collector with _total (0.119–0.151)",
+    ),
+    row(
+        Collector,
+        "otelcol_exporter_sent_spans",
+        Count(C::CollectorSent),
+        "Collector without _total (≤ 0.118, ≥ 0.152)",
+    ),
+    row(
+        Collector,
+        "otelcol_exporter_sent_spans_total",
+        Count(C::CollectorSent),
+        "Collector with _total (0.119–0.151)",
+    ),
+    row(
+        Collector,
+        "otelcol_exporter_send_failed_spans",
+        Count(C::CollectorSendFailed),
+        "Collector without _total (≤ 0.118, ≥ 0.152)",
+    ),
+    row(
+        Collector,
+        "otelcol_exporter_send_failed_spans_total",
+        Count(C::CollectorSendFailed),
+        "Collector with _total (0.119–0.151)",
+    ),
+    row(
+        Collector,
+        "otelcol_exporter_enqueue_failed_spans",
+        Count(C::CollectorEnqueueFailed),
+        "Collector without _total (≤ 0.118, ≥ 0.152)",
+    ),
+    row(
+        Collector,
+        "otelcol_exporter_enqueue_failed_spans_total",
+        Count(C::CollectorEnqueueFailed),
+        "Collector with _total (0.119–0.151)",
+    ),
+    row(
+        Collector,
+        "otelcol_processor_memory_limiter_refused_spans",
+        Count(C::CollectorMemoryLimited),
+        "Collector ≥ 0.155",
+    ),
+    row(
+        Collector,
+        "otelcol_processor_memory_limiter_refused_spans_total",
+        Count(C::CollectorMemoryLimited),
+        "Collector with _total naming, if any writes it",
+    ),
+    row(
+        Collector,
+        "otelcol_processor_refused_spans",
+        CounterWhere {
+            counter: C::CollectorMemoryLimited,
+            label: "processor",
+            prefix: "memory_limiter",
+        },
+        "Collector < 0.155",
+    ),
+    row(
+        Collector,
+        "otelcol_processor_refused_spans_total",
+        CounterWhere {
+            counter: C::CollectorMemoryLimited,
+            label: "processor",
+            prefix: "memory_limiter",
+        },
+        "Collector with _total (0.119–0.151)",
+    ),
+    row(
+        Collector,
+        "otelcol_exporter_queue_size",
+        QueueSize,
+        "every Collector with a sending queue",
+    ),
+    row(
+        Collector,
+        "otelcol_exporter_queue_capacity",
+        QueueCapacity,
+        "every Collector with a sending queue",
+    ),
+    row(
+        Collector,
+        "otelcol_process_uptime",
+        Version {
+            label: "service_version",
+        },
+        "Collector ≤ 0.118 (service_* labels on every series)",
+    ),
+    row(
+        Collector,
+        "otelcol_process_uptime_seconds_total",
+        Version {
+            label: "service_version",
+        },
+        "Collector ≥ 0.119",
+    ),
+    row(
+        Collector,
+        "target_info",
+        Version {
+            label: "service_version",
+        },
+        "Collector ≥ 0.92 with the OTel SDK's Prometheus exporter",
+    ),
+    row(
+        Collector,
+        "process_start_time_seconds",
+        ProcessStart,
+        "Collectors that expose it",
+    ),
+];
+
+static BY_NAME: LazyLock<HashMap<(Role, &'static str), Feeds>> = LazyLock::new(|| {
+    CATALOGUE
+        .iter()
+        .map(|e| ((e.role, e.family), e.feeds))
+        .collect()
+});
+
+/// What `family` feeds for a `role` target, if spanflow reads it.
+pub fn lookup(role: Role, family: &str) -> Option<Feeds> {
+    BY_NAME.get(&(role, family)).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_one_row() {
+        let mut seen = std::collections::HashSet::new();
+        for e in CATALOGUE {
+            assert!(seen.insert((e.role, e.family)), "{} twice", e.family);
+            assert!(!e.seen.is_empty(), "{}: where is it seen?", e.family);
+        }
+    }
+
+    #[test]
+    fn both_spellings_feed_the_same_counter() {
+        let counters = CATALOGUE.iter().filter(|e| {
+            e.role == Collector && matches!(e.feeds, Feeds::Counter(_) | Feeds::CounterWhere { .. })
+        });
+        for e in counters {
+            if let Some(base) = e.family.strip_suffix("_total") {
+                assert_eq!(lookup(Collector, base), Some(e.feeds), "{}", e.family);
+            }
+        }
+    }
+}

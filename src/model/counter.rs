@@ -1,0 +1,206 @@
+//! The counters spanflow reads, their increases over a window, and how a stage's successes
+//! and failures follow from them.
+//!
+//! Input: [`Increases`] (summed by `derive` over series, polls and targets) and the Tempo
+//! [`Generation`]. Output: [`StageCounts`] per stage. Which family on a page feeds which
+//! [`Counter`] is the catalogue's business (`model::catalogue`); this module never sees a
+//! page, a target or a clock.
+
+use std::collections::BTreeMap;
+
+use crate::model::software::Generation;
+use crate::model::stage::Stage;
+
+/// A counter spanflow reads. Discards by reason are kept apart (their reasons are open-ended).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Counter {
+    AppSuccess,
+    AppFailure,
+    CollectorAccepted,
+    CollectorRefused,
+    CollectorFailed,
+    CollectorSent,
+    CollectorSendFailed,
+    CollectorEnqueueFailed,
+    TempoAccepted,
+    TempoRefused,
+    TempoSpansReceived,
+    TempoAppends,
+    TempoAppendFailures,
+    TempoBlocksFlushed,
+    TempoFailedFlushes,
+    LiveStoreTracesCreated,
+    LiveStoreBlocksCompleted,
+    LiveStoreFailedCompletions,
+    LiveStoreBlocksFlushed,
+    LiveStoreFailedFlushes,
+    KafkaProduced,
+    KafkaProduceFailures,
+    /// Spans the Collector's memory_limiter processor refused (evidence, not a stage count).
+    CollectorMemoryLimited,
+}
+
+impl Counter {
+    pub const COUNT: usize = Counter::CollectorMemoryLimited as usize + 1;
+
+    /// Whether the counter counts failures (refusals, failed sends, appends or flushes).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Counter::AppFailure
+                | Counter::CollectorRefused
+                | Counter::CollectorFailed
+                | Counter::CollectorSendFailed
+                | Counter::CollectorEnqueueFailed
+                | Counter::TempoRefused
+                | Counter::TempoAppendFailures
+                | Counter::TempoFailedFlushes
+                | Counter::LiveStoreFailedCompletions
+                | Counter::LiveStoreFailedFlushes
+                | Counter::KafkaProduceFailures
+                | Counter::CollectorMemoryLimited
+        )
+    }
+}
+
+/// Increases of every counter over some window, summed over series and targets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Increases {
+    pub counters: [f64; Counter::COUNT],
+    pub discarded: BTreeMap<String, f64>,
+}
+
+impl Increases {
+    pub fn get(&self, c: Counter) -> f64 {
+        self.counters[c as usize]
+    }
+
+    pub fn add(&mut self, other: &Increases, factor: f64) {
+        for (mine, theirs) in self.counters.iter_mut().zip(other.counters.iter()) {
+            *mine += theirs * factor;
+        }
+        for (reason, v) in &other.discarded {
+            // Summing a window adds the same few reasons over and over: clone a key only
+            // the first time it is seen.
+            match self.discarded.get_mut(reason) {
+                Some(sum) => *sum += v * factor,
+                None => {
+                    self.discarded.insert(reason.clone(), v * factor);
+                }
+            }
+        }
+    }
+
+    pub fn discarded(&self, reasons: &[&str]) -> f64 {
+        reasons
+            .iter()
+            .map(|r| self.discarded.get(*r).copied().unwrap_or(0.0))
+            .sum()
+    }
+}
+
+/// Successes and failures of one stage over a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageCounts {
+    pub success: f64,
+    pub failure: f64,
+}
+
+impl StageCounts {
+    pub fn events(&self) -> f64 {
+        self.success + self.failure
+    }
+    pub fn ratio(&self) -> Option<f64> {
+        (self.events() > 0.0).then(|| self.success / self.events())
+    }
+}
+
+/// Tempo 2.4–2.5 fallback: without receiver counters, failures are the discards that refuse
+/// a push (`internal_error`, `unknown_error`, `rate_limited`).
+const REFUSING_DISCARDS: [&str; 3] = ["internal_error", "unknown_error", "rate_limited"];
+
+/// How one stage did, from the counter increases of its targets.
+pub fn stage_counts(stage: Stage, inc: &Increases, tempo: Generation) -> StageCounts {
+    use Counter::*;
+    let (success, failure) = match stage {
+        Stage::App => (inc.get(AppSuccess), inc.get(AppFailure)),
+        Stage::CollectorReceiver => (
+            inc.get(CollectorAccepted),
+            inc.get(CollectorRefused) + inc.get(CollectorFailed),
+        ),
+        Stage::CollectorExporter => (
+            inc.get(CollectorSent),
+            inc.get(CollectorSendFailed) + inc.get(CollectorEnqueueFailed),
+        ),
+        Stage::TempoDistributor => match tempo {
+            Generation::TempoV2 {
+                receiver_counters: false,
+            } => {
+                let refused = inc.discarded(&REFUSING_DISCARDS);
+                let passed = inc.get(TempoSpansReceived)
+                    - inc.discarded(&["internal_error", "unknown_error"]);
+                (passed.max(0.0), refused)
+            }
+            _ => (inc.get(TempoAccepted), inc.get(TempoRefused)),
+        },
+        Stage::TempoIngester => {
+            let appends = inc.get(TempoAppends);
+            let failures = inc.get(TempoAppendFailures).min(appends);
+            // With replication factor 3 the distributor cancels the third write once two
+            // succeed, so ~1/3 append failures with nothing refused is normal (seen on a
+            // real 3-ingester Tempo 2.7.2: 12 appends, 2–4 failures per step, 0 refused;
+            // grafana/tempo#5342). Failures count only in a window where the distributor
+            // also refused spans.
+            let refused =
+                inc.get(TempoRefused) + inc.discarded(&["internal_error", "unknown_error"]);
+            let counted = if refused > 0.0 { failures } else { 0.0 };
+            ((appends - failures).max(0.0), counted)
+        }
+        Stage::TempoStorage => match tempo {
+            Generation::TempoV3Monolithic | Generation::TempoV3Microservices => (
+                inc.get(LiveStoreBlocksFlushed),
+                inc.get(LiveStoreFailedFlushes),
+            ),
+            _ => (inc.get(TempoBlocksFlushed), inc.get(TempoFailedFlushes)),
+        },
+        Stage::TempoLiveStore => (
+            inc.get(LiveStoreTracesCreated) + inc.get(LiveStoreBlocksCompleted),
+            inc.get(LiveStoreFailedCompletions),
+        ),
+        Stage::TempoKafka => {
+            let failures = inc.get(KafkaProduceFailures);
+            ((inc.get(KafkaProduced) - failures).max(0.0), failures)
+        }
+    };
+    StageCounts { success, failure }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replication_factor_3_cancellations_are_not_failures() {
+        let mut inc = Increases::default();
+        inc.counters[Counter::TempoAppends as usize] = 12.0;
+        inc.counters[Counter::TempoAppendFailures as usize] = 4.0;
+        let v2 = Generation::TempoV2 {
+            receiver_counters: true,
+        };
+        assert_eq!(
+            stage_counts(Stage::TempoIngester, &inc, v2),
+            StageCounts {
+                success: 8.0,
+                failure: 0.0
+            }
+        );
+        inc.counters[Counter::TempoRefused as usize] = 40.0;
+        assert_eq!(
+            stage_counts(Stage::TempoIngester, &inc, v2),
+            StageCounts {
+                success: 8.0,
+                failure: 4.0
+            }
+        );
+    }
+}

@@ -1,0 +1,184 @@
+//! The terminal report of `spanflow diagnose`: one snapshot as text for a person, or as
+//! JSON (the same document as `/api/v1/status`) for a script.
+//!
+//! The text lists the verdict, every stage with its status and numbers, the blocked stage,
+//! each cause with its evidence and fix, and per-target health. Colour (ANSI) is used only
+//! when asked — on a terminal, and not when `NO_COLOR` is set; the words carry the meaning
+//! either way.
+
+use std::fmt::Write as _;
+
+use crate::diagnose::{Certainty, Severity};
+use crate::model::stage::StageStatus;
+use crate::serve::status_page;
+use crate::snapshot::Snapshot;
+
+/// Whether the pipeline needs attention: a stage is not ok/idle, or a cause more severe
+/// than `info` is detected (silent limit drops leave every stage ok). `diagnose` exits 1
+/// then.
+pub fn needs_attention(snapshot: &Snapshot) -> bool {
+    !snapshot.healthy || snapshot.causes.iter().any(|d| d.severity != Severity::Info)
+}
+
+/// The exit code of `spanflow diagnose`: 0 only when something passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 0: spans passed every stage that saw traffic, and no cause above `info`.
+    Passing = 0,
+    /// 1: a stage is failing, degraded or unknown, or a cause above `info` is detected
+    /// (latent ones included: a broken configuration with no traffic yet).
+    NotHealthy = 1,
+    /// 3: nothing wrong seen, but no traffic in the window either: nothing proved that
+    /// the pipeline works. (2 is "cannot run": a bad configuration or flag.)
+    Idle = 3,
+}
+
+impl Outcome {
+    pub fn of(snapshot: &Snapshot) -> Outcome {
+        if needs_attention(snapshot) {
+            Outcome::NotHealthy
+        } else if snapshot.idle {
+            Outcome::Idle
+        } else {
+            Outcome::Passing
+        }
+    }
+}
+
+struct Paint(bool);
+
+impl Paint {
+    fn wrap(&self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn status(&self, status: StageStatus, text: &str) -> String {
+        let code = match status {
+            StageStatus::Ok => "32",
+            StageStatus::Idle => "2",
+            StageStatus::Degraded => "33",
+            StageStatus::Failing => "1;31",
+            StageStatus::Unknown => "35",
+        };
+        self.wrap(code, text)
+    }
+
+    fn severity(&self, severity: Severity, text: &str) -> String {
+        let code = match severity {
+            Severity::Critical => "1;31",
+            Severity::Warning => "33",
+            Severity::Info => "36",
+        };
+        self.wrap(code, text)
+    }
+}
+
+/// The human report.
+pub fn text(snapshot: &Snapshot, colour: bool) -> String {
+    let paint = Paint(colour);
+    let mut out = String::with_capacity(4096);
+    let verdict = status_page::verdict(snapshot);
+    let verdict = if needs_attention(snapshot) {
+        paint.wrap("1;31", &verdict)
+    } else {
+        paint.wrap("1;32", &verdict)
+    };
+    let _ = writeln!(out, "{verdict}");
+    if snapshot.idle {
+        let _ = writeln!(out, "{}", status_page::IDLE_ADVICE);
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Stages (status on the last polls; ratio and rates over {:.0} s):",
+        snapshot.window_seconds
+    );
+    for s in &snapshot.stages {
+        let blocked = snapshot.blocked_stage == Some(s.stage);
+        let ratio = s
+            .success_ratio
+            .map_or_else(|| "    -".to_owned(), |r| format!("{:5.1}%", r * 100.0));
+        let status = format!("{:<8}", s.status.as_str());
+        let _ = writeln!(
+            out,
+            "{mark} {name:<19} {status} {ratio}  {rates}{blocked}",
+            mark = if blocked { ">" } else { " " },
+            name = s.stage.as_str(),
+            status = paint.status(s.status, &status),
+            rates = s.rates_text(),
+            blocked = if blocked { "  <- BLOCKED" } else { "" },
+        );
+        let _ = writeln!(out, "  {:<19} {}", "", s.reason);
+    }
+    if let Some(note) = status_page::pending_stages_note(snapshot) {
+        let _ = writeln!(out, "  (not shown yet: {note})");
+    }
+    let _ = writeln!(out);
+    if snapshot.causes.is_empty() {
+        let _ = writeln!(out, "Causes: none detected.");
+    } else {
+        let _ = writeln!(out, "Causes:");
+    }
+    for d in &snapshot.causes {
+        let certainty = match d.certainty {
+            Certainty::Confirmed => "confirmed",
+            Certainty::Likely => "likely",
+            Certainty::Possible => "possible",
+        };
+        let _ = writeln!(
+            out,
+            "  {} {} at {} ({certainty}{})",
+            paint.severity(d.severity, &format!("[{}]", d.severity.as_str())),
+            d.cause.as_str(),
+            d.stage.as_str(),
+            if d.latent {
+                "; latent: no traffic yet, and the first span will not pass"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(out, "    {}", d.summary);
+        for e in &d.evidence {
+            let _ = writeln!(out, "    - {e}");
+        }
+        if !d.alternatives.is_empty() {
+            let alternatives: Vec<&str> = d.alternatives.iter().map(|c| c.as_str()).collect();
+            let _ = writeln!(out, "    alternatives: {}", alternatives.join(", "));
+        }
+        if let Some(how) = d.tell_apart {
+            let _ = writeln!(out, "    to tell apart: {how}");
+        }
+        let _ = writeln!(out, "    fix: {}", d.fix);
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Targets:");
+    for t in &snapshot.targets {
+        let _ = writeln!(
+            out,
+            "  {:<12} {:<9} {:<4} {:<18} {}{}",
+            t.name,
+            t.role.as_str(),
+            if t.up { "up" } else { "DOWN" },
+            format!(
+                "{} {}",
+                t.version.as_deref().unwrap_or("-"),
+                t.mode.unwrap_or("")
+            )
+            .trim_end(),
+            t.url,
+            t.last_error
+                .as_deref()
+                .map_or(String::new(), |e| format!("  ({e})")),
+        );
+    }
+    out
+}
+
+/// The machine report: the `/api/v1/status` document.
+pub fn json(snapshot: &Snapshot) -> String {
+    serde_json::to_string_pretty(snapshot).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}

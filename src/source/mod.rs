@@ -1,0 +1,19 @@
+//! How readings come in: each module fetches or reads one kind of evidence from a target
+//! and hands it on as plain data, never judging it.
+//!
+//! - [`scrape`]: HTTP(S) fetches of a target's pages, within its timeout and body cap,
+//!   classified errors; [`trust`] says which server certificates a `ca_file` trusts.
+//! - [`expfmt`]: the Prometheus text and OpenMetrics parser.
+//! - [`page`]: a metrics page read into a [`page::Reading`] by the catalogue
+//!   (`model::catalogue`).
+//! - [`tempo`]: Tempo's status endpoints (`/ready`, `/status/*`, the rings).
+//! - [`probe`]: the gRPC health probe of Tempo's write ring.
+//!
+//! Nothing here keeps history, knows a stage's status or names a cause.
+
+pub mod expfmt;
+pub mod page;
+pub mod probe;
+pub mod scrape;
+pub mod tempo;
+pub mod trust;
