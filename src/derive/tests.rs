@@ -1,7 +1,11 @@
 use super::*;
 use crate::config::Config;
 use crate::model::counter::Counter;
+use crate::model::software::Software;
 use crate::snapshot::{self, Snapshot};
+use crate::source::page::{Reading, SeriesKey};
+use crate::source::scrape::ScrapeError;
+use std::time::Duration;
 
 const CONFIG: &str = "poll_interval: 15s\nwindow: 1m\ntargets:\n  - {name: tempo, role: tempo, url: 'http://127.0.0.1:3200'}\n";
 

@@ -8,7 +8,7 @@ use super::*;
 use crate::derive::Judged;
 use crate::source::page::RingGauge;
 use crate::source::probe::{Answer, FailedAt, ProbeResult};
-use crate::source::tempo::{ConfigFacts, Ring, RingMember, TempoStatus};
+use crate::source::tempo::{ConfigFacts, Read, Ring, RingMember, TempoEvidence, TempoStatus};
 
 fn stage(stage: Stage, status: StageStatus) -> StageReport {
     StageReport {

@@ -1,0 +1,303 @@
+//! Each target's history: the raw values of its last good poll and a fixed-size ring of
+//! per-poll counter increases, from which windows are summed.
+//!
+//! Input: one [`PollOutcome`] per poll of the target. Output: increases over the last one or
+//! two polls and over the window, and the target as snapshots show it ([`TargetReport`]).
+//! A value that went down (a restarted Tempo, or a changed `process_start_time_seconds`)
+//! counts as a new start from zero, never as a negative increase; a series that was absent
+//! counts from zero. Memory does not grow with time. It never judges a stage.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use super::TargetReport;
+use crate::model::counter::Increases;
+use crate::model::software::{Generation, Software};
+use crate::model::stage::Role;
+use crate::source::page::{Reading, RingGauge, SeriesKey};
+use crate::source::scrape::ScrapeError;
+use crate::source::tempo::TempoEvidence;
+
+/// The result of polling one target once.
+#[derive(Debug, Clone)]
+pub struct PollOutcome {
+    pub target: usize,
+    pub at: Instant,
+    pub wall: SystemTime,
+    pub duration: Duration,
+    pub result: Result<Reading, ScrapeError>,
+}
+
+/// At most this many series per target are remembered between polls; the rest of a page
+/// (a misconfigured app selector matching thousands of series) is not tracked.
+const MAX_SERIES_PER_TARGET: usize = 10_000;
+
+/// Everything spanflow knows about one target.
+#[derive(Debug)]
+pub struct TargetState {
+    pub name: String,
+    pub role: Role,
+    pub url: String,
+    previous: Option<PreviousPoll>,
+    pub(super) history: VecDeque<PollIncrease>,
+    pub(super) capacity: usize,
+    window: Duration,
+    /// `over_window(window)` as of the latest poll: it changes only when a poll lands, so
+    /// it is summed once then rather than on every derive for every stage.
+    window_sum: (Increases, f64),
+    /// The last two polls' increases summed, kept for the same reason (judging a stage on
+    /// its recent polls, and the diagnosis's totals, read it for every target per derive).
+    last_two_sum: Option<Increases>,
+    pub up: Option<bool>,
+    pub last_duration: Option<Duration>,
+    pub last_success: Option<SystemTime>,
+    pub last_error: Option<ScrapeError>,
+    pub errors_total: BTreeMap<&'static str, u64>,
+    pub software: Software,
+    pub recognised: bool,
+    pub queue_fill_ratio: Option<f64>,
+    /// From the last good poll only: stale evidence is dropped, never shown as fresh.
+    pub ring_gauges: Vec<RingGauge>,
+    pub tempo: Option<Arc<TempoEvidence>>,
+    /// The target as snapshots show it, built when a poll lands (none before the first):
+    /// every derive shares it rather than cloning each target's names, errors and ring
+    /// gauges again.
+    pub(super) report: Option<Arc<TargetReport>>,
+}
+
+#[derive(Debug)]
+struct PreviousPoll {
+    at: Instant,
+    values: HashMap<SeriesKey, f64>,
+    process_start: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct PollIncrease {
+    pub(super) start: Instant,
+    pub(super) end: Instant,
+    increases: Increases,
+}
+
+impl TargetState {
+    fn capacity_for(poll_interval: Duration, window: Duration) -> usize {
+        (window.as_secs_f64() / poll_interval.as_secs_f64()).ceil() as usize + 2
+    }
+
+    /// Whether this state can carry on for a target of a new configuration: same name,
+    /// role and URL, the same window and the same history size (poll interval).
+    pub fn continues(
+        &self,
+        name: &str,
+        role: Role,
+        url: &str,
+        poll_interval: Duration,
+        window: Duration,
+    ) -> bool {
+        self.name == name
+            && self.role == role
+            && self.url == url
+            && self.window == window
+            && self.capacity == TargetState::capacity_for(poll_interval, window)
+    }
+
+    pub fn new(
+        name: String,
+        role: Role,
+        url: String,
+        poll_interval: Duration,
+        window: Duration,
+    ) -> TargetState {
+        let capacity = TargetState::capacity_for(poll_interval, window);
+        let mut errors_total = BTreeMap::new();
+        for reason in ScrapeError::REASONS {
+            errors_total.insert(reason, 0);
+        }
+        TargetState {
+            name,
+            role,
+            url,
+            previous: None,
+            history: VecDeque::with_capacity(capacity),
+            capacity,
+            window,
+            window_sum: (Increases::default(), 0.0),
+            last_two_sum: None,
+            up: None,
+            last_duration: None,
+            last_success: None,
+            last_error: None,
+            errors_total,
+            software: Software::default(),
+            recognised: false,
+            queue_fill_ratio: None,
+            ring_gauges: Vec::new(),
+            tempo: None,
+            report: None,
+        }
+    }
+
+    /// Takes in one poll.
+    pub fn record(&mut self, outcome: PollOutcome) {
+        self.last_duration = Some(outcome.duration);
+        match outcome.result {
+            Err(e) => {
+                self.up = Some(false);
+                *self.errors_total.entry(e.reason()).or_default() += 1;
+                self.last_error = Some(e);
+                // Values read before the failure are not fresh any more.
+                self.queue_fill_ratio = None;
+                self.ring_gauges.clear();
+                self.tempo = None;
+            }
+            Ok(mut reading) => {
+                self.up = Some(true);
+                self.last_error = None;
+                self.last_success = Some(outcome.wall);
+                self.recognised = reading.recognised;
+                self.queue_fill_ratio = reading.queue_fill_ratio;
+                self.ring_gauges = std::mem::take(&mut reading.ring_gauges);
+                self.tempo = reading.tempo.take().map(Arc::new);
+                if reading.software.version.is_some()
+                    || self.software.generation == Generation::Unknown
+                {
+                    self.software = reading.software.clone();
+                }
+                self.add_increase(outcome.at, reading);
+            }
+        }
+        self.report = Some(Arc::new(target_report(self)));
+    }
+
+    fn add_increase(&mut self, at: Instant, reading: Reading) {
+        let mut values: HashMap<SeriesKey, f64> =
+            HashMap::with_capacity(reading.series.len().min(MAX_SERIES_PER_TARGET));
+        for (key, value) in reading.series {
+            if values.len() >= MAX_SERIES_PER_TARGET && !values.contains_key(&key) {
+                continue;
+            }
+            // The page reader refuses repeated series and counters that are not finite
+            // counts; the clamp keeps the rates non-negative whatever a reading holds. A
+            // hash collision between two series keeps the last value.
+            values.insert(key, value.max(0.0));
+        }
+        if let Some(previous) = &self.previous {
+            let restarted = matches!((previous.process_start, reading.process_start), (Some(a), Some(b)) if a != b);
+            let mut increases = Increases::default();
+            for (key, &now) in &values {
+                let increase = match previous.values.get(key) {
+                    Some(&before) if now >= before && !restarted => now - before,
+                    // A counter that went down, a restart, or a new series: events since zero.
+                    _ => now,
+                };
+                if !increase.is_finite() {
+                    continue;
+                }
+                match key {
+                    SeriesKey::Counter(c, _) => increases.counters[*c as usize] += increase,
+                    SeriesKey::Discarded(reason, _) => {
+                        *increases.discarded.entry(reason.clone()).or_default() += increase
+                    }
+                }
+            }
+            if self.history.len() == self.capacity {
+                self.history.pop_front();
+            }
+            self.history.push_back(PollIncrease {
+                start: previous.at,
+                end: at,
+                increases,
+            });
+        }
+        self.previous = Some(PreviousPoll {
+            at,
+            values,
+            process_start: reading.process_start,
+        });
+        self.window_sum = self.over_window(self.window);
+        self.last_two_sum = self.sum_of_last(2);
+    }
+
+    /// The sum of the last `polls` increases, or `None` when fewer exist.
+    pub(super) fn sum_of_last(&self, polls: usize) -> Option<Increases> {
+        if self.history.len() < polls {
+            return None;
+        }
+        let mut sum = Increases::default();
+        for entry in self.history.iter().rev().take(polls) {
+            sum.add(&entry.increases, 1.0);
+        }
+        Some(sum)
+    }
+
+    /// The increases of the last poll (`polls` = 1) or the last two summed (`polls` = 2),
+    /// or `None` when fewer exist. Stages are judged on no more recent polls than two.
+    pub(super) fn last_polls(&self, polls: usize) -> Option<&Increases> {
+        match polls {
+            1 => self.history.back().map(|e| &e.increases),
+            2 => self.last_two_sum.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Increases over the configured window that ends at the latest poll, and the seconds
+    /// it covers (less than the window while history is still short).
+    pub(crate) fn window_sum(&self) -> &(Increases, f64) {
+        &self.window_sum
+    }
+
+    /// Increases over the `window` that ends at the latest poll, and the seconds it covers
+    /// (less than `window` while history is still short).
+    pub(super) fn over_window(&self, window: Duration) -> (Increases, f64) {
+        let mut sum = Increases::default();
+        let Some(last) = self.history.back() else {
+            return (sum, 0.0);
+        };
+        let oldest = self.history.front().map_or(last.start, |e| e.start);
+        let from = last.end.checked_sub(window).unwrap_or(oldest).max(oldest);
+        let mut covered_from = last.end;
+        for entry in self.history.iter().rev() {
+            if entry.end <= from {
+                break;
+            }
+            let span = entry.end.duration_since(entry.start).as_secs_f64();
+            let start = entry.start.max(from);
+            let inside = entry.end.duration_since(start).as_secs_f64();
+            let factor = if span > 0.0 { inside / span } else { 1.0 };
+            sum.add(&entry.increases, factor);
+            covered_from = start;
+        }
+        (sum, last.end.duration_since(covered_from).as_secs_f64())
+    }
+}
+
+pub(super) fn unix(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+pub(super) fn target_report(t: &TargetState) -> TargetReport {
+    TargetReport {
+        name: t.name.clone(),
+        role: t.role,
+        url: t.url.clone(),
+        up: t.up == Some(true),
+        version: t.software.version.clone(),
+        mode: t.software.mode,
+        last_scrape_duration_seconds: t.last_duration.map(|d| d.as_secs_f64()),
+        last_success_unix: t.last_success.map(unix),
+        last_error: t.last_error.as_ref().map(|e| e.to_string()),
+        scrape_errors_total: t.errors_total.clone(),
+        error_reason: t.last_error.as_ref().map(ScrapeError::reason),
+        http_status: match t.last_error {
+            Some(ScrapeError::HttpStatus { status, .. }) => Some(status),
+            _ => None,
+        },
+        queue_fill_ratio: t.queue_fill_ratio,
+        ring_gauges: t.ring_gauges.clone(),
+        tempo: t.tempo.clone(),
+    }
+}

@@ -1,0 +1,110 @@
+//! The Collector's causes: its exporter failing (told apart by what Tempo saw), its queue
+//! filling, its memory_limiter refusing.
+
+use super::{Cause, Certainty, Diagnosis, Facts, Severity, count, diagnosis};
+use crate::derive::TargetReport;
+use crate::model::counter::Counter;
+use crate::model::stage::{Role, Stage, StageStatus};
+pub(super) fn collector(f: &Facts, found: &mut Vec<Diagnosis>) {
+    use StageStatus::{Degraded, Failing};
+    if f.is(Stage::CollectorExporter, &[Failing, Degraded]) {
+        let failing = f.is(Stage::CollectorExporter, &[Failing]);
+        let mut d = diagnosis(
+            Cause::CollectorExporterFailing,
+            Stage::CollectorExporter,
+            if failing {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            Certainty::Likely,
+        );
+        let failed =
+            f.window(Counter::CollectorSendFailed) + f.window(Counter::CollectorEnqueueFailed);
+        d.evidence.push(format!(
+            "{} spans sent, {} failed to send or enqueue {}",
+            count(f.window(Counter::CollectorSent)),
+            count(failed),
+            f.over()
+        ));
+        let tempo_up = f.targets(Role::Tempo).any(|t| t.up);
+        let tempo_saw = f.refused(false) + f.accepted(false);
+        if tempo_up && tempo_saw == 0.0 {
+            d.evidence.push(
+                "Tempo received nothing at all: the connection fails before gRPC (TLS/plaintext mismatch, wrong endpoint, or Tempo's OTLP receiver not listening on that address)"
+                    .into(),
+            );
+            d.tell_apart = Some(
+                "the Collector's log names it: 'http2: frame too large' or 'error reading server preface' is a plaintext exporter talking to a TLS receiver, 'first record does not look like a TLS handshake' a TLS exporter talking to a plaintext one, 'connection refused' nothing listening",
+            );
+        } else if tempo_up && f.refused(false) > 0.0 {
+            // A symptom: the spans are lost because Tempo refuses them.
+            d.severity = Severity::Warning;
+            d.evidence.push(format!(
+                "Tempo refuses spans ({} refused {}): the exporter fails because of Tempo — see Tempo's cause",
+                count(f.refused(true)),
+                f.over()
+            ));
+        } else if !tempo_up {
+            d.certainty = Certainty::Possible;
+            d.tell_apart = Some(
+                "add the Tempo target (role: tempo) so spanflow can see whether Tempo receives and refuses, or receives nothing",
+            );
+        }
+        found.push(d);
+    }
+
+    let fullest = f
+        .targets(Role::Collector)
+        .filter_map(|t| t.queue_fill_ratio.map(|r| (t, r)))
+        .fold(
+            None,
+            |best: Option<(&TargetReport, f64)>, (t, r)| match best {
+                Some((_, b)) if b >= r => best,
+                _ => Some((t, r)),
+            },
+        );
+    let enqueue_failed = f.recent(Counter::CollectorEnqueueFailed);
+    if fullest.is_some_and(|(_, r)| r >= QUEUE_NEARLY_FULL) || enqueue_failed > 0.0 {
+        let mut d = diagnosis(
+            Cause::CollectorQueueFull,
+            Stage::CollectorExporter,
+            Severity::Warning,
+            Certainty::Confirmed,
+        );
+        if let Some((t, r)) = fullest {
+            d.evidence.push(format!(
+                "{}: exporter queue {:.0} % full",
+                t.name,
+                r * 100.0
+            ));
+        }
+        if enqueue_failed > 0.0 {
+            d.severity = Severity::Critical;
+            d.evidence.push(format!(
+                "{} spans dropped because the queue was full {}",
+                count(f.window(Counter::CollectorEnqueueFailed)),
+                f.over()
+            ));
+        }
+        found.push(d);
+    }
+
+    if f.recent(Counter::CollectorMemoryLimited) > 0.0 {
+        let mut d = diagnosis(
+            Cause::CollectorMemoryLimited,
+            Stage::CollectorReceiver,
+            Severity::Warning,
+            Certainty::Confirmed,
+        );
+        d.evidence.push(format!(
+            "{} spans refused by memory_limiter {}",
+            count(f.window(Counter::CollectorMemoryLimited)),
+            f.over()
+        ));
+        found.push(d);
+    }
+}
+
+/// Above this queue fill, the queue counts as nearly full.
+pub const QUEUE_NEARLY_FULL: f64 = 0.9;
