@@ -87,7 +87,9 @@ impl Cause {
     ];
 
     fn text(self) -> &'static CauseText {
-        &CAUSE_TEXTS[self as usize]
+        let text = &CAUSE_TEXTS[self as usize];
+        debug_assert_eq!(text.cause, self, "CAUSE_TEXTS out of the enum's order");
+        text
     }
 
     /// The `cause` label of `spanflow_diagnosis`.
