@@ -405,20 +405,28 @@ async fn serve(
             .await
             .context("serving HTTP")?,
     }
+    stop_polling(&config, supervisor, engine).await;
+    tracing::info!("spanflow stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Lets in-flight polls finish (each is bounded by its target's timeout, at most the poll
+/// interval); the bound only guards against a stuck probe.
+async fn stop_polling(
+    config: &Config,
+    supervisor: Option<reload::Supervisor>,
+    engine: Option<engine::Engine>,
+) {
     let engine = match supervisor {
         Some(supervisor) => supervisor.finish().await,
         None => engine,
     };
-    // In-flight polls finish (each is bounded by its target's timeout, at most the poll
-    // interval); the bound below only guards against a stuck probe.
     if let Some(engine) = engine {
         let bound = config.poll_interval + config.probes.grpc_timeout * 2;
         if tokio::time::timeout(bound, engine.stop()).await.is_err() {
             tracing::warn!("polls still running at shutdown; abandoned");
         }
     }
-    tracing::info!("spanflow stopped");
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn shutdown_signal() {

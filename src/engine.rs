@@ -314,23 +314,8 @@ impl TargetPoller {
         if target.role != Role::Tempo {
             return Ok(reading);
         }
-        if reading.recognised && reading.software.version.is_none() {
-            let cached = self
-                .buildinfo
-                .as_ref()
-                .filter(|(start, _)| *start == reading.process_start);
-            let version = match cached {
-                Some((_, v)) => Some(v.clone()),
-                None => tokio::time::timeout_at(deadline, fetch_build_version(client))
-                    .await
-                    .ok()
-                    .flatten(),
-            };
-            if let Some(version) = version {
-                self.buildinfo = Some((reading.process_start, version.clone()));
-                reading.set_build_version(target.role, version);
-            }
-        }
+        self.complete_version(&mut reading, deadline).await;
+        let client = &self.client;
         // `/ready` is tiny and changes within seconds of a start: read on every poll. The
         // other status endpoints change with the pipeline's health, not with every poll:
         // they are read when something failed since the last poll, when the generation
@@ -394,6 +379,30 @@ impl TargetPoller {
             probes,
         });
         Ok(reading)
+    }
+
+    /// Tempo's version from `/api/status/buildinfo` when the page had no `tempo_build_info`:
+    /// read once per process (a restart changes `process_start_time_seconds`).
+    async fn complete_version(&mut self, reading: &mut Reading, deadline: Instant) {
+        let client = &self.client;
+        let target = &self.target;
+        if reading.recognised && reading.software.version.is_none() {
+            let cached = self
+                .buildinfo
+                .as_ref()
+                .filter(|(start, _)| *start == reading.process_start);
+            let version = match cached {
+                Some((_, v)) => Some(v.clone()),
+                None => tokio::time::timeout_at(deadline, fetch_build_version(client))
+                    .await
+                    .ok()
+                    .flatten(),
+            };
+            if let Some(version) = version {
+                self.buildinfo = Some((reading.process_start, version.clone()));
+                reading.set_build_version(target.role, version);
+            }
+        }
     }
 
     /// Probes the write ring's addresses not probed in the last minute, concurrently, and

@@ -388,25 +388,16 @@ impl Config {
 }
 
 fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
-    let invalid = |line: u64, field: String, message: String| ConfigError::Invalid {
-        path: path.to_owned(),
-        line,
-        field,
-        message,
-    };
+    let check = Check { path };
     let poll_interval = raw.poll_interval.unwrap_or(DEFAULT_POLL_INTERVAL);
     let window = raw.window.unwrap_or(DEFAULT_WINDOW);
     if poll_interval < Duration::from_millis(100) {
-        return Err(invalid(
-            0,
-            "poll_interval".into(),
-            "must be at least 100ms".into(),
-        ));
+        return Err(check.invalid(0, "poll_interval", "must be at least 100ms"));
     }
     if window < poll_interval * 2 {
-        return Err(invalid(
+        return Err(check.invalid(
             0,
-            "window".into(),
+            "window",
             format!(
                 "must be at least two poll intervals ({}) to hold a rate",
                 humantime::format_duration(poll_interval * 2)
@@ -415,88 +406,131 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
     }
     let body_size_limit = match raw.body_size_limit {
         Some(size) if size.value.0 < 1024 => {
-            return Err(invalid(
+            return Err(check.invalid(
                 size.referenced.line(),
-                "body_size_limit".into(),
-                "must be at least 1KiB".into(),
+                "body_size_limit",
+                "must be at least 1KiB",
             ));
         }
         Some(size) => size.value.0,
         None => DEFAULT_BODY_SIZE_LIMIT,
     };
-
-    let mut thresholds = BTreeMap::new();
-    for (name, spanned) in raw.stages {
-        let line = spanned.referenced.line();
-        let stage = Stage::from_name(&name).ok_or_else(|| {
-            let known: Vec<_> = Stage::ALL.iter().map(|s| s.as_str()).collect();
-            invalid(
-                line,
-                format!("stages.{name}"),
-                format!("unknown stage; known stages: {}", known.join(", ")),
-            )
-        })?;
-        let t = Thresholds {
-            failing_below: spanned.value.failing_below.unwrap_or(DEFAULT_FAILING_BELOW),
-            degraded_below: spanned
-                .value
-                .degraded_below
-                .unwrap_or(DEFAULT_DEGRADED_BELOW),
-        };
-        for (field, v) in [
-            ("failing_below", t.failing_below),
-            ("degraded_below", t.degraded_below),
-        ] {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(invalid(
-                    line,
-                    format!("stages.{name}.{field}"),
-                    format!("must be a ratio between 0 and 1, got {v}"),
-                ));
-            }
-        }
-        if t.failing_below > t.degraded_below {
-            return Err(invalid(
-                line,
-                format!("stages.{name}"),
-                "failing_below must not be above degraded_below".into(),
-            ));
-        }
-        thresholds.insert(stage, t);
-    }
-
+    let thresholds = check.thresholds(raw.stages)?;
     if raw.targets.is_empty() {
-        return Err(invalid(
-            0,
-            "targets".into(),
-            "at least one target is needed".into(),
-        ));
+        return Err(check.invalid(0, "targets", "at least one target is needed"));
     }
     let mut names = HashSet::new();
     let mut targets = Vec::with_capacity(raw.targets.len());
     for (i, t) in raw.targets.into_iter().enumerate() {
+        targets.push(check.target(i, t, poll_interval, &mut names)?);
+    }
+    let probes = check.probes(raw.probes, poll_interval)?;
+    Ok(Config {
+        poll_interval,
+        window,
+        body_size_limit,
+        thresholds,
+        probes,
+        targets,
+    })
+}
+
+/// Validation of one file: each error names the file, the line and the field.
+struct Check<'a> {
+    path: &'a str,
+}
+
+impl Check<'_> {
+    fn invalid(
+        &self,
+        line: u64,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_owned(),
+            line,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// `stages.<stage>`: known stages, ratios between 0 and 1, failing at or below degraded.
+    fn thresholds(
+        &self,
+        stages: BTreeMap<String, Spanned<RawThresholds>>,
+    ) -> Result<BTreeMap<Stage, Thresholds>, ConfigError> {
+        let mut thresholds = BTreeMap::new();
+        for (name, spanned) in stages {
+            let line = spanned.referenced.line();
+            let stage = Stage::from_name(&name).ok_or_else(|| {
+                let known: Vec<_> = Stage::ALL.iter().map(|s| s.as_str()).collect();
+                self.invalid(
+                    line,
+                    format!("stages.{name}"),
+                    format!("unknown stage; known stages: {}", known.join(", ")),
+                )
+            })?;
+            let t = Thresholds {
+                failing_below: spanned.value.failing_below.unwrap_or(DEFAULT_FAILING_BELOW),
+                degraded_below: spanned
+                    .value
+                    .degraded_below
+                    .unwrap_or(DEFAULT_DEGRADED_BELOW),
+            };
+            for (field, v) in [
+                ("failing_below", t.failing_below),
+                ("degraded_below", t.degraded_below),
+            ] {
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(self.invalid(
+                        line,
+                        format!("stages.{name}.{field}"),
+                        format!("must be a ratio between 0 and 1, got {v}"),
+                    ));
+                }
+            }
+            if t.failing_below > t.degraded_below {
+                return Err(self.invalid(
+                    line,
+                    format!("stages.{name}"),
+                    "failing_below must not be above degraded_below",
+                ));
+            }
+            thresholds.insert(stage, t);
+        }
+        Ok(thresholds)
+    }
+
+    /// `targets[i]`: a unique printable name, an http(s) URL, a timeout within the poll
+    /// interval, TLS files in pairs, one kind of credentials, valid headers, and selectors
+    /// for apps only.
+    fn target(
+        &self,
+        i: usize,
+        t: RawTarget,
+        poll_interval: Duration,
+        names: &mut HashSet<String>,
+    ) -> Result<Target, ConfigError> {
         let line = t.name.referenced.line();
         let field = |f: &str| format!("targets[{i}].{f}");
         let name = t.name.value;
         if name.is_empty() || name.chars().any(|c| c.is_control()) {
-            return Err(invalid(
-                line,
-                field("name"),
-                "must be a non-empty printable string".into(),
-            ));
+            return Err(self.invalid(line, field("name"), "must be a non-empty printable string"));
         }
         if !names.insert(name.clone()) {
-            return Err(invalid(
+            return Err(self.invalid(
                 line,
                 field("name"),
                 format!("{name:?} is used by two targets"),
             ));
         }
         let shown = without_userinfo(&t.url);
-        let url = reqwest::Url::parse(&t.url)
-            .map_err(|e| invalid(line, field("url"), format!("{shown:?} is not a URL: {e}")))?;
+        let url = reqwest::Url::parse(&t.url).map_err(|e| {
+            self.invalid(line, field("url"), format!("{shown:?} is not a URL: {e}"))
+        })?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(invalid(
+            return Err(self.invalid(
                 line,
                 field("url"),
                 format!("{shown:?} must be an absolute http:// or https:// URL"),
@@ -504,7 +538,7 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
         }
         let timeout = t.timeout.unwrap_or(DEFAULT_TIMEOUT.min(poll_interval));
         if timeout.is_zero() || timeout > poll_interval {
-            return Err(invalid(
+            return Err(self.invalid(
                 line,
                 field("timeout"),
                 format!(
@@ -514,86 +548,17 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
             ));
         }
         if t.tls.cert_file.is_some() != t.tls.key_file.is_some() {
-            return Err(invalid(
-                line,
-                field("tls"),
-                "cert_file and key_file go together".into(),
-            ));
+            return Err(self.invalid(line, field("tls"), "cert_file and key_file go together"));
         }
-        let auth = match (t.bearer_token_file, t.basic_auth) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    line,
-                    field("basic_auth"),
-                    "use either bearer_token_file or basic_auth".into(),
-                ));
-            }
-            (Some(token_file), None) => Auth::Bearer { token_file },
-            (None, Some(b)) => {
-                if b.password.is_some() && b.password_file.is_some() {
-                    return Err(invalid(
-                        line,
-                        field("basic_auth"),
-                        "use either password or password_file".into(),
-                    ));
-                }
-                Auth::Basic {
-                    username: b.username,
-                    password: b.password,
-                    password_file: b.password_file,
-                }
-            }
-            (None, None) => Auth::None,
-        };
-        for header in t.headers.keys() {
-            if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
-                return Err(invalid(
-                    line,
-                    field("headers"),
-                    format!("{header:?} is not a valid header name"),
-                ));
-            }
-        }
-        for (header, value) in &t.headers {
-            if reqwest::header::HeaderValue::from_str(value).is_err() {
-                return Err(invalid(
-                    line,
-                    field(&format!("headers.{header}")),
-                    "is not a valid header value".into(),
-                ));
-            }
-        }
-        let app_selectors = match (t.role, t.success, t.failure) {
-            (Role::App, Some(success), Some(failure)) => {
-                let parse = |f: &str, s: &str| {
-                    Selector::parse(s).map_err(|e| invalid(line, field(f), e.to_string()))
-                };
-                Some(AppSelectors {
-                    success: parse("success", &success)?,
-                    failure: parse("failure", &failure)?,
-                })
-            }
-            (Role::App, ..) => {
-                return Err(invalid(
-                    line,
-                    field("success"),
-                    "app targets need success and failure selectors, e.g. 'otel_sdk_exporter_span_exported_total{error_type=\"\"}'"
-                        .into(),
-                ));
-            }
-            (_, None, None) => None,
-            (role, ..) => {
-                return Err(invalid(
-                    line,
-                    field("success"),
-                    format!(
-                        "success/failure selectors are for app targets; {} counters are built in",
-                        role.as_str()
-                    ),
-                ));
-            }
-        };
-        targets.push(Target {
+        let auth = self.auth(
+            line,
+            &field("basic_auth"),
+            t.bearer_token_file,
+            t.basic_auth,
+        )?;
+        self.headers(line, &field, &t.headers)?;
+        let app_selectors = self.app_selectors(line, &field, t.role, t.success, t.failure)?;
+        Ok(Target {
             name,
             role: t.role,
             url,
@@ -602,54 +567,150 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
             auth,
             headers: t.headers,
             app_selectors,
-        });
+        })
     }
-    let (line, raw_probes) = match raw.probes {
-        None => (
-            0,
-            RawProbes {
-                grpc_health: true,
-                ..RawProbes::default()
-            },
-        ),
-        Some(spanned) => (spanned.referenced.line(), spanned.value),
-    };
-    let grpc_timeout = match raw_probes.grpc_timeout {
-        None => DEFAULT_PROBE_TIMEOUT.min(poll_interval),
-        Some(t) if t < Duration::from_millis(10) || t > poll_interval => {
-            return Err(invalid(
+
+    /// Bearer token or basic auth, not both; a password or a password file, not both.
+    fn auth(
+        &self,
+        line: u64,
+        field: &str,
+        bearer_token_file: Option<PathBuf>,
+        basic_auth: Option<RawBasicAuth>,
+    ) -> Result<Auth, ConfigError> {
+        Ok(match (bearer_token_file, basic_auth) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    line,
+                    field,
+                    "use either bearer_token_file or basic_auth",
+                ));
+            }
+            (Some(token_file), None) => Auth::Bearer { token_file },
+            (None, Some(b)) => {
+                if b.password.is_some() && b.password_file.is_some() {
+                    return Err(self.invalid(line, field, "use either password or password_file"));
+                }
+                Auth::Basic {
+                    username: b.username,
+                    password: b.password,
+                    password_file: b.password_file,
+                }
+            }
+            (None, None) => Auth::None,
+        })
+    }
+
+    /// Header names and values HTTP accepts.
+    fn headers(
+        &self,
+        line: u64,
+        field: &dyn Fn(&str) -> String,
+        headers: &BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        for header in headers.keys() {
+            if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                return Err(self.invalid(
+                    line,
+                    field("headers"),
+                    format!("{header:?} is not a valid header name"),
+                ));
+            }
+        }
+        for (header, value) in headers {
+            if reqwest::header::HeaderValue::from_str(value).is_err() {
+                return Err(self.invalid(
+                    line,
+                    field(&format!("headers.{header}")),
+                    "is not a valid header value",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// An app's success and failure selectors (both needed); none for other roles.
+    fn app_selectors(
+        &self,
+        line: u64,
+        field: &dyn Fn(&str) -> String,
+        role: Role,
+        success: Option<String>,
+        failure: Option<String>,
+    ) -> Result<Option<AppSelectors>, ConfigError> {
+        match (role, success, failure) {
+            (Role::App, Some(success), Some(failure)) => {
+                let parse = |f: &str, s: &str| {
+                    Selector::parse(s).map_err(|e| self.invalid(line, field(f), e.to_string()))
+                };
+                Ok(Some(AppSelectors {
+                    success: parse("success", &success)?,
+                    failure: parse("failure", &failure)?,
+                }))
+            }
+            (Role::App, ..) => Err(self.invalid(
                 line,
-                "probes.grpc_timeout".into(),
+                field("success"),
+                "app targets need success and failure selectors, e.g. 'otel_sdk_exporter_span_exported_total{error_type=\"\"}'",
+            )),
+            (_, None, None) => Ok(None),
+            (role, ..) => Err(self.invalid(
+                line,
+                field("success"),
                 format!(
-                    "must be between 10ms and poll_interval ({})",
-                    humantime::format_duration(poll_interval)
+                    "success/failure selectors are for app targets; {} counters are built in",
+                    role.as_str()
                 ),
+            )),
+        }
+    }
+
+    /// `probes`: on by default, a timeout between 10 ms and the poll interval, a readable
+    /// CA file.
+    fn probes(
+        &self,
+        probes: Option<Spanned<RawProbes>>,
+        poll_interval: Duration,
+    ) -> Result<Probes, ConfigError> {
+        let (line, raw) = match probes {
+            None => (
+                0,
+                RawProbes {
+                    grpc_health: true,
+                    ..RawProbes::default()
+                },
+            ),
+            Some(spanned) => (spanned.referenced.line(), spanned.value),
+        };
+        let grpc_timeout = match raw.grpc_timeout {
+            None => DEFAULT_PROBE_TIMEOUT.min(poll_interval),
+            Some(t) if t < Duration::from_millis(10) || t > poll_interval => {
+                return Err(self.invalid(
+                    line,
+                    "probes.grpc_timeout",
+                    format!(
+                        "must be between 10ms and poll_interval ({})",
+                        humantime::format_duration(poll_interval)
+                    ),
+                ));
+            }
+            Some(t) => t,
+        };
+        if let Some(ca) = &raw.grpc_tls.ca_file
+            && !ca.is_file()
+        {
+            return Err(self.invalid(
+                line,
+                "probes.grpc_tls.ca_file",
+                format!("{} is not a readable file", ca.display()),
             ));
         }
-        Some(t) => t,
-    };
-    if let Some(ca) = &raw_probes.grpc_tls.ca_file
-        && !ca.is_file()
-    {
-        return Err(invalid(
-            line,
-            "probes.grpc_tls.ca_file".into(),
-            format!("{} is not a readable file", ca.display()),
-        ));
+        Ok(Probes {
+            grpc_health: raw.grpc_health,
+            grpc_timeout,
+            grpc_tls: raw.grpc_tls,
+        })
     }
-    let probes = Probes {
-        grpc_health: raw_probes.grpc_health,
-        grpc_timeout,
-        grpc_tls: raw_probes.grpc_tls,
-    };
-    Ok(Config {
-        poll_interval,
-        window,
-        body_size_limit,
-        thresholds,
-        probes,
-        targets,
-    })
 }
 
 #[cfg(test)]

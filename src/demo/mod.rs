@@ -521,159 +521,161 @@ fn collector_page(sim: &Simulation) -> String {
     out
 }
 
-/// A Tempo 2.7.2 page: the write-path families with their real names and labels, a
-/// labelled series only once its first event happened, and a little of the rest.
+/// One family of a simulated page: name, type, HELP, and its series (labels as written,
+/// value). With `from_first_event`, a series appears only once its value is above zero
+/// and the family only with one such series — as Tempo creates a labelled series at its
+/// first event.
+struct SimFamily {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    series: Vec<(&'static str, String)>,
+    from_first_event: bool,
+}
+
+fn write_families(out: &mut String, families: Vec<SimFamily>) {
+    for f in families {
+        let series: Vec<_> = f
+            .series
+            .into_iter()
+            .filter(|(_, v)| !f.from_first_event || v != "0")
+            .collect();
+        if series.is_empty() {
+            continue;
+        }
+        family(out, f.name, f.kind, f.help);
+        for (labels, value) in series {
+            let _ = writeln!(out, "{}{labels} {value}", f.name);
+        }
+    }
+}
+
+/// A Tempo 2.7.2 page: the write-path families with their real names, labels and HELP
+/// texts, a labelled series only once its first event happened, and a little of the rest.
+///
+/// One piece on purpose: the table of families reads top to bottom as Tempo's page does.
 fn tempo_page(sim: &Simulation) -> String {
-    let mut out = String::new();
-    let split = |total: u64| (total - total / 4, total / 4); // 15 of 20 spans/s over gRPC
-    family(
-        &mut out,
-        "go_goroutines",
-        "gauge",
-        "Number of goroutines that currently exist.",
-    );
-    let _ = writeln!(out, "go_goroutines 412");
-    family(
-        &mut out,
-        "process_start_time_seconds",
-        "gauge",
-        "Start time of the process since unix epoch in seconds.",
-    );
-    let _ = writeln!(
-        out,
-        "process_start_time_seconds {}",
-        sim.started_unix.floor()
-    );
-    family(
-        &mut out,
-        "tempo_build_info",
-        "gauge",
-        "A metric with a constant '1' value labeled by version, revision, branch, goversion from which tempo was built, and the goos and goarch for the build.",
-    );
-    let _ = writeln!(
-        out,
-        "tempo_build_info{{branch=\"release-v2.7\",goarch=\"amd64\",goos=\"linux\",goversion=\"go1.23.5\",revision=\"b33945abd\",tags=\"unknown\",version=\"v2.7.2\"}} 1"
-    );
-    let internal = sim.total("discarded_internal_error");
-    let limited = sim.total("discarded_rate_limited");
-    if internal + limited > 0 {
-        family(
-            &mut out,
+    let total = |key: &str| sim.total(key).to_string();
+    // 15 of the 20 spans/s come over gRPC, 5 over HTTP.
+    let split = |key: &str| {
+        let all = sim.total(key);
+        ((all - all / 4).to_string(), (all / 4).to_string())
+    };
+    let (acc_grpc, acc_http) = split("tempo_accepted");
+    let (ref_grpc, ref_http) = split("tempo_refused");
+    let plain = |name, kind, help, series: Vec<(&'static str, String)>| SimFamily {
+        name,
+        kind,
+        help,
+        series,
+        from_first_event: false,
+    };
+    let on_event = |name, help, series| SimFamily {
+        from_first_event: true,
+        ..plain(name, "counter", help, series)
+    };
+    let families = vec![
+        plain(
+            "go_goroutines",
+            "gauge",
+            "Number of goroutines that currently exist.",
+            vec![("", "412".into())],
+        ),
+        plain(
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since unix epoch in seconds.",
+            vec![("", sim.started_unix.floor().to_string())],
+        ),
+        plain(
+            "tempo_build_info",
+            "gauge",
+            "A metric with a constant '1' value labeled by version, revision, branch, goversion from which tempo was built, and the goos and goarch for the build.",
+            vec![(
+                "{branch=\"release-v2.7\",goarch=\"amd64\",goos=\"linux\",goversion=\"go1.23.5\",revision=\"b33945abd\",tags=\"unknown\",version=\"v2.7.2\"}",
+                "1".into(),
+            )],
+        ),
+        on_event(
             "tempo_discarded_spans_total",
-            "counter",
             "The total number of samples that were discarded.",
-        );
-        if internal > 0 {
-            let _ = writeln!(
-                out,
-                "tempo_discarded_spans_total{{reason=\"internal_error\",tenant=\"single-tenant\"}} {internal}"
-            );
-        }
-        if limited > 0 {
-            let _ = writeln!(
-                out,
-                "tempo_discarded_spans_total{{reason=\"rate_limited\",tenant=\"single-tenant\"}} {limited}"
-            );
-        }
-    }
-    let failures = sim.total("append_failures");
-    if failures > 0 {
-        family(
-            &mut out,
+            vec![
+                (
+                    "{reason=\"internal_error\",tenant=\"single-tenant\"}",
+                    total("discarded_internal_error"),
+                ),
+                (
+                    "{reason=\"rate_limited\",tenant=\"single-tenant\"}",
+                    total("discarded_rate_limited"),
+                ),
+            ],
+        ),
+        on_event(
             "tempo_distributor_ingester_append_failures_total",
-            "counter",
             "The total number of failed batch appends sent to ingesters.",
-        );
-        let _ = writeln!(
-            out,
-            "tempo_distributor_ingester_append_failures_total{{ingester=\"127.0.0.1:9095\"}} {failures}"
-        );
-    }
-    let appends = sim.total("appends");
-    if appends > 0 {
-        family(
-            &mut out,
+            vec![("{ingester=\"127.0.0.1:9095\"}", total("append_failures"))],
+        ),
+        on_event(
             "tempo_distributor_ingester_appends_total",
-            "counter",
             "The total number of batch appends sent to ingesters.",
-        );
-        let _ = writeln!(
-            out,
-            "tempo_distributor_ingester_appends_total{{ingester=\"127.0.0.1:9095\"}} {appends}"
-        );
-    }
-    family(
-        &mut out,
-        "tempo_distributor_spans_received_total",
-        "counter",
-        "The total number of spans received per tenant",
-    );
-    let _ = writeln!(
-        out,
-        "tempo_distributor_spans_received_total{{tenant=\"single-tenant\"}} {}",
-        sim.total("tempo_received")
-    );
-    family(
-        &mut out,
-        "tempo_ingester_blocks_flushed_total",
-        "counter",
-        "The total number of blocks flushed",
-    );
-    let _ = writeln!(
-        out,
-        "tempo_ingester_blocks_flushed_total {}",
-        sim.total("blocks_flushed")
-    );
-    family(
-        &mut out,
-        "tempo_ingester_failed_flushes_total",
-        "counter",
-        "The total number of failed traces",
-    );
-    let _ = writeln!(out, "tempo_ingester_failed_flushes_total 0");
-    let created = sim.total("traces_created");
-    if created > 0 {
-        family(
-            &mut out,
-            "tempo_ingester_traces_created_total",
+            vec![("{ingester=\"127.0.0.1:9095\"}", total("appends"))],
+        ),
+        plain(
+            "tempo_distributor_spans_received_total",
             "counter",
+            "The total number of spans received per tenant",
+            vec![("{tenant=\"single-tenant\"}", total("tempo_received"))],
+        ),
+        plain(
+            "tempo_ingester_blocks_flushed_total",
+            "counter",
+            "The total number of blocks flushed",
+            vec![("", total("blocks_flushed"))],
+        ),
+        plain(
+            "tempo_ingester_failed_flushes_total",
+            "counter",
+            "The total number of failed traces",
+            vec![("", "0".into())],
+        ),
+        on_event(
+            "tempo_ingester_traces_created_total",
             "The total number of traces created per tenant.",
-        );
-        let _ = writeln!(
-            out,
-            "tempo_ingester_traces_created_total{{tenant=\"single-tenant\"}} {created}"
-        );
-    }
-    let (acc_grpc, acc_http) = split(sim.total("tempo_accepted"));
-    let (ref_grpc, ref_http) = split(sim.total("tempo_refused"));
-    family(
-        &mut out,
-        "tempo_receiver_accepted_spans",
-        "counter",
-        "Number of spans successfully pushed into the pipeline.",
-    );
-    let _ = writeln!(
-        out,
-        "tempo_receiver_accepted_spans{{receiver=\"tempo/otlp_receiver\",transport=\"grpc\"}} {acc_grpc}"
-    );
-    let _ = writeln!(
-        out,
-        "tempo_receiver_accepted_spans{{receiver=\"tempo/otlp_receiver\",transport=\"http\"}} {acc_http}"
-    );
-    family(
-        &mut out,
-        "tempo_receiver_refused_spans",
-        "counter",
-        "Number of spans that could not be pushed into the pipeline.",
-    );
-    let _ = writeln!(
-        out,
-        "tempo_receiver_refused_spans{{receiver=\"tempo/otlp_receiver\",transport=\"grpc\"}} {ref_grpc}"
-    );
-    let _ = writeln!(
-        out,
-        "tempo_receiver_refused_spans{{receiver=\"tempo/otlp_receiver\",transport=\"http\"}} {ref_http}"
-    );
+            vec![("{tenant=\"single-tenant\"}", total("traces_created"))],
+        ),
+        plain(
+            "tempo_receiver_accepted_spans",
+            "counter",
+            "Number of spans successfully pushed into the pipeline.",
+            vec![
+                (
+                    "{receiver=\"tempo/otlp_receiver\",transport=\"grpc\"}",
+                    acc_grpc,
+                ),
+                (
+                    "{receiver=\"tempo/otlp_receiver\",transport=\"http\"}",
+                    acc_http,
+                ),
+            ],
+        ),
+        plain(
+            "tempo_receiver_refused_spans",
+            "counter",
+            "Number of spans that could not be pushed into the pipeline.",
+            vec![
+                (
+                    "{receiver=\"tempo/otlp_receiver\",transport=\"grpc\"}",
+                    ref_grpc,
+                ),
+                (
+                    "{receiver=\"tempo/otlp_receiver\",transport=\"http\"}",
+                    ref_http,
+                ),
+            ],
+        ),
+    ];
+    let mut out = String::new();
+    write_families(&mut out, families);
     out
 }
 

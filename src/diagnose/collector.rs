@@ -6,6 +6,13 @@ use crate::derive::TargetReport;
 use crate::model::counter::Counter;
 use crate::model::stage::{Role, Stage, StageStatus};
 pub(super) fn collector(f: &Facts, found: &mut Vec<Diagnosis>) {
+    exporter_failing(f, found);
+    queue_full(f, found);
+    memory_limited(f, found);
+}
+
+/// The exporter stage failing or degraded, told apart by what Tempo saw.
+fn exporter_failing(f: &Facts, found: &mut Vec<Diagnosis>) {
     use StageStatus::{Degraded, Failing};
     if f.is(Stage::CollectorExporter, &[Failing, Degraded]) {
         let failing = f.is(Stage::CollectorExporter, &[Failing]);
@@ -53,7 +60,10 @@ pub(super) fn collector(f: &Facts, found: &mut Vec<Diagnosis>) {
         }
         found.push(d);
     }
+}
 
+/// An exporter queue nearly full, or spans dropped at enqueue.
+fn queue_full(f: &Facts, found: &mut Vec<Diagnosis>) {
     let fullest = f
         .targets(Role::Collector)
         .filter_map(|t| t.queue_fill_ratio.map(|r| (t, r)))
@@ -89,7 +99,10 @@ pub(super) fn collector(f: &Facts, found: &mut Vec<Diagnosis>) {
         }
         found.push(d);
     }
+}
 
+/// The memory_limiter refusing spans.
+fn memory_limited(f: &Facts, found: &mut Vec<Diagnosis>) {
     if f.recent(Counter::CollectorMemoryLimited) > 0.0 {
         let mut d = diagnosis(
             Cause::CollectorMemoryLimited,

@@ -142,10 +142,14 @@ const RING_TELL_APART: &str = "Tempo's /ingester/ring (JSON) lists the members a
 
 /// Tempo's write path: distributor → ingesters (2.x), Kafka and partitions (3.x).
 pub(super) fn tempo_write_path(f: &Facts, found: &mut Vec<Diagnosis>) {
-    use StageStatus::{Degraded, Failing};
-    let refused_recent = f.refused(false);
-    let numbers = || f.distributor_numbers();
+    receiver_metrics_missing(f, found);
+    ingester_transport(f, found);
+    refused_by_the_ring(f, found);
+    kafka_and_partitions(f, found);
+}
 
+/// Tempo 2.4–2.5 has no receiver counters: said once, as information.
+fn receiver_metrics_missing(f: &Facts, found: &mut Vec<Diagnosis>) {
     if let Generation::TempoV2 {
         receiver_counters: false,
     } = f.snapshot.tempo_generation
@@ -166,9 +170,13 @@ pub(super) fn tempo_write_path(f: &Facts, found: &mut Vec<Diagnosis>) {
         ));
         found.push(d);
     }
+}
 
-    ingester_transport(f, found);
-
+/// 2.x: refused with no append attempted → the ring (empty, not ACTIVE, below quorum).
+fn refused_by_the_ring(f: &Facts, found: &mut Vec<Diagnosis>) {
+    use StageStatus::{Degraded, Failing};
+    let refused_recent = f.refused(false);
+    let numbers = || f.distributor_numbers();
     // 2.x: refused with no append attempted → the ring.
     let v2 = matches!(
         f.snapshot.tempo_generation,
@@ -231,7 +239,12 @@ pub(super) fn tempo_write_path(f: &Facts, found: &mut Vec<Diagnosis>) {
             }
         }
     }
+}
 
+/// 3.x microservices: Kafka produce failures, no Active partition.
+fn kafka_and_partitions(f: &Facts, found: &mut Vec<Diagnosis>) {
+    use StageStatus::{Degraded, Failing};
+    let numbers = || f.distributor_numbers();
     // 3.x microservices: Kafka and partitions.
     if f.snapshot.tempo_generation == Generation::TempoV3Microservices {
         if f.is(Stage::TempoKafka, &[Failing, Degraded]) {
@@ -283,24 +296,34 @@ fn ingester_transport(f: &Facts, found: &mut Vec<Diagnosis>) {
     let view = tls_view(f);
     let verdict = tls_verdict(view.server_tls_only, view.client_tls);
     if idle {
-        if let TlsVerdict::Mismatch(direction, certainty) = verdict {
-            let mut d = diagnosis(
-                Cause::GrpcTlsMismatch,
-                Stage::TempoIngester,
-                Severity::Critical,
-                certainty,
-            );
-            d.latent = true;
-            d.fix = direction.fix();
-            d.evidence.push(format!(
-                "no push to the ingesters yet {}, and the evidence below shows none can succeed",
-                f.over()
-            ));
-            d.evidence.extend(view.evidence);
-            found.push(d);
-        }
-        return;
+        latent_tls_mismatch(f, view, verdict, found);
+    } else {
+        pushes_failing(f, view, verdict, found);
     }
+}
+
+/// No push yet, and the evidence shows a mismatch: latent.
+fn latent_tls_mismatch(f: &Facts, view: TlsView, verdict: TlsVerdict, found: &mut Vec<Diagnosis>) {
+    if let TlsVerdict::Mismatch(direction, certainty) = verdict {
+        let mut d = diagnosis(
+            Cause::GrpcTlsMismatch,
+            Stage::TempoIngester,
+            Severity::Critical,
+            certainty,
+        );
+        d.latent = true;
+        d.fix = direction.fix();
+        d.evidence.push(format!(
+            "no push to the ingesters yet {}, and the evidence below shows none can succeed",
+            f.over()
+        ));
+        d.evidence.extend(view.evidence);
+        found.push(d);
+    }
+}
+
+/// Every append failing: the TLS verdict says which transport cause, how certain.
+fn pushes_failing(f: &Facts, view: TlsView, verdict: TlsVerdict, found: &mut Vec<Diagnosis>) {
     let appends = f.window(Counter::TempoAppends);
     let failures = f.window(Counter::TempoAppendFailures).min(appends);
     let mut evidence = vec![

@@ -88,14 +88,30 @@ fn flag(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
 
-/// The metric contract: every family spanflow exposes, from one snapshot.
+/// The metric contract: every family spanflow exposes, from one snapshot, in the order
+/// `/metrics` shows them (docs/architecture.md lists them; a test keeps the two in step).
 pub fn families(
     snapshot: &Snapshot,
     snapshot_age_seconds: f64,
     build: &BuildInfo,
     reload: &ReloadStatus,
 ) -> Vec<Family> {
-    use Kind::{Counter, Gauge};
+    let mut all = Vec::with_capacity(19);
+    all.extend(stage_families(snapshot));
+    all.extend(pipeline_families(snapshot));
+    all.extend(target_families(snapshot));
+    all.extend(process_families(
+        snapshot,
+        snapshot_age_seconds,
+        build,
+        reload,
+    ));
+    all
+}
+
+/// Per stage: status, success ratio, rates, blocked.
+fn stage_families(snapshot: &Snapshot) -> [Family; 4] {
+    use Kind::Gauge;
     let mut status = Family::new(
         "spanflow_stage_status",
         Gauge,
@@ -147,6 +163,12 @@ pub fn families(
             flag(snapshot.blocked_stage == Some(s.stage)),
         );
     }
+    [status, ratio, rate, blocked]
+}
+
+/// The pipeline as a whole: healthy, idle, the causes, Tempo's discards.
+fn pipeline_families(snapshot: &Snapshot) -> [Family; 4] {
+    use Kind::Gauge;
     let mut healthy = Family::new(
         "spanflow_pipeline_healthy",
         Gauge,
@@ -168,6 +190,26 @@ pub fn families(
         discarded.push(vec![("reason", reason.clone())], *v);
     }
 
+    let mut diagnosis = Family::new(
+        "spanflow_diagnosis",
+        Gauge,
+        "1 for each cause spanflow detects now, with the stage it blames; causes the evidence cannot tell apart are all present; see /api/v1/status for evidence and fix",
+    );
+    for d in &snapshot.causes {
+        diagnosis.push(
+            vec![
+                ("cause", d.cause.as_str().into()),
+                ("stage", d.stage.as_str().into()),
+            ],
+            1.0,
+        );
+    }
+    [healthy, idle, diagnosis, discarded]
+}
+
+/// Per target: queue fill, up, poll duration, last success, errors, software.
+fn target_families(snapshot: &Snapshot) -> [Family; 6] {
+    use Kind::{Counter, Gauge};
     let mut queue = Family::new(
         "spanflow_collector_queue_fill_ratio",
         Gauge,
@@ -228,20 +270,17 @@ pub fn families(
             1.0,
         );
     }
-    let mut diagnosis = Family::new(
-        "spanflow_diagnosis",
-        Gauge,
-        "1 for each cause spanflow detects now, with the stage it blames; causes the evidence cannot tell apart are all present; see /api/v1/status for evidence and fix",
-    );
-    for d in &snapshot.causes {
-        diagnosis.push(
-            vec![
-                ("cause", d.cause.as_str().into()),
-                ("stage", d.stage.as_str().into()),
-            ],
-            1.0,
-        );
-    }
+    [queue, up, duration, last_success, errors, info]
+}
+
+/// spanflow itself: the window, the snapshot's age, the build, configuration reloads.
+fn process_families(
+    snapshot: &Snapshot,
+    snapshot_age_seconds: f64,
+    build: &BuildInfo,
+    reload: &ReloadStatus,
+) -> [Family; 5] {
+    use Kind::Gauge;
     let mut window = Family::new(
         "spanflow_window_seconds",
         Gauge,
@@ -274,27 +313,7 @@ pub fn families(
         "Unix time of the last successful configuration load",
     );
     reload_at.push(vec![], reload.last_success_unix);
-    vec![
-        status,
-        ratio,
-        rate,
-        blocked,
-        healthy,
-        idle,
-        diagnosis,
-        discarded,
-        queue,
-        up,
-        duration,
-        last_success,
-        errors,
-        info,
-        window,
-        age,
-        build_info,
-        reload_ok,
-        reload_at,
-    ]
+    [window, age, build_info, reload_ok, reload_at]
 }
 
 /// Which format a scraper asked for.

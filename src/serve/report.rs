@@ -92,6 +92,14 @@ pub fn text(snapshot: &Snapshot, colour: bool) -> String {
         let _ = writeln!(out, "{}", status_page::IDLE_ADVICE);
     }
     let _ = writeln!(out);
+    stages_text(&mut out, snapshot, &paint);
+    causes_text(&mut out, snapshot, &paint);
+    targets_text(&mut out, snapshot);
+    out
+}
+
+/// Every stage with its status, ratio, rates and reason; the blocked one marked.
+fn stages_text(out: &mut String, snapshot: &Snapshot, paint: &Paint) {
     let _ = writeln!(
         out,
         "Stages (status on the last polls; ratio and rates over {:.0} s):",
@@ -118,6 +126,10 @@ pub fn text(snapshot: &Snapshot, colour: bool) -> String {
         let _ = writeln!(out, "  (not shown yet: {note})");
     }
     let _ = writeln!(out);
+}
+
+/// Every cause with its evidence, alternatives and fix.
+fn causes_text(out: &mut String, snapshot: &Snapshot, paint: &Paint) {
     if snapshot.causes.is_empty() {
         let _ = writeln!(out, "Causes: none detected.");
     } else {
@@ -155,6 +167,10 @@ pub fn text(snapshot: &Snapshot, colour: bool) -> String {
         let _ = writeln!(out, "    fix: {}", d.fix);
     }
     let _ = writeln!(out);
+}
+
+/// Every target: up or down, software, URL, last error.
+fn targets_text(out: &mut String, snapshot: &Snapshot) {
     let _ = writeln!(out, "Targets:");
     for t in &snapshot.targets {
         let _ = writeln!(
@@ -175,7 +191,6 @@ pub fn text(snapshot: &Snapshot, colour: bool) -> String {
                 .map_or(String::new(), |e| format!("  ({e})")),
         );
     }
-    out
 }
 
 /// The machine report: the `/api/v1/status` document.

@@ -232,10 +232,6 @@ fn tempo_evidence(html: &mut String, snapshot: &Snapshot) {
     html.push_str("<h2>Tempo status endpoints and probes</h2><table><tr><th>target</th><th>what</th><th>reading</th></tr>");
     for (name, e) in with {
         let s = &e.status;
-        let ring = |r: &crate::source::tempo::Ring| {
-            let active = r.count("ACTIVE");
-            format!("{} member(s), {active} ACTIVE", r.members.len())
-        };
         let _ = write!(
             html,
             "<tr><td>{}</td><td>/ready</td><td>{} <small>(read on every poll)</small></td></tr>",
@@ -255,44 +251,7 @@ fn tempo_evidence(html: &mut String, snapshot: &Snapshot) {
             e.status_age_seconds,
             humantime::format_duration(crate::source::tempo::STATUS_REFRESH)
         );
-        let rows = [
-            (
-                "/status/services",
-                read_text(&s.services, |list| {
-                    let bad: Vec<String> = list
-                        .iter()
-                        .filter(|svc| svc.status != "Running")
-                        .map(|svc| format!("{} {} {}", svc.name, svc.status, svc.failure))
-                        .collect();
-                    if bad.is_empty() {
-                        format!("all {} Running", list.len())
-                    } else {
-                        bad.join("; ")
-                    }
-                }),
-            ),
-            (
-                "/status/config",
-                read_text(&s.config, |c| {
-                    format!(
-                        "gRPC server TLS: {}; ingester client TLS: {}; live-store client TLS: {}; replication factor: {}",
-                        if c.grpc_server_tls { "on" } else { "off" },
-                        c.ingester_client_tls.map_or("-".into(), |v| v.to_string()),
-                        c.live_store_client_tls
-                            .map_or("-".into(), |v| v.to_string()),
-                        c.replication_factor.map_or("-".into(), |v| v.to_string()),
-                    )
-                }),
-            ),
-            ("/ingester/ring", read_text(&s.ingester_ring, ring)),
-            ("/live-store/ring", read_text(&s.live_store_ring, ring)),
-            (
-                "/partition-ring",
-                read_text(&s.partition_ring, |p| {
-                    format!("{} partition(s), {} Active", p.partitions.len(), p.active())
-                }),
-            ),
-        ];
+        let rows = status_rows(s);
         for (what, reading) in rows {
             let _ = write!(
                 html,
@@ -321,6 +280,52 @@ fn tempo_evidence(html: &mut String, snapshot: &Snapshot) {
         }
     }
     html.push_str("</table>");
+}
+
+/// The slow-changing status endpoints of one Tempo, one row each, in words.
+fn status_rows(s: &crate::source::tempo::TempoStatus) -> [(&'static str, String); 5] {
+    let ring = |r: &crate::source::tempo::Ring| {
+        let active = r.count("ACTIVE");
+        format!("{} member(s), {active} ACTIVE", r.members.len())
+    };
+    [
+        (
+            "/status/services",
+            read_text(&s.services, |list| {
+                let bad: Vec<String> = list
+                    .iter()
+                    .filter(|svc| svc.status != "Running")
+                    .map(|svc| format!("{} {} {}", svc.name, svc.status, svc.failure))
+                    .collect();
+                if bad.is_empty() {
+                    format!("all {} Running", list.len())
+                } else {
+                    bad.join("; ")
+                }
+            }),
+        ),
+        (
+            "/status/config",
+            read_text(&s.config, |c| {
+                format!(
+                    "gRPC server TLS: {}; ingester client TLS: {}; live-store client TLS: {}; replication factor: {}",
+                    if c.grpc_server_tls { "on" } else { "off" },
+                    c.ingester_client_tls.map_or("-".into(), |v| v.to_string()),
+                    c.live_store_client_tls
+                        .map_or("-".into(), |v| v.to_string()),
+                    c.replication_factor.map_or("-".into(), |v| v.to_string()),
+                )
+            }),
+        ),
+        ("/ingester/ring", read_text(&s.ingester_ring, ring)),
+        ("/live-store/ring", read_text(&s.live_store_ring, ring)),
+        (
+            "/partition-ring",
+            read_text(&s.partition_ring, |p| {
+                format!("{} partition(s), {} Active", p.partitions.len(), p.active())
+            }),
+        ),
+    ]
 }
 
 fn targets(html: &mut String, snapshot: &Snapshot) {

@@ -181,6 +181,8 @@ pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
     Ok(WebConfig { tls, basic_auth })
 }
 
+/// Builds the TLS server settings of `tls_server_config`, refusing by name what rustls
+/// cannot honour.
 fn tls_config(
     t: RawTls,
     beside: &dyn Fn(&Path) -> PathBuf,
@@ -200,109 +202,17 @@ fn tls_config(
         }
     }
     let _ = t.prefer_server_cipher_suites; // a no-op in Go since 1.18 as well
-    let (Some(cert_file), Some(key_file)) = (&t.cert_file, &t.key_file) else {
-        let missing = if t.cert_file.is_none() {
-            "cert_file"
-        } else {
-            "key_file"
-        };
-        return Err(invalid(
-            &field(missing),
-            "needed: TLS takes a certificate and its key".into(),
-        ));
-    };
-    let cert_path = beside(cert_file);
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
-        .and_then(|it| it.collect::<Result<_, _>>())
-        .map_err(|e| invalid(&field("cert_file"), format!("{}: {e}", cert_path.display())))?;
-    if certs.is_empty() {
-        return Err(invalid(
-            &field("cert_file"),
-            format!("{}: no certificate in it", cert_path.display()),
-        ));
-    }
-    let key_path = beside(key_file);
-    // The key's own parse error could quote key material; say only what is wrong.
-    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
-        invalid(
-            &field("key_file"),
-            format!(
-                "{}: not a PEM private key ({})",
-                key_path.display(),
-                kind_of(&e)
-            ),
-        )
-    })?;
-
-    let version = |name: &str, value: &Option<String>, default: u8| match value.as_deref() {
-        None | Some("") => Ok(default),
-        Some("TLS12") => Ok(12),
-        Some("TLS13") => Ok(13),
-        Some(v @ ("TLS10" | "TLS11")) => Err(invalid(
-            &field(name),
-            format!("{v} is not supported (rustls speaks TLS 1.2 and 1.3)"),
-        )),
-        Some(v) => Err(invalid(
-            &field(name),
-            format!("{v:?}: expected TLS12 or TLS13"),
-        )),
-    };
-    let min = version("min_version", &t.min_version, 12)?;
-    let max = version("max_version", &t.max_version, 13)?;
-    if min > max {
-        return Err(invalid(
-            &field("min_version"),
-            "is above max_version".into(),
-        ));
-    }
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> =
-        [(12, &rustls::version::TLS12), (13, &rustls::version::TLS13)]
-            .into_iter()
-            .filter(|(v, _)| (min..=max).contains(v))
-            .map(|(_, p)| p)
-            .collect();
-
+    let (certs, key) = certificate_and_key(&t, beside, invalid)?;
+    let versions = protocol_versions(&t, invalid)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| invalid(&field("min_version"), e.to_string()))?;
     let auth_type = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
-    let roots = || -> Result<Arc<rustls::RootCertStore>, WebConfigError> {
-        let Some(ca) = &t.client_ca_file else {
-            return Err(invalid(
-                &field("client_ca_file"),
-                format!("needed with client_auth_type {auth_type}"),
-            ));
-        };
-        let ca_path = beside(ca);
-        let mut roots = rustls::RootCertStore::empty();
-        let certs = CertificateDer::pem_file_iter(&ca_path)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| {
-                invalid(
-                    &field("client_ca_file"),
-                    format!("{}: {e}", ca_path.display()),
-                )
-            })?;
-        for cert in certs {
-            roots.add(cert).map_err(|e| {
-                invalid(
-                    &field("client_ca_file"),
-                    format!("{}: {e}", ca_path.display()),
-                )
-            })?;
-        }
-        if roots.is_empty() {
-            return Err(invalid(
-                &field("client_ca_file"),
-                format!("{}: no certificate in it", ca_path.display()),
-            ));
-        }
-        Ok(Arc::new(roots))
-    };
     let verifier = |optional: bool| -> Result<_, WebConfigError> {
+        let roots = client_roots(&t, auth_type, beside, invalid)?;
         let builder =
-            rustls::server::WebPkiClientVerifier::builder_with_provider(roots()?, provider.clone());
+            rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
         let builder = if optional {
             builder.allow_unauthenticated()
         } else {
@@ -349,6 +259,117 @@ fn tls_config(
     })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// `cert_file` and `key_file`: both needed, read beside the web config file.
+fn certificate_and_key(
+    t: &RawTls,
+    beside: &dyn Fn(&Path) -> PathBuf,
+    invalid: &dyn Fn(&str, String) -> WebConfigError,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), WebConfigError> {
+    let field = |name: &str| format!("tls_server_config.{name}");
+    let (Some(cert_file), Some(key_file)) = (&t.cert_file, &t.key_file) else {
+        let missing = if t.cert_file.is_none() {
+            "cert_file"
+        } else {
+            "key_file"
+        };
+        return Err(invalid(
+            &field(missing),
+            "needed: TLS takes a certificate and its key".into(),
+        ));
+    };
+    let cert_path = beside(cert_file);
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| invalid(&field("cert_file"), format!("{}: {e}", cert_path.display())))?;
+    if certs.is_empty() {
+        return Err(invalid(
+            &field("cert_file"),
+            format!("{}: no certificate in it", cert_path.display()),
+        ));
+    }
+    let key_path = beside(key_file);
+    // The key's own parse error could quote key material; say only what is wrong.
+    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
+        invalid(
+            &field("key_file"),
+            format!(
+                "{}: not a PEM private key ({})",
+                key_path.display(),
+                kind_of(&e)
+            ),
+        )
+    })?;
+    Ok((certs, key))
+}
+
+/// `min_version` and `max_version`: TLS 1.2 and 1.3 only.
+fn protocol_versions(
+    t: &RawTls,
+    invalid: &dyn Fn(&str, String) -> WebConfigError,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, WebConfigError> {
+    let field = |name: &str| format!("tls_server_config.{name}");
+    let version = |name: &str, value: &Option<String>, default: u8| match value.as_deref() {
+        None | Some("") => Ok(default),
+        Some("TLS12") => Ok(12),
+        Some("TLS13") => Ok(13),
+        Some(v @ ("TLS10" | "TLS11")) => Err(invalid(
+            &field(name),
+            format!("{v} is not supported (rustls speaks TLS 1.2 and 1.3)"),
+        )),
+        Some(v) => Err(invalid(
+            &field(name),
+            format!("{v:?}: expected TLS12 or TLS13"),
+        )),
+    };
+    let min = version("min_version", &t.min_version, 12)?;
+    let max = version("max_version", &t.max_version, 13)?;
+    if min > max {
+        return Err(invalid(
+            &field("min_version"),
+            "is above max_version".into(),
+        ));
+    }
+    Ok(
+        [(12, &rustls::version::TLS12), (13, &rustls::version::TLS13)]
+            .into_iter()
+            .filter(|(v, _)| (min..=max).contains(v))
+            .map(|(_, p)| p)
+            .collect(),
+    )
+}
+
+/// `client_ca_file`: the CAs client certificates are verified against.
+fn client_roots(
+    t: &RawTls,
+    auth_type: &str,
+    beside: &dyn Fn(&Path) -> PathBuf,
+    invalid: &dyn Fn(&str, String) -> WebConfigError,
+) -> Result<Arc<rustls::RootCertStore>, WebConfigError> {
+    let field = "tls_server_config.client_ca_file";
+    let Some(ca) = &t.client_ca_file else {
+        return Err(invalid(
+            field,
+            format!("needed with client_auth_type {auth_type}"),
+        ));
+    };
+    let ca_path = beside(ca);
+    let shown = |e: &dyn std::fmt::Display| invalid(field, format!("{}: {e}", ca_path.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(&ca_path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| shown(&e))?;
+    for cert in certs {
+        roots.add(cert).map_err(|e| shown(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid(
+            field,
+            format!("{}: no certificate in it", ca_path.display()),
+        ));
+    }
+    Ok(Arc::new(roots))
 }
 
 /// What went wrong reading a PEM file, without any of its content.

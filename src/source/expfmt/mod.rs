@@ -596,6 +596,8 @@ pub(crate) fn lex_line(line: &str, line_no: usize, format: Format) -> Result<Lin
     parse_sample(line, name_end, line_no, format).map(Line::Sample)
 }
 
+/// One piece on purpose: every `#` line of both formats is sorted here — HELP, TYPE,
+/// UNIT, EOF, plain comments — and each branch shares the same cursor over the line.
 fn lex_comment(line: &str, format: Format) -> Result<Line<'_>, ErrorKind> {
     let om = format == Format::OpenMetrics;
     if line == "# EOF" {
