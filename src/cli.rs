@@ -1,4 +1,4 @@
-//! The command line (DESIGN §4): Prometheus-style dotted flags and the `serve`,
+//! The command line: Prometheus-style dotted flags and the `serve`,
 //! `check-config`, `diagnose` and `demo` subcommands, and what each one runs.
 //!
 //! Exit codes: 0 on a clean stop, 2 when the configuration (file, flags) is unusable, 1 on

@@ -3,7 +3,7 @@
 //!
 //! Data flows one way, and the folders show it:
 //! [`config`] → [`source`] (fetch and read what targets say) → [`model`] (the stage
-//! vocabulary and the counter catalogue every step uses) → [`derive`] (history, windows,
+//! vocabulary and the counter catalogue every step uses) → [`derive`](mod@derive) (history, windows,
 //! stage status, the blocked stage) → [`diagnose`] (causes, evidence, fixes) →
 //! [`snapshot`] (the two together, as served) → [`serve`] (`/metrics`, the status page,
 //! the JSON API, the `diagnose` report). [`engine`] runs the pollers and each derive →

@@ -1,4 +1,4 @@
-//! The snapshot spanflow serves: what [`derive`] computed from every target's state, and
+//! The snapshot spanflow serves: what [`derive`](mod@derive) computed from every target's state, and
 //! the causes [`diagnose`] named from it, made at once and never changed afterwards.
 //!
 //! Input: the configuration and every target's state. Output: a [`Snapshot`], which the

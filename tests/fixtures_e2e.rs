@@ -127,7 +127,7 @@ async fn tls_mismatch_blocks_the_ingester_stage() {
         "{}",
         statuses(&s)
     );
-    // Where the spans stop, not where the refusal shows (DESIGN §2).
+    // Where the spans stop, not where the refusal shows (docs/architecture.md).
     assert_eq!(s.blocked_stage, Some(Stage::TempoIngester));
     let d = &s.stages[0];
     assert_eq!((d.judged.success, d.judged.failure), (0.0, 310.0));

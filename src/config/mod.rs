@@ -1,4 +1,4 @@
-//! Loads and validates spanflow's YAML configuration (DESIGN §4).
+//! Loads and validates spanflow's YAML configuration (README "Configuration reference").
 //!
 //! Unknown fields are rejected, durations are humantime (`15s`, `5m`), and every error names
 //! the file, the line and the field (`spanflow.yml: line 9: targets[1].success: …`). What
@@ -717,7 +717,7 @@ impl Check<'_> {
 mod tests {
     use super::*;
 
-    /// The minimal shape of DESIGN §4, which must keep working.
+    /// The minimal shape of the first design, which must keep working.
     const DESIGN_EXAMPLE: &str = r#"
 poll_interval: 15s
 window: 5m

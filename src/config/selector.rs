@@ -8,7 +8,7 @@
 use regex::Regex;
 use thiserror::Error;
 
-use crate::source::expfmt::Labels;
+use std::borrow::Cow;
 
 #[derive(Debug, Clone)]
 pub struct Selector {
@@ -103,11 +103,12 @@ impl Selector {
         })
     }
 
-    /// Whether a sample with these labels is selected (the name is checked by the caller).
-    /// A missing label reads as the empty string, as in PromQL.
-    pub fn matches_labels(&self, labels: &Labels<'_>) -> bool {
+    /// Whether a sample whose labels `label` looks up is selected (the name is checked by
+    /// the caller). A missing label reads as the empty string, as in PromQL. Taking a
+    /// look-up rather than the parser's label type keeps configuration free of the parser.
+    pub fn matches_labels<'a>(&self, label: impl Fn(&str) -> Option<Cow<'a, str>>) -> bool {
         self.matchers.iter().all(|m| {
-            let value = labels.get(&m.label);
+            let value = label(&m.label);
             let value = value.as_deref().unwrap_or("");
             match &m.op {
                 MatchOp::Equal(v) => value == v,
@@ -152,7 +153,7 @@ mod tests {
             Format::Text,
             |n| n == sel.metric,
             |s| {
-                if sel.matches_labels(&s.labels) {
+                if sel.matches_labels(|name| s.labels.get(name)) {
                     out.push(s.value)
                 }
             },

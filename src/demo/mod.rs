@@ -6,7 +6,7 @@
 //! `/tempo/status/services`, `/tempo/status/config`, `/tempo/ingester/ring`), whose ingester
 //! is a real gRPC health server ([`DemoIngesters`]) so the probe works on the demo too. Their
 //! counters grow with time at the rates of the current [`Scenario`], the way the real
-//! captures in `../shared/fixtures/` grow (20 spans/s, 15 over gRPC and 5 over HTTP, one
+//! captures in `testdata/fixtures/` grow (20 spans/s, 15 over gRPC and 5 over HTTP, one
 //! push per batch, a labelled series created at its first event). Everything is generated
 //! here: the binary needs no fixture at run time.
 //!

@@ -3,9 +3,8 @@
 //!
 //! Input: the [`Derived`] pipeline (stage statuses, per-target health, Tempo's status
 //! endpoints and gRPC probes) and the counter [`Totals`]. Output: a list of [`Diagnosis`],
-//! most severe first. Rules follow the failure table of
-//! `../shared/research/tempo-and-collector.md` §5; the ones that look alike are told apart by
-//! the evidence that separates them:
+//! most severe first. Rules follow the failure table of docs/diagnosis.md; the ones that
+//! look alike are told apart by the evidence that separates them:
 //!
 //! - 100 % refused with every ingester append failing is a transport failure between the
 //!   distributor and the ingesters. `/status/config` (gRPC server TLS on, ingester client TLS

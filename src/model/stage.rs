@@ -95,7 +95,7 @@ impl Stage {
     }
 }
 
-/// The status of a stage (DESIGN §2).
+/// The status of a stage (docs/architecture.md, "Stages and status").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StageStatus {

@@ -1,4 +1,5 @@
-//! Encodes a [`Snapshot`] as spanflow's `/metrics` (DESIGN §3).
+//! Encodes a [`Snapshot`] as spanflow's `/metrics` (the metric contract of
+//! docs/architecture.md).
 //!
 //! The snapshot is first turned into a list of [`Family`] values — the metric contract in
 //! one place — and then written either as Prometheus text 0.0.4 (by [`encode_text`], here,

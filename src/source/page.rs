@@ -270,9 +270,11 @@ impl PageReader<'_> {
     /// The app's export counters, by the configured selectors.
     fn app_counter(&self, s: &expfmt::Sample<'_>, series_id: u64) -> Option<SeriesKey> {
         let app = self.app?;
-        if s.name == app.success.metric && app.success.matches_labels(&s.labels) {
+        if s.name == app.success.metric && app.success.matches_labels(|name| s.labels.get(name)) {
             Some(SeriesKey::Counter(Counter::AppSuccess, series_id))
-        } else if s.name == app.failure.metric && app.failure.matches_labels(&s.labels) {
+        } else if s.name == app.failure.metric
+            && app.failure.matches_labels(|name| s.labels.get(name))
+        {
             Some(SeriesKey::Counter(Counter::AppFailure, series_id))
         } else {
             None

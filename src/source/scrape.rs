@@ -21,7 +21,8 @@ use crate::source::trust;
 
 /// What spanflow asks for: the text format first, because Tempo's counters without
 /// `_total` (`tempo_receiver_accepted_spans`) lose their type in its OpenMetrics output
-/// (../shared/research/tempo-2.7.2-observed.md §7.6); OpenMetrics is read too.
+/// (seen on Tempo 2.7.2: testdata/fixtures/tempo-2.7.2/healthy/metrics_openmetrics.txt);
+/// OpenMetrics is read too.
 pub const METRICS_ACCEPT: &str =
     "text/plain;version=0.0.4;q=1,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1";
 

@@ -1,0 +1,124 @@
+//! The metric contract of `docs/architecture.md` (and the README's metrics table) against
+//! real `/metrics` output: every family in one is in the other, with the same type and the
+//! same labels. The output is the golden exposition of the real TLS-mismatch capture (every
+//! family but the Collector's) and a real Collector page polled through spanflow.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{PageServer, Poller};
+use spanflow::serve::metrics::{self, BuildInfo};
+use spanflow::serve::reload::ReloadStatus;
+
+/// family → (type, label names), as documented in a markdown table whose first column is
+/// the metric and whose `labels` column lists the label names in backticks.
+fn documented(
+    doc: &str,
+    labels_column: usize,
+    type_column: Option<usize>,
+) -> BTreeMap<String, (Option<String>, BTreeSet<String>)> {
+    let mut out = BTreeMap::new();
+    for line in doc.lines().filter(|l| l.starts_with("| `spanflow_")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let name = cells[0].trim_matches('`').to_owned();
+        let labels = cells[labels_column]
+            .split(',')
+            .map(|l| l.trim().trim_matches('`').to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        let kind = type_column.map(|c| cells[c].to_owned());
+        assert!(
+            out.insert(name.clone(), (kind, labels)).is_none(),
+            "{name} documented twice"
+        );
+    }
+    out
+}
+
+/// family → (type, label names seen on any sample).
+fn observed(pages: &[String]) -> BTreeMap<String, (Option<String>, BTreeSet<String>)> {
+    let mut out: BTreeMap<String, (Option<String>, BTreeSet<String>)> = BTreeMap::new();
+    for page in pages {
+        let families =
+            spanflow::source::expfmt::parse(page, spanflow::source::expfmt::Format::Text).unwrap();
+        for family in families {
+            let entry = out.entry(family.name.to_string()).or_default();
+            entry.0 = Some(format!("{:?}", family.kind).to_lowercase());
+            for sample in &family.samples {
+                entry
+                    .1
+                    .extend(sample.labels.iter().map(|l| l.name.to_string()));
+            }
+        }
+    }
+    out
+}
+
+async fn real_output() -> Vec<String> {
+    let golden = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/tls-mismatch.metrics"
+    ))
+    .unwrap();
+    // A real Collector page with exporter queues, polled twice through spanflow.
+    let server = PageServer::start().await;
+    server.set(
+        // Published with CRLF line ends (copied from a web page); a Collector writes LF.
+        common::read_testdata("fixtures/otelcol/pr9029-0.90.0-dev-opencensus/metrics.txt")
+            .replace("\r\n", "\n"),
+        "text/plain; version=0.0.4",
+    );
+    let mut poller = Poller::new(&format!(
+        "poll_interval: 2s\nwindow: 1m\ntargets:\n  - {{name: otelcol, role: collector, url: '{}/metrics', timeout: 1s}}\n",
+        server.base
+    ));
+    poller.poll().await;
+    let snapshot = poller.poll().await;
+    assert!(snapshot.targets[0].up, "{:?}", snapshot.targets[0]);
+    let build = BuildInfo {
+        version: "0",
+        revision: "0",
+        rustversion: "0",
+    };
+    let reload = ReloadStatus {
+        successful: true,
+        last_success_unix: 0.0,
+    };
+    let collector = metrics::encode_text(&metrics::families(&snapshot, 0.0, &build, &reload));
+    vec![golden, collector]
+}
+
+#[tokio::test]
+async fn the_architecture_metric_table_matches_real_output() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/architecture.md"))
+        .unwrap();
+    let documented = documented(&doc, 2, Some(1));
+    let observed = observed(&real_output().await);
+    assert_eq!(
+        documented.keys().collect::<Vec<_>>(),
+        observed.keys().collect::<Vec<_>>(),
+        "families in docs/architecture.md vs /metrics"
+    );
+    for (name, (kind, labels)) in &documented {
+        let (seen_kind, seen_labels) = &observed[name];
+        assert_eq!(kind, seen_kind, "{name}: type");
+        assert_eq!(labels, seen_labels, "{name}: labels");
+    }
+}
+
+#[tokio::test]
+async fn the_readme_metric_table_matches_real_output() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let documented = documented(&readme, 1, None);
+    let observed = observed(&real_output().await);
+    assert_eq!(
+        documented.keys().collect::<Vec<_>>(),
+        observed.keys().collect::<Vec<_>>(),
+        "families in README.md vs /metrics"
+    );
+    for (name, (_, labels)) in &documented {
+        assert_eq!(labels, &observed[name].1, "{name}: labels");
+    }
+}
