@@ -143,36 +143,16 @@ struct TlsServer {
 /// A real HTTPS server on 127.0.0.1 with a self-signed certificate for `names`, serving the
 /// healthy Tempo page, as the seed's Tempo served its HTTP API.
 async fn tls_server(names: &[&str]) -> TlsServer {
-    let _ = rustls_provider();
     let cert =
         rcgen::generate_simple_self_signed(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
             .unwrap();
     let cert_pem = cert.cert.pem();
-    let key_pem = cert.signing_key.serialize_pem();
-    let config = axum_server::tls_rustls::RustlsConfig::from_pem(
-        cert_pem.clone().into_bytes(),
-        key_pem.into_bytes(),
+    let (port, handle) = common::https_server(
+        &cert_pem,
+        &cert.signing_key.serialize_pem(),
+        common::read_testdata(HEALTHY),
     )
-    .await
-    .unwrap();
-    let page = common::read_testdata(HEALTHY);
-    let app = axum::Router::new().fallback(move || {
-        let page = page.clone();
-        async move {
-            (
-                [(axum::http::header::CONTENT_TYPE, TEMPO_CONTENT_TYPE)],
-                page,
-            )
-        }
-    });
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, config)
-        .unwrap()
-        .handle(handle.clone());
-    tokio::spawn(async move { server.serve(app.into_make_service()).await.unwrap() });
+    .await;
     let ca_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(ca_file.path(), cert_pem).unwrap();
     TlsServer {
@@ -180,10 +160,6 @@ async fn tls_server(names: &[&str]) -> TlsServer {
         ca_file,
         _handle: handle,
     }
-}
-
-fn rustls_provider() -> Result<(), std::sync::Arc<rustls::crypto::CryptoProvider>> {
-    rustls::crypto::aws_lc_rs::default_provider().install_default()
 }
 
 #[tokio::test]

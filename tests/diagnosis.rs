@@ -502,27 +502,10 @@ async fn status_endpoints_are_read_when_something_fails_not_on_every_poll() {
 
 #[tokio::test]
 async fn a_tempo_down_from_the_start_keeps_its_version_dependent_stages_in_the_report() {
-    let config = tempfile::NamedTempFile::new().unwrap();
     let port = common::free_port();
-    std::fs::write(
-        config.path(),
-        format!("probes: {{grpc_health: false}}\ntargets:\n  - {{name: tempo, role: tempo, url: 'http://127.0.0.1:{port}'}}\n"),
-    )
-    .unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
-        .args([
-            "diagnose",
-            "--config.file",
-            &config.path().display().to_string(),
-            "--wait",
-            "1s",
-        ])
-        .env("NO_COLOR", "1")
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text, _) =
+        common::run_diagnose_against(&format!("http://127.0.0.1:{port}"), &[]).await;
+    assert_eq!(code, 1, "{text}");
     assert!(text.contains("tempo_distributor   unknown"), "{text}");
     assert!(
         text.contains("(not shown yet: tempo_ingester (Tempo 2.x) or tempo_live_store and tempo_kafka (3.x): shown once a Tempo target answers"),

@@ -65,35 +65,7 @@ fn ca_and_leaf(ca_name: &str, names: &[&str]) -> (Pem, Pem) {
 
 /// A real HTTPS server on 127.0.0.1 presenting `pem`, serving the healthy Tempo page.
 async fn https_server(pem: &Pem) -> (u16, axum_server::Handle<std::net::SocketAddr>) {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let config = axum_server::tls_rustls::RustlsConfig::from_pem(
-        pem.cert.clone().into_bytes(),
-        pem.key.clone().into_bytes(),
-    )
-    .await
-    .unwrap();
-    let page = common::read_testdata(HEALTHY);
-    let app = axum::Router::new().fallback(move || {
-        let page = page.clone();
-        async move {
-            (
-                [(
-                    axum::http::header::CONTENT_TYPE,
-                    "text/plain; version=0.0.4",
-                )],
-                page,
-            )
-        }
-    });
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, config)
-        .unwrap()
-        .handle(handle.clone());
-    tokio::spawn(async move { server.serve(app.into_make_service()).await.unwrap() });
-    (port, handle)
+    common::https_server(&pem.cert, &pem.key, common::read_testdata(HEALTHY)).await
 }
 
 /// Polls a Tempo target at `https://127.0.0.1:port` with `ca_file` holding `ca` and the

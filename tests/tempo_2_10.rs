@@ -169,45 +169,16 @@ async fn no_traffic_on_a_healthy_tempo_is_idle_not_healthy_and_diagnose_exits_3(
     let dir = "fixtures/tempo-2.7.2/healthy";
     let server = FixtureServer::start(dir).await;
     server.set_metrics(read_testdata(&format!("{dir}/metrics.txt")));
-    let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        config.path(),
-        format!(
-            "probes: {{grpc_health: false}}\ntargets:\n  - {{name: tempo, role: tempo, url: '{}'}}\n",
-            server.base
-        ),
-    )
-    .unwrap();
-    let run = |output: &'static str| {
-        let path = config.path().display().to_string();
-        async move {
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
-                .args([
-                    "diagnose",
-                    "--config.file",
-                    &path,
-                    "--wait",
-                    "2s",
-                    "--output",
-                    output,
-                ])
-                .env("NO_COLOR", "1")
-                .output()
-                .await
-                .unwrap()
-        }
-    };
-    let text = run("text").await;
-    let out = String::from_utf8_lossy(&text.stdout);
+    let (code, out, err) = common::run_diagnose_against(&server.base, &[]).await;
     println!("{out}");
-    assert_eq!(text.status.code(), Some(3), "{out}");
+    assert_eq!(code, 3, "{out}\n{err}");
     assert!(
         out.starts_with("No traffic in the window — nothing shows the pipeline works\n"),
         "{out}"
     );
     assert!(out.contains("send traffic through the app"), "{out}");
-    let json = run("json").await;
-    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let (_, json, _) = common::run_diagnose_against(&server.base, &["--output", "json"]).await;
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(report["verdict"], "idle");
     assert_eq!(report["idle"], true);
     assert_eq!(report["healthy"], true);

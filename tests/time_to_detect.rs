@@ -84,43 +84,25 @@ async fn total_refusal_shows_as_failing_within_two_polls_and_recovery_too() {
     let spanflow = Spanflow::start(&yaml, &[], std::process::Stdio::null()).await;
     until(&spanflow, "ok", |p| status_is(p, "tempo_distributor", "ok")).await;
 
-    // The incident: every span refused from the next poll on.
-    let detect = time_until_shown(&spanflow, &server, broken, "failing", |p| {
-        status_is(p, "tempo_distributor", "failing")
-    })
-    .await;
-    println!(
-        "time to detect: {:?} after the first refusing poll, {} poll(s) (interval {INTERVAL:?})",
-        detect.after, detect.polls
-    );
-    assert!(
-        (1..=2).contains(&detect.polls),
-        "failing after {} polls of the refusing series",
-        detect.polls
-    );
-    assert!(
-        detect.after <= INTERVAL * 5,
-        "failing {:?} after the first refusing poll",
-        detect.after
-    );
-
-    // Recovery: healthy pages again.
-    let recover = time_until_shown(&spanflow, &server, healthy, "ok again", |p| {
-        status_is(p, "tempo_distributor", "ok") && !p.contains("status=\"failing\"} 1")
-    })
-    .await;
-    println!(
-        "time to recover: {:?} after the first healthy poll, {} poll(s) (interval {INTERVAL:?})",
-        recover.after, recover.polls
-    );
-    assert!(
-        (1..=2).contains(&recover.polls),
-        "ok after {} polls of the healthy series",
-        recover.polls
-    );
-    assert!(
-        recover.after <= INTERVAL * 5,
-        "ok {:?} after the first healthy poll",
-        recover.after
-    );
+    // The incident: every span refused from the next poll on; then healthy pages again.
+    let failing = |p: &str| status_is(p, "tempo_distributor", "failing");
+    let ok_again =
+        |p: &str| status_is(p, "tempo_distributor", "ok") && !p.contains("status=\"failing\"} 1");
+    let steps: [(&str, &str, &dyn Fn(&str) -> bool); 2] = [
+        (broken, "time to detect", &failing),
+        (healthy, "time to recover", &ok_again),
+    ];
+    for (fixture, what, shown) in steps {
+        let seen = time_until_shown(&spanflow, &server, fixture, what, shown).await;
+        println!(
+            "{what}: {:?} after the first poll of the new state, {} poll(s) (interval {INTERVAL:?})",
+            seen.after, seen.polls
+        );
+        assert!(
+            (1..=2).contains(&seen.polls),
+            "{what}: shown after {} polls of the new state",
+            seen.polls
+        );
+        assert!(seen.after <= INTERVAL * 5, "{what}: {:?}", seen.after);
+    }
 }

@@ -23,9 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 use serde::Serialize;
 use tokio::net::TcpStream;
 use tonic::transport::Endpoint;
@@ -68,7 +66,7 @@ impl ProbeSettings {
             Some(path) if !insecure_skip_verify => {
                 // A certificate in the file that the server presents as its own is trusted
                 // as pinned, as for targets (see `trust`).
-                let verifier = trust::CaFileVerifier::from_file(path, provider.clone())?;
+                let verifier = trust::ServerVerifier::from_file(path, provider.clone())?;
                 builder
                     .dangerous()
                     .with_custom_certificate_verifier(Arc::new(verifier))
@@ -76,7 +74,9 @@ impl ProbeSettings {
             }
             _ => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnswersTls(provider)))
+                .with_custom_certificate_verifier(Arc::new(trust::ServerVerifier::any_certificate(
+                    provider,
+                )))
                 .with_no_client_auth(),
         };
         config.alpn_protocols = vec![b"h2".to_vec()];
@@ -352,56 +352,6 @@ fn error_text(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-/// Accepts any certificate but checks the handshake signatures, so a TLS server is
-/// recognised as one. Used only when no CA is configured; see the module doc.
-#[derive(Debug)]
-struct AnswersTls(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AnswersTls {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]

@@ -382,7 +382,7 @@ fn ca_file_tls(
     ca_file: &std::path::Path,
 ) -> Result<rustls::ClientConfig, (&'static str, String)> {
     let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = trust::CaFileVerifier::from_file(ca_file, provider.clone())
+    let verifier = trust::ServerVerifier::from_file(ca_file, provider.clone())
         .map_err(|e| ("tls.ca_file", e.to_string()))?;
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -2,7 +2,7 @@
 //! what a refused certificate means in words.
 //!
 //! Input: the PEM bundle of a `ca_file` (`targets[].tls.ca_file`, `probes.grpc_tls.ca_file`).
-//! Output: a rustls [`ServerCertVerifier`] ([`CaFileVerifier`]) that verifies as WebPKI
+//! Output: a rustls [`ServerCertVerifier`] ([`ServerVerifier`]) that verifies as WebPKI
 //! does against those roots — and, beside that, trusts a server whose end-entity
 //! certificate is byte for byte one of the certificates in the file (pinned), still
 //! checking its validity period and the name. And [`explain`], which turns a handshake
@@ -42,22 +42,42 @@ pub enum CaFileError {
 }
 
 /// Verifies server certificates against the roots of a `ca_file`, and trusts a server
-/// certificate that is itself in the file (see the module doc).
+/// certificate that is itself in the file (see the module doc) — or, for the probe without
+/// a CA file, accepts any certificate. Either way the handshake's signatures are checked.
 #[derive(Debug)]
-pub struct CaFileVerifier {
-    /// `None` when no certificate of the file can serve as a root: then only pinned
-    /// certificates are trusted.
-    webpki: Option<Arc<WebPkiServerVerifier>>,
-    pinned: Vec<CertificateDer<'static>>,
+pub struct ServerVerifier {
+    trust: Trust,
     provider: Arc<CryptoProvider>,
 }
 
-impl CaFileVerifier {
+#[derive(Debug)]
+enum Trust {
+    /// Any certificate: the question is whether the server speaks TLS, not whether to
+    /// trust it (the gRPC probe sends nothing but a health check).
+    Any,
+    CaFile {
+        /// `None` when no certificate of the file can serve as a root: then only pinned
+        /// certificates are trusted.
+        webpki: Option<Arc<WebPkiServerVerifier>>,
+        pinned: Vec<CertificateDer<'static>>,
+    },
+}
+
+impl ServerVerifier {
+    /// Accepts any certificate, but checks the handshake signatures, so a TLS server is
+    /// recognised as one.
+    pub fn any_certificate(provider: Arc<CryptoProvider>) -> ServerVerifier {
+        ServerVerifier {
+            trust: Trust::Any,
+            provider,
+        }
+    }
+
     /// Reads the PEM bundle at `path`.
     pub fn from_file(
         path: &Path,
         provider: Arc<CryptoProvider>,
-    ) -> Result<CaFileVerifier, CaFileError> {
+    ) -> Result<ServerVerifier, CaFileError> {
         let shown = path.display().to_string();
         let pem_error = |source| CaFileError::Pem {
             path: shown.clone(),
@@ -67,7 +87,7 @@ impl CaFileVerifier {
         for cert in CertificateDer::pem_file_iter(path).map_err(pem_error)? {
             pinned.push(cert.map_err(pem_error)?);
         }
-        CaFileVerifier::from_certificates(pinned, provider)
+        ServerVerifier::from_certificates(pinned, provider)
             .ok_or(CaFileError::NoCertificate { path: shown })
     }
 
@@ -75,7 +95,7 @@ impl CaFileVerifier {
     pub fn from_certificates(
         certs: Vec<CertificateDer<'static>>,
         provider: Arc<CryptoProvider>,
-    ) -> Option<CaFileVerifier> {
+    ) -> Option<ServerVerifier> {
         if certs.is_empty() {
             return None;
         }
@@ -91,19 +111,17 @@ impl CaFileVerifier {
                     .ok()
             })
             .flatten();
-        Some(CaFileVerifier {
-            webpki,
-            pinned: certs,
+        Some(ServerVerifier {
+            trust: Trust::CaFile {
+                webpki,
+                pinned: certs,
+            },
             provider,
         })
     }
-
-    fn is_pinned(&self, cert: &CertificateDer<'_>) -> bool {
-        self.pinned.iter().any(|p| p.as_ref() == cert.as_ref())
-    }
 }
 
-impl ServerCertVerifier for CaFileVerifier {
+impl ServerCertVerifier for ServerVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -112,11 +130,15 @@ impl ServerCertVerifier for CaFileVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if self.is_pinned(end_entity) {
+        let (webpki, pinned) = match &self.trust {
+            Trust::Any => return Ok(ServerCertVerified::assertion()),
+            Trust::CaFile { webpki, pinned } => (webpki, pinned),
+        };
+        if pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) {
             check_pinned(end_entity, server_name, now)?;
             return Ok(ServerCertVerified::assertion());
         }
-        match &self.webpki {
+        match webpki {
             Some(webpki) => webpki.verify_server_cert(
                 end_entity,
                 intermediates,

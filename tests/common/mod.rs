@@ -474,12 +474,17 @@ pub fn extrapolated_series(dir: &str, pages: usize) -> Vec<String> {
 pub async fn run_diagnose(dir: &str, extra: &[&str]) -> (i32, String, String) {
     let server = FixtureServer::start(dir).await;
     server.play_metrics(extrapolated_series(dir, 30));
+    run_diagnose_against(&server.base, extra).await
+}
+
+/// Runs `spanflow diagnose --wait 2s` (text, no colour) on one Tempo target at `base`;
+/// its exit code, standard output and standard error.
+pub async fn run_diagnose_against(base: &str, extra: &[&str]) -> (i32, String, String) {
     let config = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         config.path(),
         format!(
-            "poll_interval: 15s\nprobes: {{grpc_health: false}}\ntargets:\n  - {{name: tempo, role: tempo, url: '{}'}}\n",
-            server.base
+            "poll_interval: 15s\nprobes: {{grpc_health: false}}\ntargets:\n  - {{name: tempo, role: tempo, url: '{base}'}}\n"
         ),
     )
     .unwrap();
@@ -652,4 +657,38 @@ pub fn run_tool(tool: &str, args: &[&str]) -> String {
     );
     assert!(out.status.success(), "{tool} {args:?} failed:\n{text}");
     text
+}
+
+/// A real HTTPS server on 127.0.0.1 presenting `cert_pem` with `key_pem`, answering every
+/// request with `page` as Tempo's text exposition; it stops when the handle is dropped.
+pub async fn https_server(
+    cert_pem: &str,
+    key_pem: &str,
+    page: String,
+) -> (u16, axum_server::Handle<std::net::SocketAddr>) {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem(
+        cert_pem.as_bytes().to_vec(),
+        key_pem.as_bytes().to_vec(),
+    )
+    .await
+    .unwrap();
+    let app = axum::Router::new().fallback(move || {
+        let page = page.clone();
+        async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, TEMPO_CONTENT_TYPE)],
+                page,
+            )
+        }
+    });
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(listener, config)
+        .unwrap()
+        .handle(handle.clone());
+    tokio::spawn(async move { server.serve(app.into_make_service()).await.unwrap() });
+    (port, handle)
 }
