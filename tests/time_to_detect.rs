@@ -88,7 +88,8 @@ async fn total_refusal_shows_as_failing_within_two_polls_and_recovery_too() {
     let failing = |p: &str| status_is(p, "tempo_distributor", "failing");
     let ok_again =
         |p: &str| status_is(p, "tempo_distributor", "ok") && !p.contains("status=\"failing\"} 1");
-    let steps: [(&str, &str, &dyn Fn(&str) -> bool); 2] = [
+    type Check<'a> = &'a dyn Fn(&str) -> bool;
+    let steps: [(&str, &str, Check); 2] = [
         (broken, "time to detect", &failing),
         (healthy, "time to recover", &ok_again),
     ];
