@@ -10,6 +10,7 @@
 //! configuration's selectors.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
 use crate::model::counter::Counter;
@@ -343,12 +344,36 @@ pub const CATALOGUE: &[Entry] = &[
     ),
 ];
 
-static BY_NAME: LazyLock<HashMap<(Role, &'static str), Feeds>> = LazyLock::new(|| {
+/// The catalogue by (role, family). Looked up once per run of a family's lines on every
+/// page polled, so keyed with a fast non-cryptographic hash: the keys are the catalogue's
+/// own names, and a page's names can only miss, never grow or skew the map.
+type ByName = HashMap<(Role, &'static str), Feeds, BuildHasherDefault<FxHasher>>;
+
+static BY_NAME: LazyLock<ByName> = LazyLock::new(|| {
     CATALOGUE
         .iter()
         .map(|e| ((e.role, e.family), e.feeds))
         .collect()
 });
+
+/// rustc's Fx hash: a rotate, xor and multiply per eight bytes.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// What `family` feeds for a `role` target, if spanflow reads it.
 pub fn lookup(role: Role, family: &str) -> Option<Feeds> {

@@ -132,12 +132,23 @@ pub fn read_page(
         counted: HashSet::new(),
     };
     let mut families = Families::default();
+    // Asked once per sample line; a family's lines come together, so the answer for the
+    // previous line's name is kept (a Tempo page has ~1,000 lines of ~250 names).
+    let mut last_name = String::with_capacity(64);
+    let mut last_answer = false;
     let wanted = |name: &str| -> bool {
+        if !last_name.is_empty() && last_name == name {
+            return last_answer;
+        }
         families.note(role, name);
-        match role {
+        let answer = match role {
             Role::App => app.is_some_and(|a| name == a.success.metric || name == a.failure.metric),
             _ => catalogue::lookup(role, name).is_some(),
-        }
+        };
+        last_name.clear();
+        last_name.push_str(name);
+        last_answer = answer;
+        answer
     };
     let summary = expfmt::scan(body, format, wanted, |s| reader.sample(s))?;
     if let Some(e) = reader.unusable {
