@@ -13,5 +13,5 @@ command -v python3 >/dev/null || { echo "scripts/bench-poll.sh: python3 is requi
 cargo build --release --locked --quiet
 for n in $sizes; do
   python3 scripts/fleet.py --spanflow target/release/spanflow --role tempo --interval 15s \
-    --flapping 0 --targets "$n" --duration "$duration" --sample-every 10 | tail -1
+    --flapping 0 --targets "$n" --duration "$duration" --sample-every 10 | grep "^fleet: RSS\|^fleet: .* scrapes over"
 done
