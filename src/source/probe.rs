@@ -255,7 +255,7 @@ async fn attempt_unbounded(address: &str, tls: Option<&ProbeSettings>) -> Answer
             match connector.connect(name, tcp).await {
                 Ok(stream) => connect_over(address, "TLS", stream).await,
                 Err(e) => {
-                    let text = error_text(&e);
+                    let text = crate::source::scrape::error_chain(&e);
                     let text = match trust::explain(&text, trust::Fields("probes.grpc_tls")) {
                         Some(hint) => format!("{text} — {hint}"),
                         None => text,
@@ -267,7 +267,7 @@ async fn attempt_unbounded(address: &str, tls: Option<&ProbeSettings>) -> Answer
     };
     let channel = match channel {
         Ok(c) => c,
-        Err(e) => return failed(FailedAt::Protocol, error_text(&e)),
+        Err(e) => return failed(FailedAt::Protocol, crate::source::scrape::error_chain(&e)),
     };
     let request = HealthCheckRequest {
         service: String::new(),
@@ -286,7 +286,7 @@ async fn attempt_unbounded(address: &str, tls: Option<&ProbeSettings>) -> Answer
         Err(status) if is_transport_failure(&status) => {
             let mut message = status.message().to_owned();
             if let Some(source) = std::error::Error::source(&status) {
-                let chain = error_text(source);
+                let chain = crate::source::scrape::error_chain(source);
                 message = if chain.starts_with(&message) {
                     chain
                 } else {
@@ -337,21 +337,6 @@ where
     Endpoint::from_shared(format!("http://{address}"))?
         .connect_with_connector(connector)
         .await
-}
-
-/// An error with its sources, each said once (tonic and hyper repeat their causes).
-fn error_text(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]
