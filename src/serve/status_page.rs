@@ -69,7 +69,7 @@ pub fn pending_stages_note(snapshot: &Snapshot) -> Option<&'static str> {
 }
 
 /// What to do when the window saw no traffic, under the verdict.
-pub const IDLE_ADVICE: &str = "spanflow judges stages by the spans that pass them, and none did in the window: send traffic through the app (or a test trace to the Collector or Tempo) and look again. Causes the configuration or the probe show without traffic are still reported below.";
+pub const IDLE_ADVICE: &str = "spanflow judges stages by the spans that pass them, and none did in the window: send traffic through the app (or a test trace to the Collector or Tempo) and look again. The way to know at all times is a canary: a test trace sent through the app's path on a timer and read back from Tempo (planned for spanflow). Causes the configuration or the probe show without traffic are still reported below.";
 
 pub fn render(snapshot: &Snapshot, telemetry_path: &str) -> String {
     let mut html = String::with_capacity(16 * 1024);
