@@ -306,19 +306,8 @@ async fn missing_or_garbage_status_endpoints_degrade_to_unavailable_with_a_reaso
 
 #[tokio::test]
 async fn the_probe_of_a_real_tls_only_ingester_proves_the_mismatch_without_the_config() {
-    use spanflow::demo::grpc::{self_signed, serve_health};
-    let ingester = serve_health(Some(self_signed().unwrap())).await.unwrap();
     let dir = "fixtures/tempo-2.7.2/tls-mismatch";
-    let server = FixtureServer::start(dir).await;
-    // The captured ring, pointing at the test's TLS-only gRPC server; the config unreadable.
-    let ring = read_testdata(&format!("{dir}/ingester_ring.json"))
-        .replace("127.0.0.1:9095", &ingester.addr.to_string());
-    server.set_body("/ingester/ring", true, ring);
-    server.set_body("/status/config", false, "");
-    let mut poller = Poller::new(&format!(
-        "poll_interval: 2s\nwindow: 1m\nprobes: {{grpc_health: true, grpc_timeout: 1s}}\ntargets:\n  - {{name: tempo, role: tempo, url: '{}', timeout: 1s}}\n",
-        server.base
-    ));
+    let (ingester, server, mut poller) = common::probed_tls_only_ingester(dir).await;
     server.set_metrics(read_testdata(&format!("{dir}/metrics_before_spans.txt")));
     poller.poll().await;
     server.set_metrics(read_testdata(&format!("{dir}/metrics.txt")));

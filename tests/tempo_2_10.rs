@@ -95,18 +95,8 @@ async fn diagnose_on_the_no_traffic_mismatch_exits_1_naming_the_latent_cause() {
 
 #[tokio::test]
 async fn the_probe_alone_shows_the_latent_mismatch_against_a_real_tls_only_grpc_server() {
-    use spanflow::demo::grpc::{self_signed, serve_health};
-    let ingester = serve_health(Some(self_signed().unwrap())).await.unwrap();
-    let server = FixtureServer::start(NO_TRAFFIC).await;
-    let ring = read_testdata(&format!("{NO_TRAFFIC}/ingester_ring.json"))
-        .replace("127.0.0.1:9095", &ingester.addr.to_string());
-    server.set_body("/ingester/ring", true, ring);
-    server.set_body("/status/config", false, "");
+    let (_ingester, server, mut poller) = common::probed_tls_only_ingester(NO_TRAFFIC).await;
     server.set_metrics(read_testdata(&format!("{NO_TRAFFIC}/metrics.txt")));
-    let mut poller = Poller::new(&format!(
-        "poll_interval: 2s\nwindow: 1m\nprobes: {{grpc_health: true, grpc_timeout: 1s}}\ntargets:\n  - {{name: tempo, role: tempo, url: '{}', timeout: 1s}}\n",
-        server.base
-    ));
     poller.poll().await;
     let s = poller.poll().await;
     let d = &s.causes[0];

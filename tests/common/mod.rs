@@ -692,3 +692,23 @@ pub async fn https_server(
     tokio::spawn(async move { server.serve(app.into_make_service()).await.unwrap() });
     (port, handle)
 }
+
+/// A Tempo capture whose ring points at a real TLS-only gRPC health server on 127.0.0.1
+/// (the captured ring advertises 127.0.0.1:9095) and whose `/status/config` is unreadable,
+/// so only the probe can tell what the ingester speaks; polled with probes on.
+pub async fn probed_tls_only_ingester(
+    dir: &str,
+) -> (spanflow::demo::grpc::HealthServer, FixtureServer, Poller) {
+    use spanflow::demo::grpc::{self_signed, serve_health};
+    let ingester = serve_health(Some(self_signed().unwrap())).await.unwrap();
+    let server = FixtureServer::start(dir).await;
+    let ring = read_testdata(&format!("{dir}/ingester_ring.json"))
+        .replace("127.0.0.1:9095", &ingester.addr.to_string());
+    server.set_body("/ingester/ring", true, ring);
+    server.set_body("/status/config", false, "");
+    let poller = Poller::new(&format!(
+        "poll_interval: 2s\nwindow: 1m\nprobes: {{grpc_health: true, grpc_timeout: 1s}}\ntargets:\n  - {{name: tempo, role: tempo, url: '{}', timeout: 1s}}\n",
+        server.base
+    ));
+    (ingester, server, poller)
+}
