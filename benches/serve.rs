@@ -131,7 +131,7 @@ fn fleet() -> (Config, Vec<TargetState>) {
                 reading.tempo = Some(evidence.clone());
             }
             state.record(PollOutcome {
-                target: index,
+                instance: index as u64,
                 at: t0 + config.poll_interval * k,
                 wall: SystemTime::now(),
                 duration: Duration::from_millis(4),
@@ -147,9 +147,25 @@ fn serve(c: &mut Criterion) {
     let (config, states) = fleet();
     let now = Instant::now();
     c.bench_function("derive_1000_targets", |b| {
-        b.iter(|| snapshot::make(&config, &states, now, SystemTime::now()))
+        b.iter(|| {
+            snapshot::make(
+                &config,
+                &states,
+                &[],
+                &mut snapshot::Timeline::default(),
+                now,
+                SystemTime::now(),
+            )
+        })
     });
-    let snapshot = snapshot::make(&config, &states, now, SystemTime::now());
+    let snapshot = snapshot::make(
+        &config,
+        &states,
+        &[],
+        &mut snapshot::Timeline::default(),
+        now,
+        SystemTime::now(),
+    );
     let reload = ReloadStatus::loaded_now();
     let mut group = c.benchmark_group("render_1000_targets");
     for (name, accept) in [

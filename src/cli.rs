@@ -59,6 +59,10 @@ pub enum Command {
         /// Report format.
         #[arg(long, default_value = "text", value_enum)]
         output: Output,
+        /// Report only this pipeline (all of them by default); the exit code is then this
+        /// pipeline's.
+        #[arg(long, value_name = "NAME")]
+        pipeline: Option<String>,
     },
     /// Run against a built-in simulated pipeline on 127.0.0.1 (no external service needed).
     Demo {
@@ -210,23 +214,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (Some(path), _) | (None, Some(path)) => path,
                 (None, None) => PathBuf::from("spanflow.yml"),
             };
-            let config = load(&path)?;
-            let mut shared = crate::source::scrape::SharedClients::default();
-            for target in &config.targets {
-                crate::source::scrape::TargetClient::shared(
-                    target,
-                    config.body_size_limit,
-                    &mut shared,
-                )
-                .map_err(|e| UsageError(e.into()))?;
-            }
-            engine::TargetPoller::probe_settings(&config).map_err(|e| UsageError(e.into()))?;
+            let config = Arc::new(load(&path)?);
+            // Clients (TLS and credential files), probe settings and resolvers, as `serve`
+            // would build them.
+            engine::prepare(Arc::clone(&config)).map_err(|e| UsageError(e.into()))?;
             cli.web.web_config()?;
             let count = config.targets.len();
+            let pipelines = config.pipelines.len();
             println!(
-                "{}: valid, {count} target{}",
+                "{}: valid, {count} target{} in {pipelines} pipeline{}",
                 path.display(),
-                if count == 1 { "" } else { "s" }
+                if count == 1 { "" } else { "s" },
+                if pipelines == 1 { "" } else { "s" }
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -244,7 +243,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Demo { scenario } => run_demo(scenario, &cli.web).await,
-        Command::Diagnose { wait, output } => {
+        Command::Diagnose {
+            wait,
+            output,
+            pipeline,
+        } => {
             let path = match cli.config.file {
                 Some(path) => path,
                 None if std::path::Path::new("spanflow.yml").exists() => "spanflow.yml".into(),
@@ -255,7 +258,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .into());
                 }
             };
-            diagnose(load(&path)?, wait, output).await
+            let config = load(&path)?;
+            if let Some(name) = &pipeline
+                && !config.pipelines.iter().any(|p| &p.name == name)
+            {
+                let known: Vec<&str> = config.pipelines.iter().map(|p| p.name.as_str()).collect();
+                return Err(UsageError(anyhow::anyhow!(
+                    "--pipeline {name:?}: no such pipeline in {}; known: {}",
+                    path.display(),
+                    known.join(", ")
+                ))
+                .into());
+            }
+            diagnose(config, wait, output, pipeline.as_deref()).await
         }
     }
 }
@@ -265,6 +280,7 @@ async fn diagnose(
     mut config: Config,
     wait: std::time::Duration,
     output: Output,
+    only: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let interval = config
         .poll_interval
@@ -281,17 +297,18 @@ async fn diagnose(
     tokio::time::sleep(wait + interval / 5).await;
     let snapshot = engine.snapshot.load_full();
     drop(engine); // the report is made; polls in flight need not finish
+    let pipelines = crate::serve::report::selected(&snapshot, only);
     let report = match output {
-        Output::Json => crate::serve::report::json(&snapshot),
+        Output::Json => crate::serve::report::json(&snapshot, only),
         Output::Text => {
             use std::io::IsTerminal;
             let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            crate::serve::report::text(&snapshot, colour)
+            crate::serve::report::text(&snapshot, &pipelines, colour)
         }
     };
     println!("{report}");
     Ok(ExitCode::from(
-        crate::serve::report::Outcome::of(&snapshot) as u8
+        crate::serve::report::Outcome::of(&pipelines) as u8,
     ))
 }
 
@@ -391,6 +408,7 @@ async fn serve(
         tls = web_config.tls.is_some(),
         basic_auth = web_config.basic_auth.is_some(),
         targets = config.targets.len(),
+        pipelines = config.pipelines.len(),
         poll_interval = %humantime::format_duration(config.poll_interval),
         window = %humantime::format_duration(config.window),
         "spanflow serving"

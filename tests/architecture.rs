@@ -75,7 +75,11 @@ async fn real_output() -> Vec<String> {
     ));
     poller.poll().await;
     let snapshot = poller.poll().await;
-    assert!(snapshot.targets[0].up, "{:?}", snapshot.targets[0]);
+    assert!(
+        snapshot.pipelines[0].targets[0].up,
+        "{:?}",
+        snapshot.pipelines[0].targets[0]
+    );
     let build = BuildInfo {
         version: "0",
         revision: "0",
@@ -86,7 +90,34 @@ async fn real_output() -> Vec<String> {
         last_success_unix: 0.0,
     };
     let collector = metrics::encode_text(&metrics::families(&snapshot, 0.0, &build, &reload));
-    vec![golden, collector]
+
+    // Discovery's families come only with a discovering target: the same Collector page
+    // behind a file_sd file, through a real engine.
+    let dir = tempfile::tempdir().unwrap();
+    let sd = dir.path().join("collectors.json");
+    let address = server.base.trim_start_matches("http://");
+    std::fs::write(&sd, format!(r#"[{{"targets": ["{address}"]}}]"#)).unwrap();
+    let config = spanflow::config::Config::from_yaml(
+        &format!(
+            "poll_interval: 1s\nwindow: 10s\npipelines:\n  - name: fleet\n    targets:\n      - name: collectors\n        role: collector\n        url: http://placeholder:1/metrics\n        discovery: {{file: {{path: '{}', refresh_interval: 1s}}}}\n",
+            sd.display()
+        ),
+        "fleet.yml",
+    )
+    .unwrap();
+    let engine = spanflow::engine::start(std::sync::Arc::new(config)).unwrap();
+    let mut discovered = None;
+    for _ in 0..100 {
+        let s = engine.snapshot.load_full();
+        if s.pipelines[0].targets.first().is_some_and(|t| t.up) {
+            discovered = Some(s);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let discovered = discovered.expect("the discovered Collector is polled within 10 s");
+    let fleet = metrics::encode_text(&metrics::families(&discovered, 0.0, &build, &reload));
+    vec![golden, collector, fleet]
 }
 
 #[tokio::test]

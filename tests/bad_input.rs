@@ -26,14 +26,14 @@ async fn an_unreachable_target_is_down_and_its_stages_unknown() {
     let mut poller = Poller::new(&tempo_yaml(&format!("http://127.0.0.1:{port}"), ""));
     let s = poller.poll().await;
     assert_eq!(status(&s, Stage::TempoDistributor), StageStatus::Unknown);
-    assert!(!s.targets[0].up);
-    assert_eq!(s.targets[0].scrape_errors_total["connect"], 1);
+    assert!(!s.pipelines[0].targets[0].up);
+    assert_eq!(s.pipelines[0].targets[0].scrape_errors_total["connect"], 1);
     assert!(
-        s.stages[0]
+        s.pipelines[0].stages[0]
             .reason
             .contains("target tempo is down: connection failed"),
         "{}",
-        s.stages[0].reason
+        s.pipelines[0].stages[0].reason
     );
     assert!(!s.healthy);
 }
@@ -52,15 +52,15 @@ async fn a_garbage_body_is_a_parse_error_naming_the_line() {
         "{}",
         statuses(&s)
     );
-    assert_eq!(s.targets[0].scrape_errors_total["parse"], 1);
+    assert_eq!(s.pipelines[0].targets[0].scrape_errors_total["parse"], 1);
     assert_eq!(
-        s.targets[0].last_error.as_deref(),
+        s.pipelines[0].targets[0].last_error.as_deref(),
         Some("unparsable page: line 1: invalid metric name")
     );
     // The good values of the first poll stay in the history, and come back with the target.
     server.set(common::read_testdata(HEALTHY), TEMPO_CONTENT_TYPE);
     let s = poller.poll().await;
-    assert!(s.targets[0].up);
+    assert!(s.pipelines[0].targets[0].up);
 }
 
 #[tokio::test]
@@ -75,9 +75,11 @@ async fn a_page_of_other_software_leaves_the_stage_unknown() {
     let s = poller.poll().await;
     assert_eq!(status(&s, Stage::TempoDistributor), StageStatus::Unknown);
     assert!(
-        s.stages[0].reason.contains("does not look like a tempo"),
+        s.pipelines[0].stages[0]
+            .reason
+            .contains("does not look like a tempo"),
         "{}",
-        s.stages[0].reason
+        s.pipelines[0].stages[0].reason
     );
 }
 
@@ -87,9 +89,12 @@ async fn a_body_over_the_cap_is_refused() {
     server.set(common::read_testdata(HEALTHY), TEMPO_CONTENT_TYPE); // ~110 KB
     let mut poller = Poller::new(&tempo_yaml(&server.base, "body_size_limit: 64KiB\n"));
     let s = poller.poll().await;
-    assert_eq!(s.targets[0].scrape_errors_total["too_large"], 1);
     assert_eq!(
-        s.targets[0].last_error.as_deref(),
+        s.pipelines[0].targets[0].scrape_errors_total["too_large"],
+        1
+    );
+    assert_eq!(
+        s.pipelines[0].targets[0].last_error.as_deref(),
         Some("body larger than the 65536-byte limit (body_size_limit)")
     );
 }
@@ -101,9 +106,12 @@ async fn error_statuses_are_http_status_errors_with_a_hint() {
     server.set_status(401);
     let mut poller = Poller::tempo(&server.base);
     let s = poller.poll().await;
-    assert_eq!(s.targets[0].scrape_errors_total["http_status"], 1);
     assert_eq!(
-        s.targets[0].last_error.as_deref(),
+        s.pipelines[0].targets[0].scrape_errors_total["http_status"],
+        1
+    );
+    assert_eq!(
+        s.pipelines[0].targets[0].last_error.as_deref(),
         Some("HTTP status 401 (check basic_auth or bearer_token_file)")
     );
 }
@@ -125,9 +133,9 @@ async fn a_target_that_never_answers_times_out_within_its_timeout() {
         "took {:?}",
         started.elapsed()
     );
-    assert_eq!(s.targets[0].scrape_errors_total["timeout"], 1);
+    assert_eq!(s.pipelines[0].targets[0].scrape_errors_total["timeout"], 1);
     assert_eq!(
-        s.targets[0].last_error.as_deref(),
+        s.pipelines[0].targets[0].last_error.as_deref(),
         Some("timed out after 500ms")
     );
 }
@@ -172,8 +180,12 @@ async fn https_with_a_self_signed_certificate_works_with_ca_file() {
     let yaml = tempo_yaml(&format!("https://127.0.0.1:{}", server.port), "") + &tls;
     let mut poller = Poller::new(&yaml);
     let s = poller.poll().await;
-    assert!(s.targets[0].up, "{:?}", s.targets[0].last_error);
-    assert_eq!(s.targets[0].version.as_deref(), Some("v2.7.2"));
+    assert!(
+        s.pipelines[0].targets[0].up,
+        "{:?}",
+        s.pipelines[0].targets[0].last_error
+    );
+    assert_eq!(s.pipelines[0].targets[0].version.as_deref(), Some("v2.7.2"));
 }
 
 #[tokio::test]
@@ -185,12 +197,12 @@ async fn https_without_the_ca_is_a_tls_error() {
     ));
     let s = poller.poll().await;
     assert_eq!(
-        s.targets[0].scrape_errors_total["tls"], 1,
+        s.pipelines[0].targets[0].scrape_errors_total["tls"], 1,
         "{:?}",
-        s.targets[0].last_error
+        s.pipelines[0].targets[0].last_error
     );
     assert!(
-        s.targets[0]
+        s.pipelines[0].targets[0]
             .last_error
             .as_deref()
             .unwrap()
@@ -206,14 +218,18 @@ async fn server_name_verifies_a_certificate_issued_for_another_name() {
     let yaml = tempo_yaml(&url, "")
         + &format!("    tls:\n      ca_file: '{ca}'\n      server_name: tempo.internal\n");
     let s = Poller::new(&yaml).poll().await;
-    assert!(s.targets[0].up, "{:?}", s.targets[0].last_error);
+    assert!(
+        s.pipelines[0].targets[0].up,
+        "{:?}",
+        s.pipelines[0].targets[0].last_error
+    );
     // Without server_name the certificate does not match 127.0.0.1.
     let yaml = tempo_yaml(&url, "") + &format!("    tls:\n      ca_file: '{ca}'\n");
     let s = Poller::new(&yaml).poll().await;
     assert_eq!(
-        s.targets[0].scrape_errors_total["tls"], 1,
+        s.pipelines[0].targets[0].scrape_errors_total["tls"], 1,
         "{:?}",
-        s.targets[0].last_error
+        s.pipelines[0].targets[0].last_error
     );
 }
 
@@ -249,7 +265,7 @@ async fn headers_and_bearer_tokens_are_sent() {
             token.path().display()
         );
     let s = Poller::new(&yaml).poll().await;
-    assert!(s.targets[0].up);
+    assert!(s.pipelines[0].targets[0].up);
     let seen = seen.lock().unwrap().clone();
     assert!(
         seen.contains(&("authorization".into(), "Bearer s3cr3t".into())),
@@ -339,9 +355,21 @@ fn check_config_takes_the_file_as_an_argument_too_and_counts_in_words() {
         );
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
-            format!("{path}: valid, 1 target\n")
+            format!("{path}: valid, 1 target in 1 pipeline\n")
         );
     }
+    let two = dir.path().join("two.yml");
+    std::fs::write(
+        &two,
+        "pipelines:\n  - name: eu\n    targets:\n      - {name: t, role: tempo, url: 'http://127.0.0.1:3200'}\n      - {name: c, role: collector, url: 'http://127.0.0.1:8888/metrics'}\n  - name: us\n    targets:\n      - {name: t, role: tempo, url: 'http://127.0.0.1:3201'}\n",
+    )
+    .unwrap();
+    let two = two.to_str().unwrap();
+    let out = spanflow(&["check-config", two]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{two}: valid, 3 targets in 2 pipelines\n")
+    );
     let other = dir.path().join("other.yml");
     let out = spanflow(&[
         "check-config",

@@ -129,10 +129,13 @@ async fn status_page_shows_the_blocked_stage_and_the_cause_in_chromium() {
                 let Ok(status) = response.json::<Value>().await else {
                     return false;
                 };
-                status["causes"].as_array().is_some_and(|c| {
-                    c.iter()
-                        .any(|c| c["cause"] == "grpc_tls_mismatch" && c["certainty"] == "confirmed")
-                })
+                status["pipelines"][0]["causes"]
+                    .as_array()
+                    .is_some_and(|c| {
+                        c.iter().any(|c| {
+                            c["cause"] == "grpc_tls_mismatch" && c["certainty"] == "confirmed"
+                        })
+                    })
             }
         },
     )
@@ -193,14 +196,20 @@ async fn status_page_shows_the_blocked_stage_and_the_cause_in_chromium() {
     .await;
     let verdict = wd.visible_text("#verdict").await;
     assert_eq!(verdict, "Spans stop at tempo_ingester");
-    let blocked = wd.visible_text("#stage-tempo_ingester.blocked").await;
+    let blocked = wd
+        .visible_text("[id=\"default/stage-tempo_ingester\"].blocked")
+        .await;
     assert!(
         blocked.contains("BLOCKED") && blocked.contains("FAILING"),
         "{blocked}"
     );
-    let distributor = wd.visible_text("#stage-tempo_distributor").await;
+    let distributor = wd
+        .visible_text("[id=\"default/stage-tempo_distributor\"]")
+        .await;
     assert!(distributor.contains("FAILING"), "{distributor}");
-    let cause = wd.visible_text("#cause-grpc_tls_mismatch").await;
+    let cause = wd
+        .visible_text("[id=\"default/cause-grpc_tls_mismatch\"]")
+        .await;
     for needle in [
         "critical",
         "grpc_tls_mismatch at tempo_ingester",
@@ -215,7 +224,7 @@ async fn status_page_shows_the_blocked_stage_and_the_cause_in_chromium() {
         );
     }
     // Colour carries the status too: the blocked stage is painted red.
-    let id = wd.element("#stage-tempo_ingester").await;
+    let id = wd.element("[id=\"default/stage-tempo_ingester\"]").await;
     let background = wd
         .call(
             reqwest::Method::GET,

@@ -35,7 +35,8 @@ async fn start(scenario: Scenario) -> Running {
 }
 
 fn causes(s: &spanflow::snapshot::Snapshot) -> Vec<(&'static str, &'static str)> {
-    s.causes
+    s.pipelines[0]
+        .causes
         .iter()
         .map(|d| (d.cause.as_str(), d.certainty.as_str()))
         .collect()
@@ -54,7 +55,7 @@ async fn wait_until(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let s = engine.snapshot.load();
-    let stages: Vec<_> = s
+    let stages: Vec<_> = s.pipelines[0]
         .stages
         .iter()
         .map(|r| format!("{}={}", r.stage.as_str(), r.status.as_str()))
@@ -63,7 +64,11 @@ async fn wait_until(
 }
 
 fn status_of(s: &spanflow::snapshot::Snapshot, stage: Stage) -> Option<StageStatus> {
-    s.stages.iter().find(|r| r.stage == stage).map(|r| r.status)
+    s.pipelines[0]
+        .stages
+        .iter()
+        .find(|r| r.stage == stage)
+        .map(|r| r.status)
 }
 
 #[tokio::test]
@@ -76,7 +81,11 @@ async fn switching_scenarios_turns_a_stage_failing_and_back() {
     })
     .await;
     let snapshot = engine.snapshot.load();
-    let stages: Vec<_> = snapshot.stages.iter().map(|r| r.stage).collect();
+    let stages: Vec<_> = snapshot.pipelines[0]
+        .stages
+        .iter()
+        .map(|r| r.stage)
+        .collect();
     assert_eq!(
         stages,
         [
@@ -97,7 +106,7 @@ async fn switching_scenarios_turns_a_stage_failing_and_back() {
         .unwrap();
     assert_eq!(switched.status(), 200);
     wait_until(engine, "blocked at the ingester", |s| {
-        s.blocked_stage == Some(Stage::TempoIngester)
+        s.pipelines[0].blocked_stage == Some(Stage::TempoIngester)
     })
     .await;
     let s = engine.snapshot.load();
@@ -108,13 +117,14 @@ async fn switching_scenarios_turns_a_stage_failing_and_back() {
     assert_eq!(status_of(&s, Stage::App), Some(StageStatus::Ok));
     // The probe of the demo's TLS-only ingester and its /status/config both prove it.
     wait_until(engine, "grpc_tls_mismatch confirmed", |s| {
-        s.causes
+        s.pipelines[0]
+            .causes
             .iter()
             .any(|d| d.cause.as_str() == "grpc_tls_mismatch" && d.certainty.as_str() == "confirmed")
     })
     .await;
     let s = engine.snapshot.load();
-    let mismatch = s
+    let mismatch = s.pipelines[0]
         .causes
         .iter()
         .find(|d| d.cause.as_str() == "grpc_tls_mismatch")
@@ -134,7 +144,7 @@ async fn switching_scenarios_turns_a_stage_failing_and_back() {
         .await
         .unwrap();
     wait_until(engine, "recovered", |s| {
-        s.healthy && s.blocked_stage.is_none() && s.causes.is_empty()
+        s.healthy && s.pipelines[0].blocked_stage.is_none() && s.pipelines[0].causes.is_empty()
     })
     .await;
 
@@ -176,20 +186,28 @@ async fn every_scenario_shows_what_it_simulates() {
         }
         if scenario == Scenario::RingRf3 {
             wait_until(engine, "blocked at the distributor", |s| {
-                s.blocked_stage == Some(Stage::TempoDistributor)
+                s.pipelines[0].blocked_stage == Some(Stage::TempoDistributor)
             })
             .await;
         }
         match cause {
             Some(cause) => {
                 wait_until(engine, cause, |s| {
-                    s.causes.iter().any(|d| d.cause.as_str() == cause)
+                    s.pipelines[0]
+                        .causes
+                        .iter()
+                        .any(|d| d.cause.as_str() == cause)
                 })
                 .await;
             }
             None => {
                 let s = engine.snapshot.load();
-                assert!(s.causes.is_empty(), "{}: {:?}", scenario.name(), causes(&s));
+                assert!(
+                    s.pipelines[0].causes.is_empty(),
+                    "{}: {:?}",
+                    scenario.name(),
+                    causes(&s)
+                );
             }
         }
     }

@@ -17,7 +17,8 @@ use spanflow::snapshot::Snapshot;
 
 /// (cause, stage) of every detected cause.
 fn found(s: &Snapshot) -> Vec<(String, String)> {
-    s.causes
+    s.pipelines[0]
+        .causes
         .iter()
         .map(|d| (d.cause.as_str().to_owned(), d.stage.as_str().to_owned()))
         .collect()
@@ -50,7 +51,7 @@ async fn causes_over_http(snapshot: Snapshot) -> (Vec<(String, String)>, Vec<(St
         .json()
         .await
         .unwrap();
-    let from_json = json["causes"]
+    let from_json = json["pipelines"][0]["causes"]
         .as_array()
         .unwrap()
         .iter()
@@ -87,7 +88,12 @@ async fn causes_over_http(snapshot: Snapshot) -> (Vec<(String, String)>, Vec<(St
 
 async fn assert_pair_diagnosed(dir: &str, want: &[(&str, &str)]) {
     let s = replay_pair(dir).await;
-    assert_eq!(found(&s), expected(want), "{dir}: {:#?}", s.causes);
+    assert_eq!(
+        found(&s),
+        expected(want),
+        "{dir}: {:#?}",
+        s.pipelines[0].causes
+    );
     let (json, metrics) = causes_over_http(s).await;
     assert_eq!(json, expected(want), "{dir}: /api/v1/status");
     assert_eq!(metrics, expected(want), "{dir}: /metrics");
@@ -107,7 +113,7 @@ async fn tls_mismatch_capture_yields_grpc_tls_mismatch_confirmed_by_the_config()
     )
     .await;
     let s = replay_pair("fixtures/tempo-2.7.2/tls-mismatch").await;
-    let d = &s.causes[0];
+    let d = &s.pipelines[0].causes[0];
     assert_eq!(d.certainty.as_str(), "confirmed");
     assert_eq!(d.severity.as_str(), "critical");
     let evidence = d.evidence.join("\n");
@@ -133,7 +139,7 @@ async fn ring_rf3_capture_yields_too_few_ingesters_for_the_replication_factor() 
     )
     .await;
     let s = replay_pair("fixtures/tempo-2.7.2/ring-rf3").await;
-    let evidence = s.causes[0].evidence.join("\n");
+    let evidence = s.pipelines[0].causes[0].evidence.join("\n");
     assert!(evidence.contains("replication_factor 3"), "{evidence}");
     assert!(evidence.contains("1 member(s), 1 ACTIVE"), "{evidence}");
 }
@@ -163,7 +169,13 @@ async fn startup_yields_no_cause_while_ready_is_503() {
         let s = poller.poll().await;
         assert_eq!(found(&s), expected(&[]), "{phase}");
         if phase == "before-ready-after-100-spans" {
-            let ready = s.targets[0].tempo.as_ref().unwrap().ready.ok().unwrap();
+            let ready = s.pipelines[0].targets[0]
+                .tempo
+                .as_ref()
+                .unwrap()
+                .ready
+                .ok()
+                .unwrap();
             assert!(!ready.ready, "the capture's /ready is 503");
         }
     }
@@ -199,7 +211,7 @@ async fn series_keep_their_diagnosis_at_every_step() {
         let snapshots = replay_series(dir).await;
         let mut matched = 0;
         for (step, s) in snapshots.iter().enumerate().skip(1) {
-            let blocked = s.blocked_stage.is_some();
+            let blocked = s.pipelines[0].blocked_stage.is_some();
             if want.is_empty() {
                 assert_eq!(found(s), expected(&[]), "{dir} step {step}");
             } else if blocked {
@@ -223,7 +235,7 @@ async fn rate_limited_series_of_both_versions_yield_rate_limited() {
         let snapshots = replay_series(dir).await;
         let mut limited = 0;
         for (step, s) in snapshots.iter().enumerate().skip(1) {
-            let refusing = s
+            let refusing = s.pipelines[0]
                 .stages
                 .iter()
                 .any(|r| r.stage.as_str() == "tempo_distributor" && r.judged.failure > 0.0);
@@ -252,7 +264,7 @@ async fn missing_or_garbage_status_endpoints_degrade_to_unavailable_with_a_reaso
     poller.poll().await;
     server.set_metrics(read_testdata(&format!("{dir}/metrics.txt")));
     let s = poller.poll().await;
-    let status = &s.targets[0].tempo.as_ref().unwrap().status;
+    let status = &s.pipelines[0].targets[0].tempo.as_ref().unwrap().status;
     match &status.config {
         spanflow::source::tempo::Read::Unavailable(why) => {
             assert!(why.contains("/status/config: not the YAML"), "{why}")
@@ -273,7 +285,7 @@ async fn missing_or_garbage_status_endpoints_degrade_to_unavailable_with_a_reaso
     }
     // Without the config and the ring page, the evidence cannot separate a TLS mismatch
     // from another transport failure: both, as possible, with what would tell them apart.
-    let causes: Vec<_> = s
+    let causes: Vec<_> = s.pipelines[0]
         .causes
         .iter()
         .map(|d| (d.cause.as_str(), d.certainty.as_str()))
@@ -285,7 +297,7 @@ async fn missing_or_garbage_status_endpoints_degrade_to_unavailable_with_a_reaso
             ("ingester_push_failing", "possible")
         ]
     );
-    assert!(s.causes.iter().all(|d| d.tell_apart.is_some()));
+    assert!(s.pipelines[0].causes.iter().all(|d| d.tell_apart.is_some()));
 
     // A Tempo that has none of the endpoints (404 everywhere but /metrics).
     let bare = common::PageServer::start().await;
@@ -295,7 +307,7 @@ async fn missing_or_garbage_status_endpoints_degrade_to_unavailable_with_a_reaso
         common::TEMPO_CONTENT_TYPE,
     );
     let s = poller.poll().await;
-    let status = &s.targets[0].tempo.as_ref().unwrap().status;
+    let status = &s.pipelines[0].targets[0].tempo.as_ref().unwrap().status;
     match &status.config {
         spanflow::source::tempo::Read::Unavailable(why) => {
             assert!(why.contains("/status/config"), "{why}")
@@ -312,13 +324,18 @@ async fn the_probe_of_a_real_tls_only_ingester_proves_the_mismatch_without_the_c
     poller.poll().await;
     server.set_metrics(read_testdata(&format!("{dir}/metrics.txt")));
     let s = poller.poll().await;
-    let causes: Vec<_> = s
+    let causes: Vec<_> = s.pipelines[0]
         .causes
         .iter()
         .map(|d| (d.cause.as_str(), d.certainty.as_str()))
         .collect();
-    assert_eq!(causes, [("grpc_tls_mismatch", "likely")], "{:#?}", s.causes);
-    let evidence = s.causes[0].evidence.join("\n");
+    assert_eq!(
+        causes,
+        [("grpc_tls_mismatch", "likely")],
+        "{:#?}",
+        s.pipelines[0].causes
+    );
+    let evidence = s.pipelines[0].causes[0].evidence.join("\n");
     assert!(
         evidence.contains(&format!("probe of {}: plaintext no answer", ingester.addr))
             && evidence.contains("TLS SERVING"),
@@ -361,7 +378,7 @@ async fn diagnose_reports_each_capture_with_its_exit_code() {
         let (got, out, err) = run_diagnose(dir, &["--output", "json"]).await;
         assert_eq!(got, code, "{dir}\n{out}\n{err}");
         let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let causes: Vec<&str> = report["causes"]
+        let causes: Vec<&str> = report["pipelines"][0]["causes"]
             .as_array()
             .unwrap()
             .iter()
@@ -426,7 +443,7 @@ async fn hostile_values_from_tempo_are_escaped_on_the_status_page() {
     server.set_metrics(hostile(read_testdata(&format!("{dir}/metrics.txt"))));
     let s = poller.poll().await;
     assert_eq!(
-        s.targets[0].version.as_deref(),
+        s.pipelines[0].targets[0].version.as_deref(),
         Some("<script>alert(1)</script>")
     );
     let base = serve(s).await;
@@ -470,7 +487,11 @@ async fn status_endpoints_are_read_when_something_fails_not_on_every_poll() {
         "healthy: read once"
     );
     let s = poller.poll().await;
-    let age = s.targets[0].tempo.as_ref().unwrap().status_age_seconds;
+    let age = s.pipelines[0].targets[0]
+        .tempo
+        .as_ref()
+        .unwrap()
+        .status_age_seconds;
     assert!(age > 0.0, "the kept reading says how old it is: {age}");
 
     // The incident's first page is its capture from before any span was sent; from the
@@ -485,7 +506,14 @@ async fn status_endpoints_are_read_when_something_fails_not_on_every_poll() {
             1 + n,
             "refusing: read on every poll"
         );
-        assert_eq!(s.targets[0].tempo.as_ref().unwrap().status_age_seconds, 0.0);
+        assert_eq!(
+            s.pipelines[0].targets[0]
+                .tempo
+                .as_ref()
+                .unwrap()
+                .status_age_seconds,
+            0.0
+        );
     }
 }
 

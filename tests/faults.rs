@@ -426,7 +426,9 @@ impl Rig {
             last.duration
         );
         let status = self.spanflow.status().await;
-        let reported = status["targets"][0]["last_error"].as_str().unwrap_or("");
+        let reported = status["pipelines"][0]["targets"][0]["last_error"]
+            .as_str()
+            .unwrap_or("");
         assert!(
             !reported.is_empty(),
             "{fault:?}: no last_error in the status"
@@ -708,7 +710,7 @@ async fn slow_scrapers_block_neither_polling_nor_other_scrapes() {
         }
         held.push(stream);
     }
-    let first = rig.spanflow.status().await["targets"][0]["last_success_unix"]
+    let first = rig.spanflow.status().await["pipelines"][0]["targets"][0]["last_success_unix"]
         .as_f64()
         .unwrap();
     let views = rig
@@ -720,7 +722,7 @@ async fn slow_scrapers_block_neither_polling_nor_other_scrapes() {
             "three seconds of held connections",
         )
         .await;
-    let last = rig.spanflow.status().await["targets"][0]["last_success_unix"]
+    let last = rig.spanflow.status().await["pipelines"][0]["targets"][0]["last_success_unix"]
         .as_f64()
         .unwrap();
     assert!(

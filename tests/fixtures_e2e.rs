@@ -56,7 +56,7 @@ async fn replay(dir: &str) -> Vec<Snapshot> {
 
 fn never_failing_or_degraded(snapshots: &[Snapshot], from: usize) {
     for (step, s) in snapshots.iter().enumerate().skip(from) {
-        for r in &s.stages {
+        for r in &s.pipelines[0].stages {
             assert!(
                 !matches!(
                     r.status,
@@ -102,14 +102,14 @@ async fn healthy_capture_is_all_ok() {
         statuses(&s)
     );
     assert!(s.healthy);
-    assert_eq!(s.blocked_stage, None);
-    let d = &s.stages[0];
+    assert_eq!(s.pipelines[0].blocked_stage, None);
+    let d = &s.pipelines[0].stages[0];
     assert_eq!(
         (d.judged.success, d.judged.failure, d.success_ratio),
         (150.0, 0.0, Some(1.0))
     );
-    assert_eq!(s.targets[0].version.as_deref(), Some("v2.7.2"));
-    assert_eq!(s.targets[0].mode, Some("monolithic"));
+    assert_eq!(s.pipelines[0].targets[0].version.as_deref(), Some("v2.7.2"));
+    assert_eq!(s.pipelines[0].targets[0].mode, Some("monolithic"));
 }
 
 #[tokio::test]
@@ -128,13 +128,13 @@ async fn tls_mismatch_blocks_the_ingester_stage() {
         statuses(&s)
     );
     // Where the spans stop, not where the refusal shows (docs/architecture.md).
-    assert_eq!(s.blocked_stage, Some(Stage::TempoIngester));
-    let d = &s.stages[0];
+    assert_eq!(s.pipelines[0].blocked_stage, Some(Stage::TempoIngester));
+    let d = &s.pipelines[0].stages[0];
     assert_eq!((d.judged.success, d.judged.failure), (0.0, 310.0));
     assert_eq!(d.success_ratio, Some(0.0));
-    let i = &s.stages[1];
+    let i = &s.pipelines[0].stages[1];
     assert_eq!((i.judged.success, i.judged.failure), (0.0, 13.0));
-    assert!(s.discarded_per_second["internal_error"] > 0.0);
+    assert!(s.pipelines[0].discarded_per_second["internal_error"] > 0.0);
     assert!(!s.healthy);
 }
 
@@ -153,7 +153,7 @@ async fn ring_rf3_fails_the_distributor_without_any_append() {
         "{}",
         statuses(&s)
     );
-    assert_eq!(s.blocked_stage, Some(Stage::TempoDistributor));
+    assert_eq!(s.pipelines[0].blocked_stage, Some(Stage::TempoDistributor));
 }
 
 #[tokio::test]
@@ -165,10 +165,10 @@ async fn rate_limited_degrades_the_distributor_with_rate_limited_discards() {
         "{}",
         statuses(&s)
     );
-    let d = &s.stages[0];
+    let d = &s.pipelines[0].stages[0];
     assert_eq!((d.judged.success, d.judged.failure), (61.0, 260.0));
-    assert!(s.discarded_per_second["rate_limited"] > 0.0);
-    assert_eq!(s.blocked_stage, None);
+    assert!(s.pipelines[0].discarded_per_second["rate_limited"] > 0.0);
+    assert_eq!(s.pipelines[0].blocked_stage, None);
 }
 
 #[tokio::test]
@@ -191,7 +191,7 @@ async fn startup_never_shows_a_failing_stage_before_tempo_is_ready() {
             TEMPO_CONTENT_TYPE,
         );
         let s = poller.poll().await;
-        for r in &s.stages {
+        for r in &s.pipelines[0].stages {
             assert_ne!(r.status, StageStatus::Failing, "{phase}: {}", statuses(&s));
             assert_ne!(r.status, StageStatus::Degraded, "{phase}: {}", statuses(&s));
         }
@@ -218,7 +218,7 @@ async fn healthy_series_of_tempo_2_is_never_failing() {
     let busy = accepted.iter().rposition(|&a| a >= 40.0).unwrap();
     let last = &snapshots[busy];
     assert_eq!(status(last, Stage::TempoDistributor), StageStatus::Ok);
-    let rate = last.stages[0].success_per_second.unwrap();
+    let rate = last.pipelines[0].stages[0].success_per_second.unwrap();
     assert!(
         (rate - 20.0).abs() < 1.0,
         "20 spans/s were sent, spanflow saw {rate}"
@@ -245,7 +245,11 @@ async fn tls_mismatch_series_fails_distributor_and_ingester_at_every_step_with_t
                 "step {step}: {}",
                 statuses(s)
             );
-            assert_eq!(s.blocked_stage, Some(Stage::TempoIngester), "step {step}");
+            assert_eq!(
+                s.pipelines[0].blocked_stage,
+                Some(Stage::TempoIngester),
+                "step {step}"
+            );
             checked += 1;
         }
     }
@@ -290,7 +294,8 @@ async fn transition_follows_within_two_polls_each_way_without_false_failures_at_
                 statuses(s)
             );
             assert!(
-                s.stages
+                s.pipelines[0]
+                    .stages
                     .iter()
                     .all(|r| r.success_per_second.unwrap_or(0.0) >= 0.0
                         && r.failure_per_second.unwrap_or(0.0) >= 0.0)
@@ -303,7 +308,11 @@ async fn transition_follows_within_two_polls_each_way_without_false_failures_at_
                 "step {step}: detection within two polls: {}",
                 statuses(s)
             );
-            assert_eq!(s.blocked_stage, Some(Stage::TempoIngester), "step {step}");
+            assert_eq!(
+                s.pipelines[0].blocked_stage,
+                Some(Stage::TempoIngester),
+                "step {step}"
+            );
         }
         if step > recovered && accepted[step] > 0.0 {
             assert_eq!(
@@ -348,7 +357,7 @@ async fn rate_limited_series_degrades_the_distributor() {
         }
     }
     assert!(checked > 10);
-    assert!(snapshots.last().unwrap().discarded_per_second["rate_limited"] > 0.0);
+    assert!(snapshots.last().unwrap().pipelines[0].discarded_per_second["rate_limited"] > 0.0);
 }
 
 #[tokio::test]
@@ -372,8 +381,11 @@ async fn tempo_3_healthy_series_has_live_store_stages_and_no_ingester() {
         "{}",
         statuses(last)
     );
-    assert_eq!(last.targets[0].version.as_deref(), Some("v3.0.3"));
-    assert_eq!(last.targets[0].mode, Some("monolithic"));
+    assert_eq!(
+        last.pipelines[0].targets[0].version.as_deref(),
+        Some("v3.0.3")
+    );
+    assert_eq!(last.pipelines[0].targets[0].mode, Some("monolithic"));
 }
 
 #[tokio::test]
@@ -448,7 +460,11 @@ async fn healthy_replication_factor_3_pattern_is_healthy() {
             );
             assert!(s.healthy || status(&s, Stage::TempoDistributor) != StageStatus::Failing);
             // No cause either: append failures without refusals are the normal RF3 pattern.
-            assert!(s.causes.is_empty(), "step {step}: {:?}", s.causes);
+            assert!(
+                s.pipelines[0].causes.is_empty(),
+                "step {step}: {:?}",
+                s.pipelines[0].causes
+            );
             checked += 1;
         }
     }
@@ -492,7 +508,11 @@ async fn collector_pages_of_every_naming_era_are_read() {
                 [Stage::CollectorReceiver, Stage::CollectorExporter],
                 "{name}"
             );
-            assert!(s.targets[0].up, "{name}: {:?}", s.targets[0].last_error);
+            assert!(
+                s.pipelines[0].targets[0].up,
+                "{name}: {:?}",
+                s.pipelines[0].targets[0].last_error
+            );
             let published = |prefix: &str| {
                 page.lines()
                     .filter(|l| l.starts_with(prefix))
@@ -511,7 +531,11 @@ async fn collector_pages_of_every_naming_era_are_read() {
                     "otelcol_exporter_send_failed_spans",
                 ),
             ] {
-                let report = s.stages.iter().find(|r| r.stage == stage).unwrap();
+                let report = s.pipelines[0]
+                    .stages
+                    .iter()
+                    .find(|r| r.stage == stage)
+                    .unwrap();
                 let (want_s, want_f) = (published(success), published(failure));
                 assert_eq!(
                     (report.judged.success, report.judged.failure),
@@ -529,7 +553,11 @@ async fn collector_pages_of_every_naming_era_are_read() {
                 }
             }
             if page.contains("otelcol_exporter_queue_size") {
-                assert_eq!(s.targets[0].queue_fill_ratio, Some(0.0), "{name}");
+                assert_eq!(
+                    s.pipelines[0].targets[0].queue_fill_ratio,
+                    Some(0.0),
+                    "{name}"
+                );
             }
         }
     }

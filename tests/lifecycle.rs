@@ -83,17 +83,18 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
     let metrics = || async { spanflow.get("/metrics").await };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if metrics()
-            .await
-            .is_some_and(|m| m.contains("spanflow_target_up{target=\"a\",role=\"collector\"} 1"))
-        {
+        if metrics().await.is_some_and(|m| {
+            common::sample(&m, "spanflow_target_up{target=\"a\",role=\"collector\"}") == Some(1.0)
+        }) {
             break;
         }
         assert!(Instant::now() < deadline, "spanflow did not poll a");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let status = spanflow.status().await;
-    let a_success_before = status["targets"][0]["last_success_unix"].as_f64().unwrap();
+    let a_success_before = status["pipelines"][0]["targets"][0]["last_success_unix"]
+        .as_f64()
+        .unwrap();
 
     // GET is refused; an invalid file is refused and the old configuration keeps running.
     assert_eq!(
@@ -115,7 +116,7 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
         "{m}"
     );
     assert!(
-        m.contains("spanflow_target_up{target=\"a\",role=\"collector\"} 1"),
+        common::sample(&m, "spanflow_target_up{target=\"a\",role=\"collector\"}") == Some(1.0),
         "still polling a"
     );
 
@@ -130,7 +131,8 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
     loop {
         let m = metrics().await.unwrap_or_default();
         if m.contains("spanflow_config_last_reload_successful 1")
-            && m.contains("spanflow_target_up{target=\"b\",role=\"collector\"} 1")
+            && common::sample(&m, "spanflow_target_up{target=\"b\",role=\"collector\"}")
+                == Some(1.0)
         {
             break;
         }
@@ -139,7 +141,7 @@ async fn reload_applies_a_valid_file_and_refuses_an_invalid_one() {
     }
     // Target a kept its history across the reload: its stage was judged right away.
     let status = spanflow.status().await;
-    let a = status["targets"]
+    let a = status["pipelines"][0]["targets"]
         .as_array()
         .unwrap()
         .iter()

@@ -127,7 +127,7 @@ async fn secrets_appear_in_no_log_endpoint_report_or_error() {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let status = spanflow.status().await;
-        let targets = status["targets"].as_array().unwrap();
+        let targets = status["pipelines"][0]["targets"].as_array().unwrap();
         let by = |name: &str| targets.iter().find(|t| t["name"] == name).unwrap().clone();
         if by("tempo")["up"] == true
             && by("otelcol")["scrape_errors_total"]["http_status"].as_u64() >= Some(2)
@@ -295,5 +295,8 @@ async fn no_request_makes_spanflow_fetch_a_url_it_was_not_configured_with() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(canary_seen.lock().unwrap().is_empty());
     let status = spanflow.status().await;
-    assert_eq!(status["targets"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        status["pipelines"][0]["targets"].as_array().unwrap().len(),
+        1
+    );
 }

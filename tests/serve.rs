@@ -25,8 +25,9 @@ const BUILD: BuildInfo = BuildInfo {
 async fn tls_mismatch_exposition() -> String {
     let mut snapshot = common::replay_pair("fixtures/tempo-2.7.2/tls-mismatch").await;
     // The target URL carries the test server's random port; the golden file does not.
-    std::sync::Arc::make_mut(&mut snapshot.derived.targets[0]).url =
-        "http://127.0.0.1:3200/".into();
+    let target = std::sync::Arc::make_mut(&mut snapshot.pipelines[0].derived.targets[0]);
+    target.url = "http://127.0.0.1:3200/".into();
+    target.address = "127.0.0.1:3200".into();
     let loaded = spanflow::serve::reload::ReloadStatus {
         successful: true,
         last_success_unix: 1_795_312_800.0,
@@ -116,10 +117,11 @@ async fn endpoints_answer_with_exact_content_types_and_keep_serving_through_garb
 
     let ready = client.get(format!("{base}/-/ready")).send().await.unwrap();
     assert!(ready.status() == 503 || ready.status() == 200);
+    let address = tempo.base.trim_start_matches("http://").to_owned();
     wait_for(
         &client,
         &format!("{base}/metrics"),
-        "spanflow_target_up{target=\"tempo\",role=\"tempo\"} 1",
+        &format!("spanflow_target_up{{pipeline=\"default\",target=\"tempo\",address=\"{address}\",role=\"tempo\"}} 1"),
     )
     .await;
     assert_eq!(
@@ -172,8 +174,16 @@ async fn endpoints_answer_with_exact_content_types_and_keep_serving_through_garb
         .json()
         .await
         .unwrap();
-    assert_eq!(json["targets"][0]["name"], "tempo");
-    assert_eq!(json["stages"][0]["stage"], "tempo_distributor");
+    assert_eq!(json["pipelines"][0]["name"], "default");
+    assert_eq!(json["pipelines"][0]["targets"][0]["name"], "tempo");
+    assert_eq!(
+        json["pipelines"][0]["targets"][0]["address"],
+        address.as_str()
+    );
+    assert_eq!(
+        json["pipelines"][0]["stages"][0]["stage"],
+        "tempo_distributor"
+    );
     assert!(json["snapshot_age_seconds"].as_f64().unwrap() < 5.0);
 
     let page = client
@@ -184,21 +194,27 @@ async fn endpoints_answer_with_exact_content_types_and_keep_serving_through_garb
         .text()
         .await
         .unwrap();
-    assert!(page.contains("id=\"stage-tempo_distributor\""));
+    assert!(page.contains("id=\"default/stage-tempo_distributor\""));
 
     // The target turns to garbage: spanflow keeps serving and says so.
     tempo.set("\u{0}\u{1}garbage{{{", "text/plain");
     let metrics = wait_for(
         &client,
         &format!("{base}/metrics"),
-        "spanflow_target_up{target=\"tempo\",role=\"tempo\"} 0",
+        &format!("spanflow_target_up{{pipeline=\"default\",target=\"tempo\",address=\"{address}\",role=\"tempo\"}} 0"),
     )
     .await;
     assert!(
-        metrics.contains("spanflow_stage_status{stage=\"tempo_distributor\",status=\"unknown\"} 1")
+        common::sample(
+            &metrics,
+            "spanflow_stage_status{stage=\"tempo_distributor\",status=\"unknown\"}"
+        ) == Some(1.0)
     );
-    assert!(
-        !metrics
-            .contains("spanflow_target_scrape_errors_total{target=\"tempo\",reason=\"parse\"} 0")
+    assert_ne!(
+        common::sample(
+            &metrics,
+            "spanflow_target_scrape_errors_total{target=\"tempo\",reason=\"parse\"}"
+        ),
+        Some(0.0)
     );
 }

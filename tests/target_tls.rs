@@ -81,7 +81,7 @@ async fn poll_with(port: u16, ca: &str, server_name: Option<&str>) -> Option<Str
     );
     let mut poller = Poller::new(&yaml);
     let s = poller.poll().await;
-    let t = &s.targets[0];
+    let t = &s.pipelines[0].targets[0];
     if t.up {
         None
     } else {

@@ -36,9 +36,9 @@ async fn a_tls_mismatch_before_any_traffic_is_latent_and_blocks_the_ingester_sta
         common::status(&s, Stage::TempoIngester),
         StageStatus::Failing
     );
-    assert_eq!(s.blocked_stage, Some(Stage::TempoIngester));
-    assert!(!s.healthy && !s.idle);
-    let causes: Vec<(&str, &str, &str, bool)> = s
+    assert_eq!(s.pipelines[0].blocked_stage, Some(Stage::TempoIngester));
+    assert!(!s.healthy && !s.pipelines[0].idle);
+    let causes: Vec<(&str, &str, &str, bool)> = s.pipelines[0]
         .causes
         .iter()
         .map(|d| {
@@ -62,7 +62,7 @@ async fn a_tls_mismatch_before_any_traffic_is_latent_and_blocks_the_ingester_sta
             ),
         ]
     );
-    let reason = &s
+    let reason = &s.pipelines[0]
         .stages
         .iter()
         .find(|r| r.stage == Stage::TempoIngester)
@@ -88,9 +88,12 @@ async fn diagnose_on_the_no_traffic_mismatch_exits_1_naming_the_latent_cause() {
     }
     let (_, json, _) = run_diagnose(NO_TRAFFIC, &["--output", "json"]).await;
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(report["verdict"], "blocked");
-    assert_eq!(report["causes"][0]["cause"], "grpc_tls_mismatch");
-    assert_eq!(report["causes"][0]["latent"], true);
+    assert_eq!(report["pipelines"][0]["verdict"], "blocked");
+    assert_eq!(
+        report["pipelines"][0]["causes"][0]["cause"],
+        "grpc_tls_mismatch"
+    );
+    assert_eq!(report["pipelines"][0]["causes"][0]["latent"], true);
 }
 
 #[tokio::test]
@@ -99,19 +102,19 @@ async fn the_probe_alone_shows_the_latent_mismatch_against_a_real_tls_only_grpc_
     server.set_metrics(read_testdata(&format!("{NO_TRAFFIC}/metrics.txt")));
     poller.poll().await;
     let s = poller.poll().await;
-    let d = &s.causes[0];
+    let d = &s.pipelines[0].causes[0];
     assert_eq!(
         (d.cause.as_str(), d.certainty.as_str(), d.latent),
         ("grpc_tls_mismatch", "likely", true),
         "{:#?}",
-        s.causes
+        s.pipelines[0].causes
     );
     assert!(
         d.evidence.join("\n").contains("TLS SERVING"),
         "{:?}",
         d.evidence
     );
-    assert_eq!(s.blocked_stage, Some(Stage::TempoIngester));
+    assert_eq!(s.pipelines[0].blocked_stage, Some(Stage::TempoIngester));
 }
 
 #[tokio::test]
@@ -163,14 +166,22 @@ async fn no_traffic_on_a_healthy_tempo_is_idle_not_healthy_and_diagnose_exits_3(
     println!("{out}");
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(
-        out.starts_with("No traffic in the window — nothing shows the pipeline works\n"),
+        out.starts_with(
+            "Pipeline default: No traffic in the window — nothing shows the pipeline works\n"
+        ),
         "{out}"
+    );
+    // Since when, for every stage not ok: spanflow only knows since it first saw them.
+    assert_eq!(
+        out.matches("idle for at least ").count(),
+        3,
+        "a since-line per idle stage: {out}"
     );
     assert!(out.contains("send traffic through the app"), "{out}");
     let (_, json, _) = common::run_diagnose_against(&server.base, &["--output", "json"]).await;
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(report["verdict"], "idle");
-    assert_eq!(report["idle"], true);
+    assert_eq!(report["pipelines"][0]["verdict"], "idle");
+    assert_eq!(report["pipelines"][0]["idle"], true);
     assert_eq!(report["healthy"], true);
 }
 
@@ -214,7 +225,7 @@ async fn ready_is_read_on_every_poll_and_the_heavy_endpoints_are_not() {
     let mut poller = Poller::tempo(&server.base);
     let s = poller.poll().await;
     let ready = |s: &spanflow::snapshot::Snapshot| {
-        s.targets[0]
+        s.pipelines[0].targets[0]
             .tempo
             .as_ref()
             .unwrap()
@@ -233,7 +244,14 @@ async fn ready_is_read_on_every_poll_and_the_heavy_endpoints_are_not() {
     for _ in 0..4 {
         let s = poller.poll().await;
         assert!(ready(&s));
-        assert!(s.targets[0].tempo.as_ref().unwrap().status_age_seconds >= 0.0);
+        assert!(
+            s.pipelines[0].targets[0]
+                .tempo
+                .as_ref()
+                .unwrap()
+                .status_age_seconds
+                >= 0.0
+        );
     }
     assert_eq!(server.requests_for("/ready"), 6);
     assert_eq!(

@@ -14,8 +14,10 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 use thiserror::Error;
 
+pub mod discovery;
 pub mod selector;
 
+use self::discovery::{Discovery, RawDiscovery};
 use self::selector::Selector;
 use crate::model::stage::{Role, Stage};
 
@@ -26,15 +28,45 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_FAILING_BELOW: f64 = 0.01;
 pub const DEFAULT_DEGRADED_BELOW: f64 = 0.99;
 
+/// The pipeline a top-level `targets:` list makes.
+pub const DEFAULT_PIPELINE: &str = "default";
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub poll_interval: Duration,
     pub window: Duration,
     pub body_size_limit: u64,
+    /// The top-level `stages:` thresholds, which every pipeline starts from.
     pub thresholds: BTreeMap<Stage, Thresholds>,
     pub probes: Probes,
+    /// At least one; in the order written.
+    pub pipelines: Vec<Pipeline>,
+    /// Every pipeline's targets, pipeline by pipeline in the order written
+    /// ([`Target::pipeline`] is the index into `pipelines`).
     pub targets: Vec<Target>,
+}
+
+/// One pipeline: its own stages, status, blocked stage and causes.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub name: String,
+    /// The top-level thresholds with the pipeline's own `stages:` over them.
+    pub thresholds: BTreeMap<Stage, Thresholds>,
+}
+
+impl Pipeline {
+    /// The single pipeline of a configuration written with a top-level `targets:`.
+    pub fn default_with(thresholds: BTreeMap<Stage, Thresholds>) -> Pipeline {
+        Pipeline {
+            name: DEFAULT_PIPELINE.to_owned(),
+            thresholds,
+        }
+    }
+
+    pub fn thresholds(&self, stage: Stage) -> Thresholds {
+        self.thresholds.get(&stage).copied().unwrap_or_default()
+    }
 }
 
 /// Active checks beside polling (`probes:`).
@@ -180,12 +212,23 @@ impl Config {
     pub fn thresholds(&self, stage: Stage) -> Thresholds {
         self.thresholds.get(&stage).copied().unwrap_or_default()
     }
+
+    /// The targets of pipeline `index`: a contiguous run of [`Config::targets`].
+    pub fn targets_of(&self, index: usize) -> &[Target] {
+        let start = self.targets.partition_point(|t| t.pipeline < index);
+        let end = self.targets.partition_point(|t| t.pipeline <= index);
+        &self.targets[start..end]
+    }
 }
 
-/// One endpoint to poll.
+/// One endpoint to poll — or, with `discovery`, the template of every instance found.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// Index into [`Config::pipelines`].
+    pub pipeline: usize,
     pub name: String,
+    /// `host:port` of the URL: what names one instance of the target beside its name.
+    pub address: String,
     pub role: Role,
     pub url: reqwest::Url,
     pub timeout: Duration,
@@ -194,6 +237,40 @@ pub struct Target {
     pub headers: BTreeMap<String, String>,
     /// For `app` targets: which series count exported and failed spans.
     pub app_selectors: Option<AppSelectors>,
+    /// Where the instances this target stands for come from; `None`: the URL is the one
+    /// instance.
+    pub discovery: Option<Discovery>,
+}
+
+impl Target {
+    /// A target of the first pipeline at `url`, with the defaults a configuration file
+    /// gives: no TLS settings, credentials, headers or discovery, a 10 s timeout.
+    pub fn new(name: &str, role: Role, url: reqwest::Url) -> Target {
+        Target {
+            pipeline: 0,
+            name: name.to_owned(),
+            address: address_of(&url),
+            role,
+            url,
+            timeout: DEFAULT_TIMEOUT,
+            tls: TlsSettings::default(),
+            auth: Auth::None,
+            headers: BTreeMap::new(),
+            app_selectors: None,
+            discovery: None,
+        }
+    }
+}
+
+/// `host:port` of a URL, with the scheme's default port when none is written and IPv6
+/// hosts in brackets.
+pub fn address_of(url: &reqwest::Url) -> String {
+    // `host_str` keeps IPv6 addresses in brackets.
+    let host = url.host_str().unwrap_or_default();
+    match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -284,6 +361,16 @@ struct RawConfig {
     stages: BTreeMap<String, Spanned<RawThresholds>>,
     #[serde(default)]
     probes: Option<Spanned<RawProbes>>,
+    targets: Option<Vec<RawTarget>>,
+    pipelines: Option<Vec<RawPipeline>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    name: Spanned<String>,
+    #[serde(default)]
+    stages: BTreeMap<String, Spanned<RawThresholds>>,
     targets: Vec<RawTarget>,
 }
 
@@ -310,6 +397,7 @@ struct RawTarget {
     headers: BTreeMap<String, String>,
     success: Option<String>,
     failure: Option<String>,
+    discovery: Option<RawDiscovery>,
 }
 
 #[derive(Deserialize)]
@@ -415,15 +503,27 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
         Some(size) => size.value.0,
         None => DEFAULT_BODY_SIZE_LIMIT,
     };
-    let thresholds = check.thresholds(raw.stages)?;
-    if raw.targets.is_empty() {
-        return Err(check.invalid(0, "targets", "at least one target is needed"));
-    }
-    let mut names = HashSet::new();
-    let mut targets = Vec::with_capacity(raw.targets.len());
-    for (i, t) in raw.targets.into_iter().enumerate() {
-        targets.push(check.target(i, t, poll_interval, &mut names)?);
-    }
+    let thresholds = check.thresholds(raw.stages, "stages")?;
+    let (pipelines, targets) = match (raw.targets, raw.pipelines) {
+        (Some(targets), None) => {
+            let pipeline = Pipeline::default_with(thresholds.clone());
+            let targets = check.targets("targets", 0, targets, poll_interval)?;
+            (vec![pipeline], targets)
+        }
+        (None, Some(raw_pipelines)) => {
+            check.pipelines(raw_pipelines, &thresholds, poll_interval)?
+        }
+        (Some(_), Some(_)) => {
+            return Err(check.invalid(
+                0,
+                "pipelines",
+                "use either a top-level targets list (the pipeline \"default\") or pipelines, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(check.invalid(0, "targets", "at least one target is needed"));
+        }
+    };
     let probes = check.probes(raw.probes, poll_interval)?;
     Ok(Config {
         poll_interval,
@@ -431,8 +531,15 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
         body_size_limit,
         thresholds,
         probes,
+        pipelines,
         targets,
     })
+}
+
+/// Where a target is written: its field path (`pipelines[1].targets[0]`) and pipeline.
+struct TargetAt {
+    field: String,
+    pipeline: usize,
 }
 
 /// Validation of one file: each error names the file, the line and the field.
@@ -455,10 +562,83 @@ impl Check<'_> {
         }
     }
 
-    /// `stages.<stage>`: known stages, ratios between 0 and 1, failing at or below degraded.
+    /// `pipelines`: unique printable names, each with targets; its own `stages:` over the
+    /// top-level thresholds.
+    fn pipelines(
+        &self,
+        raw: Vec<RawPipeline>,
+        thresholds: &BTreeMap<Stage, Thresholds>,
+        poll_interval: Duration,
+    ) -> Result<(Vec<Pipeline>, Vec<Target>), ConfigError> {
+        if raw.is_empty() {
+            return Err(self.invalid(0, "pipelines", "at least one pipeline is needed"));
+        }
+        let mut names = HashSet::new();
+        let mut pipelines = Vec::with_capacity(raw.len());
+        let mut targets = Vec::new();
+        for (index, p) in raw.into_iter().enumerate() {
+            let line = p.name.referenced.line();
+            let name = p.name.value;
+            let field = format!("pipelines[{index}]");
+            if name.is_empty() || name.chars().any(|c| c.is_control()) {
+                return Err(self.invalid(
+                    line,
+                    format!("{field}.name"),
+                    "must be a non-empty printable string",
+                ));
+            }
+            if !names.insert(name.clone()) {
+                return Err(self.invalid(
+                    line,
+                    format!("{field}.name"),
+                    format!("{name:?} is used by two pipelines"),
+                ));
+            }
+            let mut own = thresholds.clone();
+            own.extend(self.thresholds(p.stages, &format!("{field}.stages"))?);
+            pipelines.push(Pipeline {
+                name,
+                thresholds: own,
+            });
+            targets.extend(self.targets(
+                &format!("{field}.targets"),
+                index,
+                p.targets,
+                poll_interval,
+            )?);
+        }
+        Ok((pipelines, targets))
+    }
+
+    /// One pipeline's `targets`: at least one, names unique within the pipeline.
+    fn targets(
+        &self,
+        field: &str,
+        pipeline: usize,
+        raw: Vec<RawTarget>,
+        poll_interval: Duration,
+    ) -> Result<Vec<Target>, ConfigError> {
+        if raw.is_empty() {
+            return Err(self.invalid(0, field, "at least one target is needed"));
+        }
+        let mut names = HashSet::new();
+        let mut targets = Vec::with_capacity(raw.len());
+        for (i, t) in raw.into_iter().enumerate() {
+            let at = TargetAt {
+                field: format!("{field}[{i}]"),
+                pipeline,
+            };
+            targets.push(self.target(at, t, poll_interval, &mut names)?);
+        }
+        Ok(targets)
+    }
+
+    /// `stages.<stage>` (or a pipeline's): known stages, ratios between 0 and 1, failing at
+    /// or below degraded.
     fn thresholds(
         &self,
         stages: BTreeMap<String, Spanned<RawThresholds>>,
+        prefix: &str,
     ) -> Result<BTreeMap<Stage, Thresholds>, ConfigError> {
         let mut thresholds = BTreeMap::new();
         for (name, spanned) in stages {
@@ -467,7 +647,7 @@ impl Check<'_> {
                 let known: Vec<_> = Stage::ALL.iter().map(|s| s.as_str()).collect();
                 self.invalid(
                     line,
-                    format!("stages.{name}"),
+                    format!("{prefix}.{name}"),
                     format!("unknown stage; known stages: {}", known.join(", ")),
                 )
             })?;
@@ -485,7 +665,7 @@ impl Check<'_> {
                 if !(0.0..=1.0).contains(&v) {
                     return Err(self.invalid(
                         line,
-                        format!("stages.{name}.{field}"),
+                        format!("{prefix}.{name}.{field}"),
                         format!("must be a ratio between 0 and 1, got {v}"),
                     ));
                 }
@@ -493,7 +673,7 @@ impl Check<'_> {
             if t.failing_below > t.degraded_below {
                 return Err(self.invalid(
                     line,
-                    format!("stages.{name}"),
+                    format!("{prefix}.{name}"),
                     "failing_below must not be above degraded_below",
                 ));
             }
@@ -503,17 +683,17 @@ impl Check<'_> {
     }
 
     /// `targets[i]`: a unique printable name, an http(s) URL, a timeout within the poll
-    /// interval, TLS files in pairs, one kind of credentials, valid headers, and selectors
-    /// for apps only.
+    /// interval, TLS files in pairs, one kind of credentials, valid headers, selectors
+    /// for apps only, and a discovery block that makes sense for the URL.
     fn target(
         &self,
-        i: usize,
+        at: TargetAt,
         t: RawTarget,
         poll_interval: Duration,
         names: &mut HashSet<String>,
     ) -> Result<Target, ConfigError> {
         let line = t.name.referenced.line();
-        let field = |f: &str| format!("targets[{i}].{f}");
+        let field = |f: &str| format!("{}.{f}", at.field);
         let name = t.name.value;
         if name.is_empty() || name.chars().any(|c| c.is_control()) {
             return Err(self.invalid(line, field("name"), "must be a non-empty printable string"));
@@ -558,8 +738,21 @@ impl Check<'_> {
         )?;
         self.headers(line, &field, &t.headers)?;
         let app_selectors = self.app_selectors(line, &field, t.role, t.success, t.failure)?;
+        let discovery = match t.discovery {
+            None => None,
+            Some(raw) => Some(raw.check(&url).map_err(|(sub, message)| {
+                let name = if sub.is_empty() {
+                    field("discovery")
+                } else {
+                    field(&format!("discovery.{sub}"))
+                };
+                self.invalid(line, name, message)
+            })?),
+        };
         Ok(Target {
+            pipeline: at.pipeline,
             name,
+            address: address_of(&url),
             role: t.role,
             url,
             timeout,
@@ -567,6 +760,7 @@ impl Check<'_> {
             auth,
             headers: t.headers,
             app_selectors,
+            discovery,
         })
     }
 
@@ -756,6 +950,81 @@ targets:
             "otel_sdk_exporter_span_exported_total"
         );
         assert_eq!(c.thresholds(Stage::TempoDistributor), Thresholds::default());
+    }
+
+    #[test]
+    fn pipelines_have_their_own_targets_and_thresholds() {
+        let c = Config::from_yaml(
+            "stages: {tempo_distributor: {degraded_below: 0.9}}\npipelines:\n  - name: eu\n    stages: {tempo_distributor: {failing_below: 0.2}}\n    targets:\n      - {name: tempo, role: tempo, url: 'http://eu:3200'}\n  - name: us\n    targets:\n      - {name: tempo, role: tempo, url: 'http://us:3200'}\n      - {name: otel, role: collector, url: 'http://us:8888/metrics'}\n",
+            "x",
+        )
+        .unwrap();
+        let names: Vec<&str> = c.pipelines.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["eu", "us"]);
+        let of = |i: usize| -> Vec<(&str, &str)> {
+            c.targets_of(i)
+                .iter()
+                .map(|t| (t.name.as_str(), t.address.as_str()))
+                .collect()
+        };
+        assert_eq!(of(0), [("tempo", "eu:3200")]);
+        assert_eq!(of(1), [("tempo", "us:3200"), ("otel", "us:8888")]);
+        let d = Stage::TempoDistributor;
+        assert_eq!(
+            c.pipelines[0].thresholds(d),
+            Thresholds {
+                failing_below: 0.2,
+                degraded_below: DEFAULT_DEGRADED_BELOW
+            }
+        );
+        assert_eq!(
+            c.pipelines[1].thresholds(d),
+            Thresholds {
+                failing_below: DEFAULT_FAILING_BELOW,
+                degraded_below: 0.9
+            }
+        );
+        // A top-level targets list is the pipeline "default".
+        let c = Config::from_yaml(DESIGN_EXAMPLE, "x").unwrap();
+        assert_eq!(c.pipelines.len(), 1);
+        assert_eq!(c.pipelines[0].name, DEFAULT_PIPELINE);
+        assert_eq!(c.targets_of(0).len(), 3);
+    }
+
+    #[test]
+    fn pipeline_and_discovery_errors_name_their_field() {
+        let t = "targets: [{name: t, role: tempo, url: 'http://x:1'}]";
+        assert_eq!(
+            error_of(&format!("{t}\npipelines: [{{name: a, {t}}}]\n")),
+            "spanflow.yml: line 0: pipelines: use either a top-level targets list (the pipeline \"default\") or pipelines, not both"
+        );
+        assert_eq!(
+            error_of(&format!(
+                "pipelines:\n  - {{name: a, {t}}}\n  - {{name: a, {t}}}\n"
+            )),
+            "spanflow.yml: line 3: pipelines[1].name: \"a\" is used by two pipelines"
+        );
+        assert_eq!(
+            error_of(
+                "pipelines:\n  - name: a\n    targets:\n      - {name: t, role: tempo, url: 'http://x:1'}\n      - {name: d, role: tempo, url: 'http://x:1', discovery: {dns: {type: SRV}}}\n"
+            ),
+            "spanflow.yml: line 5: pipelines[0].targets[1].discovery.dns.name: SRV discovery needs the record's name, e.g. _http-metrics._tcp.tempo-distributor.tracing.svc.cluster.local"
+        );
+        assert_eq!(
+            error_of(
+                "pipelines:\n  - name: a\n    stages: {tempo_nope: {failing_below: 0.1}}\n    targets: [{name: t, role: tempo, url: 'http://x:1'}]\n"
+            ),
+            "spanflow.yml: line 3: pipelines[0].stages.tempo_nope: unknown stage; known stages: app, collector_receiver, collector_exporter, tempo_distributor, tempo_kafka, tempo_ingester, tempo_live_store, tempo_storage"
+        );
+        assert!(
+            error_of("pipelines: []\n").ends_with("pipelines: at least one pipeline is needed")
+        );
+        // The same target name in two pipelines is two targets.
+        Config::from_yaml(
+            &format!("pipelines:\n  - {{name: a, {t}}}\n  - {{name: b, {t}}}\n"),
+            "x",
+        )
+        .unwrap();
     }
 
     #[test]

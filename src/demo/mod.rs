@@ -27,7 +27,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::config::selector::Selector;
-use crate::config::{AppSelectors, Auth, Config, Target, TlsSettings};
+use crate::config::{AppSelectors, Config, Target};
 use crate::model::stage::Role;
 
 pub mod grpc;
@@ -683,14 +683,12 @@ fn tempo_page(sim: &Simulation) -> String {
 /// `http://127.0.0.1:41234`): short intervals so a scenario switch shows within seconds.
 pub fn config(base: &str) -> Config {
     let target = |name: &str, role: Role, path: &str| Target {
-        name: name.to_owned(),
-        role,
-        url: reqwest::Url::parse(&format!("{base}{path}")).expect("simulator URL"),
         timeout: std::time::Duration::from_secs(1),
-        tls: TlsSettings::default(),
-        auth: Auth::None,
-        headers: BTreeMap::new(),
-        app_selectors: None,
+        ..Target::new(
+            name,
+            role,
+            reqwest::Url::parse(&format!("{base}{path}")).expect("simulator URL"),
+        )
     };
     let mut app = target("backend", Role::App, "/app/metrics");
     app.app_selectors = Some(AppSelectors {
@@ -705,6 +703,7 @@ pub fn config(base: &str) -> Config {
         body_size_limit: crate::config::DEFAULT_BODY_SIZE_LIMIT,
         thresholds: BTreeMap::new(),
         probes: crate::config::Probes::default_for(std::time::Duration::from_secs(2)),
+        pipelines: vec![crate::config::Pipeline::default_with(BTreeMap::new())],
         targets: vec![
             app,
             target("otelcol", Role::Collector, "/otelcol/metrics"),

@@ -24,7 +24,8 @@ use crate::source::tempo::TempoEvidence;
 /// The result of polling one target once.
 #[derive(Debug, Clone)]
 pub struct PollOutcome {
-    pub target: usize,
+    /// The engine's id of the instance polled.
+    pub instance: u64,
     pub at: Instant,
     pub wall: SystemTime,
     pub duration: Duration,
@@ -38,7 +39,14 @@ const MAX_SERIES_PER_TARGET: usize = 10_000;
 /// Everything spanflow knows about one target.
 #[derive(Debug)]
 pub struct TargetState {
+    /// Index into the configuration's pipelines.
+    pub pipeline: usize,
     pub name: String,
+    /// `host:port` of the instance.
+    pub address: String,
+    /// Found by the target's discovery: while others of the target can be judged, this
+    /// one being down or new does not make its stage unknown.
+    pub discovered: bool,
     pub role: Role,
     pub url: String,
     previous: Option<PreviousPoll>,
@@ -87,18 +95,20 @@ impl TargetState {
         (window.as_secs_f64() / poll_interval.as_secs_f64()).ceil() as usize + 2
     }
 
-    /// Whether this state can carry on for a target of a new configuration: same name,
-    /// role and URL, the same window and the same history size (poll interval).
+    /// Whether this state can carry on for an instance of a new configuration: same
+    /// pipeline name, target name, role and URL, the same window and the same history
+    /// size (poll interval).
     pub fn continues(
         &self,
-        name: &str,
-        role: Role,
+        same_pipeline: bool,
+        target: &crate::config::Target,
         url: &str,
         poll_interval: Duration,
         window: Duration,
     ) -> bool {
-        self.name == name
-            && self.role == role
+        same_pipeline
+            && self.name == target.name
+            && self.role == target.role
             && self.url == url
             && self.window == window
             && self.capacity == TargetState::capacity_for(poll_interval, window)
@@ -116,8 +126,14 @@ impl TargetState {
         for reason in ScrapeError::REASONS {
             errors_total.insert(reason, 0);
         }
+        let address = reqwest::Url::parse(&url)
+            .map(|u| crate::config::address_of(&u))
+            .unwrap_or_default();
         TargetState {
+            pipeline: 0,
             name,
+            address,
+            discovered: false,
             role,
             url,
             previous: None,
@@ -274,7 +290,8 @@ impl TargetState {
     }
 }
 
-pub(super) fn unix(t: SystemTime) -> f64 {
+/// Seconds since the Unix epoch.
+pub fn unix(t: SystemTime) -> f64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
 }
@@ -282,6 +299,8 @@ pub(super) fn unix(t: SystemTime) -> f64 {
 pub(super) fn target_report(t: &TargetState) -> TargetReport {
     TargetReport {
         name: t.name.clone(),
+        address: t.address.clone(),
+        discovered: t.discovered,
         role: t.role,
         url: t.url.clone(),
         up: t.up == Some(true),

@@ -1,21 +1,26 @@
 //! Judges one stage: its status from the last poll (or two), its ratio and rates over the
 //! window.
 //!
-//! Input: the stage, its member targets' histories, the thresholds and Tempo's generation.
-//! Output: a [`StageReport`]. A stage is `unknown` while a member is down, unrecognised or
-//! polled only once — and then shows no ratio and no rate, never the last good ones.
+//! Input: the stage, its member instances' histories, its discovering targets, the
+//! thresholds and Tempo's generation. Output: a [`StageReport`]. A stage is `unknown` while
+//! a written member is down, unrecognised or polled only once, or while no instance of a
+//! discovering target can be judged — and then shows no ratio and no rate, never the last
+//! good ones. A discovered instance that is new (judged from its second poll) or down is
+//! left out while others of its target can be judged, and the reason says so: a rollout
+//! replaces instances all the time.
 
 use super::history::TargetState;
-use super::{Judged, StageReport};
-use crate::config::Config;
+use super::{DiscoveryReport, Judged, StageReport};
+use crate::config::Thresholds;
 use crate::model::counter::{self, StageCounts};
 use crate::model::software::Generation;
 use crate::model::stage::{self, Stage, StageStatus};
 
 pub(super) fn judge_stage(
-    config: &Config,
+    thresholds: Thresholds,
     stage: Stage,
     members: &[&TargetState],
+    discovering: &[&DiscoveryReport],
     generation: Generation,
 ) -> StageReport {
     let window = WindowCounts::of(stage, members, generation);
@@ -28,8 +33,10 @@ pub(super) fn judge_stage(
         success_per_second: Some(window.success_rate),
         failure_per_second: Some(window.failure_rate),
         judged,
+        since_unix: None,
+        since_first_seen: false,
     };
-    if let Some(reason) = unknown_because(members) {
+    if let Some(reason) = unknown_because(members, discovering) {
         return StageReport {
             success_ratio: None,
             success_per_second: None,
@@ -67,7 +74,6 @@ pub(super) fn judge_stage(
     if events <= 0.0 {
         return report(StageStatus::Idle, format!("no {unit} in {over}"), judged);
     }
-    let thresholds = config.thresholds(stage);
     let ratio = judged.success / events;
     let status = if ratio <= thresholds.failing_below {
         StageStatus::Failing
@@ -76,11 +82,12 @@ pub(super) fn judge_stage(
     } else {
         StageStatus::Ok
     };
-    let summary = format!(
+    let mut summary = format!(
         "{} of {} {unit} succeeded in {over}",
         round(judged.success),
         round(events)
     );
+    summary.push_str(&left_out(members));
     report(status, summary, judged)
 }
 
@@ -116,29 +123,90 @@ impl WindowCounts {
     }
 }
 
-/// Why nothing can be judged: a member is down, serves something else, or has not been
-/// polled twice.
-fn unknown_because(members: &[&TargetState]) -> Option<String> {
-    members.iter().find_map(|t| match t.up {
-        None => Some(format!("target {} not polled yet", t.name)),
+/// Why nothing can be judged: a written member is down, serves something else, or has not
+/// been polled twice; or no instance of a discovering target can be judged.
+fn unknown_because(members: &[&TargetState], discovering: &[&DiscoveryReport]) -> Option<String> {
+    if let Some(why) = members
+        .iter()
+        .filter(|t| !t.discovered)
+        .find_map(|t| not_judged(t))
+    {
+        return Some(why);
+    }
+    for d in discovering {
+        let mut first_why = None;
+        let mut judged = false;
+        for t in members
+            .iter()
+            .filter(|t| t.discovered && t.name == d.target)
+        {
+            match not_judged(t) {
+                None => {
+                    judged = true;
+                    break;
+                }
+                Some(why) => {
+                    first_why.get_or_insert(why);
+                }
+            }
+        }
+        if judged {
+            continue;
+        }
+        return Some(match (first_why, &d.last_error) {
+            (Some(why), _) => format!("no instance of target {} can be judged: {why}", d.target),
+            (None, Some(e)) => format!("target {}: no instances discovered: {e}", d.target),
+            (None, None) => format!("target {}: no instances discovered yet", d.target),
+        });
+    }
+    None
+}
+
+/// Why one instance cannot be judged now, if it cannot.
+fn not_judged(t: &TargetState) -> Option<String> {
+    let who = if t.discovered {
+        format!("target {} at {}", t.name, t.address)
+    } else {
+        format!("target {}", t.name)
+    };
+    match t.up {
+        None => Some(format!("{who} not polled yet")),
         Some(false) => {
             let why = t
                 .last_error
                 .as_ref()
                 .map_or_else(String::new, |e| format!(": {e}"));
-            Some(format!("target {} is down{why}", t.name))
+            Some(format!("{who} is down{why}"))
         }
         Some(true) if !t.recognised => Some(format!(
-            "target {} does not look like a {} (none of its families)",
-            t.name,
+            "{who} does not look like a {} (none of its families)",
             t.role.as_str()
         )),
-        Some(true) if t.history.is_empty() => Some(format!(
-            "target {} polled once; a rate needs two polls",
-            t.name
-        )),
+        Some(true) if t.history.is_empty() => {
+            Some(format!("{who} polled once; a rate needs two polls"))
+        }
         Some(true) => None,
-    })
+    }
+}
+
+/// `; 2 of 50 instances left out (…)` when discovered instances could not be judged, so
+/// the status says what it was judged on; empty otherwise.
+fn left_out(members: &[&TargetState]) -> String {
+    let discovered = members.iter().filter(|t| t.discovered).count();
+    let mut out: Vec<String> = members
+        .iter()
+        .filter(|t| t.discovered)
+        .filter_map(|t| not_judged(t))
+        .collect();
+    if out.is_empty() {
+        return String::new();
+    }
+    let first = out.swap_remove(0);
+    format!(
+        "; {} of {discovered} instances left out ({first}{})",
+        out.len() + 1,
+        if out.is_empty() { "" } else { ", …" }
+    )
 }
 
 /// A stage's counts over each member's last `polls` polls.

@@ -28,8 +28,8 @@ use tokio::time::Instant;
 mod history;
 mod judge;
 
-pub use history::{PollOutcome, TargetState};
-use history::{target_report, unix};
+use history::target_report;
+pub use history::{PollOutcome, TargetState, unix};
 use judge::judge_stage;
 
 use crate::config::Config;
@@ -79,6 +79,16 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Worst first: blocked, not healthy, idle, healthy.
+    pub fn rank(self) -> u8 {
+        match self {
+            Verdict::Blocked => 0,
+            Verdict::NotHealthy => 1,
+            Verdict::Idle => 2,
+            Verdict::Healthy => 3,
+        }
+    }
+
     /// The verdict as a sentence, for the status page and `spanflow diagnose`.
     pub fn headline(self, blocked: Option<Stage>) -> String {
         match (self, blocked) {
@@ -147,6 +157,11 @@ pub struct StageReport {
     pub failure_per_second: Option<f64>,
     /// The counts the status was judged on.
     pub judged: Judged,
+    /// Unix time the stage took its status (set by the snapshot's timeline).
+    pub since_unix: Option<f64>,
+    /// The status has held since spanflow first saw the stage: `since_unix` is when
+    /// spanflow began watching, and the status may be older.
+    pub since_first_seen: bool,
 }
 
 impl StageReport {
@@ -169,6 +184,10 @@ pub struct Judged {
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetReport {
     pub name: String,
+    /// `host:port`: with the name, what tells one instance of a target from another.
+    pub address: String,
+    /// Found by the target's `discovery`, not written in the configuration.
+    pub discovered: bool,
     pub role: Role,
     pub url: String,
     pub up: bool,
@@ -187,15 +206,49 @@ pub struct TargetReport {
     pub tempo: Option<Arc<TempoEvidence>>,
 }
 
-/// Computes the pipeline's state from every target's state, and the counter totals
-/// diagnosis reads.
+/// What discovery says of one discovering target, as snapshots show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiscoveryReport {
+    /// Index into the configuration's pipelines.
+    #[serde(skip)]
+    pub pipeline: usize,
+    pub pipeline_name: String,
+    pub target: String,
+    pub role: Role,
+    /// `dns` or `file`.
+    pub mechanism: &'static str,
+    /// Instances polled now.
+    pub instances: usize,
+    /// Unix time of the last refresh that answered (none before the first).
+    pub last_refresh_unix: Option<f64>,
+    /// The last refresh's error: with instances kept from before when the refresh failed,
+    /// with none when the name does not exist.
+    pub last_error: Option<String>,
+    /// Failed or partial refreshes by reason, every reason present from the start.
+    pub errors_total: BTreeMap<&'static str, u64>,
+}
+
+/// Computes one pipeline's state from its instances' states, and the counter totals
+/// diagnosis reads. `targets` are the pipeline's instances; `discovery` may hold every
+/// pipeline's discovering targets (the pipeline's own are picked out).
 pub fn derive(
     config: &Config,
+    pipeline: usize,
     targets: &[TargetState],
+    discovery: &[DiscoveryReport],
     now: Instant,
     wall: SystemTime,
 ) -> (Derived, Totals) {
-    let mut roles: Vec<Role> = targets.iter().map(|t| t.role).collect();
+    let discovering: Vec<&DiscoveryReport> = discovery
+        .iter()
+        .filter(|d| d.pipeline == pipeline)
+        .collect();
+    // A discovering target that found no instance still has its stage, shown unknown.
+    let mut roles: Vec<Role> = targets
+        .iter()
+        .map(|t| t.role)
+        .chain(discovering.iter().map(|d| d.role))
+        .collect();
     roles.sort();
     roles.dedup();
     let generation = targets
@@ -209,7 +262,19 @@ pub fn derive(
     for stage in stage::stages_for(&roles, generation) {
         let members: Vec<&TargetState> =
             targets.iter().filter(|t| t.role == stage.role()).collect();
-        stages.push(judge_stage(config, stage, &members, generation));
+        let discovering: Vec<&DiscoveryReport> = discovering
+            .iter()
+            .copied()
+            .filter(|d| d.role == stage.role())
+            .collect();
+        let thresholds = config.pipelines[pipeline].thresholds(stage);
+        stages.push(judge_stage(
+            thresholds,
+            stage,
+            &members,
+            &discovering,
+            generation,
+        ));
     }
 
     let mut discarded_per_second = BTreeMap::new();

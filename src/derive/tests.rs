@@ -2,7 +2,7 @@ use super::*;
 use crate::config::Config;
 use crate::model::counter::Counter;
 use crate::model::software::Software;
-use crate::snapshot::{self, Snapshot};
+use crate::snapshot::{self, PipelineSnapshot as Snapshot};
 use crate::source::page::{Reading, SeriesKey};
 use crate::source::scrape::ScrapeError;
 use std::time::Duration;
@@ -57,18 +57,21 @@ impl Harness {
     async fn poll(&mut self, result: Result<Reading, ScrapeError>) -> Snapshot {
         tokio::time::advance(self.config.poll_interval).await;
         self.targets[0].record(PollOutcome {
-            target: 0,
+            instance: 0,
             at: Instant::now(),
             wall: SystemTime::now(),
             duration: Duration::from_millis(3),
             result,
         });
-        snapshot::make(
+        let mut made = snapshot::make(
             &self.config,
             &self.targets,
+            &[],
+            &mut snapshot::Timeline::default(),
             Instant::now(),
             SystemTime::now(),
-        )
+        );
+        made.pipelines.remove(0)
     }
 }
 
@@ -265,7 +268,7 @@ mod window_properties {
 
     fn outcome(at: Instant, result: Result<Reading, ScrapeError>) -> PollOutcome {
         PollOutcome {
-            target: 0,
+            instance: 0,
             at,
             wall: SystemTime::now(),
             duration: Duration::from_millis(1),

@@ -24,12 +24,16 @@ fn stage(stage: Stage, status: StageStatus) -> StageReport {
             failure: 0.0,
             seconds: 0.0,
         },
+        since_unix: None,
+        since_first_seen: false,
     }
 }
 
 fn target(name: &str, role: Role) -> TargetReport {
     TargetReport {
         name: name.into(),
+        address: format!("{name}:1"),
+        discovered: false,
         role,
         url: format!("http://{name}:1/"),
         up: true,

@@ -97,10 +97,11 @@ pub fn families(
     build: &BuildInfo,
     reload: &ReloadStatus,
 ) -> Vec<Family> {
-    let mut all = Vec::with_capacity(19);
+    let mut all = Vec::with_capacity(22);
     all.extend(stage_families(snapshot));
     all.extend(pipeline_families(snapshot));
     all.extend(target_families(snapshot));
+    all.extend(discovery_families(snapshot));
     all.extend(process_families(
         snapshot,
         snapshot_age_seconds,
@@ -110,8 +111,8 @@ pub fn families(
     all
 }
 
-/// Per stage: status, success ratio, rates, blocked.
-fn stage_families(snapshot: &Snapshot) -> [Family; 4] {
+/// Per pipeline and stage: status, since when, success ratio, rates, blocked.
+fn stage_families(snapshot: &Snapshot) -> [Family; 5] {
     use Kind::Gauge;
     let mut status = Family::new(
         "spanflow_stage_status",
@@ -133,38 +134,40 @@ fn stage_families(snapshot: &Snapshot) -> [Family; 4] {
         Gauge,
         "1 on the stage where spans stop (the last stage of the first run of failing stages), 0 on the others",
     );
-    for s in &snapshot.stages {
-        let stage = s.stage.as_str();
-        for candidate in StageStatus::ALL {
-            status.push(
-                vec![
-                    ("stage", stage.into()),
-                    ("status", candidate.as_str().into()),
-                ],
-                flag(candidate == s.status),
+    let mut changed = Family::new(
+        "spanflow_stage_status_changed_timestamp_seconds",
+        Gauge,
+        "Unix time the stage took its current status (when spanflow first saw the stage, if it has not changed since)",
+    );
+    for p in &snapshot.pipelines {
+        let pipeline = || ("pipeline", p.name.clone());
+        for s in &p.stages {
+            let stage = || ("stage", s.stage.as_str().to_owned());
+            for candidate in StageStatus::ALL {
+                status.push(
+                    vec![pipeline(), stage(), ("status", candidate.as_str().into())],
+                    flag(candidate == s.status),
+                );
+            }
+            if let Some(at) = s.since_unix {
+                changed.push(vec![pipeline(), stage()], at);
+            }
+            if let Some(r) = s.success_ratio {
+                ratio.push(vec![pipeline(), stage()], r);
+            }
+            if let Some(r) = s.success_per_second {
+                rate.push(vec![pipeline(), stage(), ("outcome", "success".into())], r);
+            }
+            if let Some(r) = s.failure_per_second {
+                rate.push(vec![pipeline(), stage(), ("outcome", "failure".into())], r);
+            }
+            blocked.push(
+                vec![pipeline(), stage()],
+                flag(p.blocked_stage == Some(s.stage)),
             );
         }
-        if let Some(r) = s.success_ratio {
-            ratio.push(vec![("stage", stage.into())], r);
-        }
-        if let Some(r) = s.success_per_second {
-            rate.push(
-                vec![("stage", stage.into()), ("outcome", "success".into())],
-                r,
-            );
-        }
-        if let Some(r) = s.failure_per_second {
-            rate.push(
-                vec![("stage", stage.into()), ("outcome", "failure".into())],
-                r,
-            );
-        }
-        blocked.push(
-            vec![("stage", stage.into())],
-            flag(snapshot.blocked_stage == Some(s.stage)),
-        );
     }
-    [status, ratio, rate, blocked]
+    [status, changed, ratio, rate, blocked]
 }
 
 /// The pipeline as a whole: healthy, idle, the causes, Tempo's discards.
@@ -175,35 +178,39 @@ fn pipeline_families(snapshot: &Snapshot) -> [Family; 4] {
         Gauge,
         "1 when no stage is failing, degraded or unknown",
     );
-    healthy.push(vec![], flag(snapshot.healthy));
     let mut idle = Family::new(
         "spanflow_pipeline_idle",
         Gauge,
         "1 when every stage is idle: no traffic in the window, so nothing shows the pipeline works (spanflow_pipeline_healthy is 1 then too)",
     );
-    idle.push(vec![], flag(snapshot.idle));
     let mut discarded = Family::new(
         "spanflow_discarded_spans_per_second",
         Gauge,
         "Spans Tempo discarded over the window by reason (tempo_discarded_spans_total); limit drops count as accepted by the receiver",
     );
-    for (reason, v) in &snapshot.discarded_per_second {
-        discarded.push(vec![("reason", reason.clone())], *v);
-    }
 
     let mut diagnosis = Family::new(
         "spanflow_diagnosis",
         Gauge,
         "1 for each cause spanflow detects now, with the stage it blames; causes the evidence cannot tell apart are all present; see /api/v1/status for evidence and fix",
     );
-    for d in &snapshot.causes {
-        diagnosis.push(
-            vec![
-                ("cause", d.cause.as_str().into()),
-                ("stage", d.stage.as_str().into()),
-            ],
-            1.0,
-        );
+    for p in &snapshot.pipelines {
+        let pipeline = || ("pipeline", p.name.clone());
+        healthy.push(vec![pipeline()], flag(p.healthy));
+        idle.push(vec![pipeline()], flag(p.idle));
+        for d in &p.causes {
+            diagnosis.push(
+                vec![
+                    pipeline(),
+                    ("cause", d.cause.as_str().into()),
+                    ("stage", d.stage.as_str().into()),
+                ],
+                1.0,
+            );
+        }
+        for (reason, v) in &p.discarded_per_second {
+            discarded.push(vec![pipeline(), ("reason", reason.clone())], *v);
+        }
     }
     [healthy, idle, diagnosis, discarded]
 }
@@ -241,37 +248,75 @@ fn target_families(snapshot: &Snapshot) -> [Family; 6] {
         Gauge,
         "Software detected behind each target: version and, for Tempo, mode (monolithic or microservices)",
     );
-    for t in &snapshot.targets {
-        if let Some(fill) = t.queue_fill_ratio.filter(|_| t.role == Role::Collector) {
-            queue.push(vec![("target", t.name.clone())], fill);
-        }
-        up.push(
-            vec![("target", t.name.clone()), ("role", t.role.as_str().into())],
-            flag(t.up),
-        );
-        if let Some(d) = t.last_scrape_duration_seconds {
-            duration.push(vec![("target", t.name.clone())], d);
-        }
-        if let Some(ts) = t.last_success_unix {
-            last_success.push(vec![("target", t.name.clone())], ts);
-        }
-        for (reason, n) in &t.scrape_errors_total {
-            errors.push(
-                vec![("target", t.name.clone()), ("reason", (*reason).into())],
-                *n as f64,
+    for p in &snapshot.pipelines {
+        for t in &p.targets {
+            // Every per-target sample starts with these: one instance of one target.
+            let id = || {
+                vec![
+                    ("pipeline", p.name.clone()),
+                    ("target", t.name.clone()),
+                    ("address", t.address.clone()),
+                ]
+            };
+            let with = |more: &[(&'static str, String)]| {
+                let mut labels = id();
+                labels.extend_from_slice(more);
+                labels
+            };
+            if let Some(fill) = t.queue_fill_ratio.filter(|_| t.role == Role::Collector) {
+                queue.push(id(), fill);
+            }
+            up.push(with(&[("role", t.role.as_str().into())]), flag(t.up));
+            if let Some(d) = t.last_scrape_duration_seconds {
+                duration.push(id(), d);
+            }
+            if let Some(ts) = t.last_success_unix {
+                last_success.push(id(), ts);
+            }
+            for (reason, n) in &t.scrape_errors_total {
+                errors.push(with(&[("reason", (*reason).into())]), *n as f64);
+            }
+            info.push(
+                with(&[
+                    ("role", t.role.as_str().into()),
+                    ("version", t.version.clone().unwrap_or_default()),
+                    ("mode", t.mode.unwrap_or_default().into()),
+                ]),
+                1.0,
             );
         }
-        info.push(
-            vec![
-                ("target", t.name.clone()),
-                ("role", t.role.as_str().into()),
-                ("version", t.version.clone().unwrap_or_default()),
-                ("mode", t.mode.unwrap_or_default().into()),
-            ],
-            1.0,
-        );
     }
     [queue, up, duration, last_success, errors, info]
+}
+
+/// Per discovering target: instances found, failed refreshes.
+fn discovery_families(snapshot: &Snapshot) -> [Family; 2] {
+    use Kind::{Counter, Gauge};
+    let mut instances = Family::new(
+        "spanflow_discovery_instances",
+        Gauge,
+        "Instances a discovering target stands for now (DNS records or file_sd entries, at most max_instances)",
+    );
+    let mut errors = Family::new(
+        "spanflow_discovery_errors_total",
+        Counter,
+        "Discovery refreshes that failed or were cut, by reason (nxdomain, empty, timeout, dns, file_read, file_parse, too_many, client); a failed refresh keeps the last good list",
+    );
+    for d in &snapshot.discovery {
+        let id = || {
+            vec![
+                ("pipeline", d.pipeline_name.clone()),
+                ("target", d.target.clone()),
+            ]
+        };
+        instances.push(id(), d.instances as f64);
+        for (reason, n) in &d.errors_total {
+            let mut labels = id();
+            labels.push(("reason", (*reason).into()));
+            errors.push(labels, *n as f64);
+        }
+    }
+    [instances, errors]
 }
 
 /// spanflow itself: the window, the snapshot's age, the build, configuration reloads.

@@ -2,8 +2,9 @@
 //! configuration file is read again and checked completely (YAML, every field, TLS and
 //! credential files, probe settings) before anything changes. An invalid file is rejected:
 //! the error is logged with its chain, `spanflow_config_last_reload_successful` turns 0, and
-//! the running engine carries on untouched. A valid one replaces the engine; targets whose
-//! name, role, URL, poll interval and window are unchanged keep their history.
+//! the running engine carries on untouched. A valid one replaces the engine; instances whose
+//! pipeline, target name, role, URL, poll interval and window are unchanged keep their
+//! history, and pipelines that stay keep their status timeline.
 //!
 //! One task (the [`Supervisor`]) owns the engine, so reloads never run concurrently.
 

@@ -1,23 +1,33 @@
-//! The terminal report of `spanflow diagnose`: one snapshot as text for a person, or as
-//! JSON (the same document as `/api/v1/status`) for a script.
+//! The terminal report of `spanflow diagnose`: one snapshot — every pipeline, or the one
+//! `--pipeline` names — as text for a person, or as JSON (the same document as
+//! `/api/v1/status`) for a script.
 //!
-//! The text lists the verdict, every stage with its status and numbers, the blocked stage,
-//! each cause with its evidence and fix, and per-target health. Colour (ANSI) is used only
-//! when asked — on a terminal, and not when `NO_COLOR` is set; the words carry the meaning
-//! either way.
+//! The text lists, per pipeline worst first, the verdict, every stage with its status,
+//! numbers and since when, the blocked stage, each cause with its evidence and fix, and
+//! per-instance health; then discovery. Colour (ANSI) is used only when asked — on a
+//! terminal, and not when `NO_COLOR` is set; the words carry the meaning either way.
 
 use std::fmt::Write as _;
 
 use crate::diagnose::{Certainty, Severity};
 use crate::model::stage::StageStatus;
 use crate::serve::status_page;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{PipelineSnapshot, Snapshot};
 
-/// Whether the pipeline needs attention: a stage is not ok/idle, or a cause more severe
+/// Whether a pipeline needs attention: a stage is not ok/idle, or a cause more severe
 /// than `info` is detected (silent limit drops leave every stage ok). `diagnose` exits 1
 /// then.
-pub fn needs_attention(snapshot: &Snapshot) -> bool {
-    !snapshot.healthy || snapshot.causes.iter().any(|d| d.severity != Severity::Info)
+pub fn needs_attention(pipeline: &PipelineSnapshot) -> bool {
+    !pipeline.healthy || pipeline.causes.iter().any(|d| d.severity != Severity::Info)
+}
+
+/// The pipelines a report covers, worst first: every one, or the one named.
+pub fn selected<'a>(snapshot: &'a Snapshot, only: Option<&str>) -> Vec<&'a PipelineSnapshot> {
+    snapshot
+        .worst_first()
+        .into_iter()
+        .filter(|p| only.is_none_or(|name| p.name == name))
+        .collect()
 }
 
 /// The exit code of `spanflow diagnose`: 0 only when something passed.
@@ -34,10 +44,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn of(snapshot: &Snapshot) -> Outcome {
-        if needs_attention(snapshot) {
+    /// The worst over `pipelines`: not healthy if any needs attention, idle if all are.
+    pub fn of(pipelines: &[&PipelineSnapshot]) -> Outcome {
+        if pipelines.iter().any(|p| needs_attention(p)) {
             Outcome::NotHealthy
-        } else if snapshot.idle {
+        } else if !pipelines.is_empty() && pipelines.iter().all(|p| p.idle) {
             Outcome::Idle
         } else {
             Outcome::Passing
@@ -77,29 +88,36 @@ impl Paint {
     }
 }
 
-/// The human report.
-pub fn text(snapshot: &Snapshot, colour: bool) -> String {
+/// The human report of `pipelines` (see [`selected`]).
+pub fn text(snapshot: &Snapshot, pipelines: &[&PipelineSnapshot], colour: bool) -> String {
     let paint = Paint(colour);
     let mut out = String::with_capacity(4096);
-    let verdict = status_page::verdict(snapshot);
-    let verdict = if needs_attention(snapshot) {
-        paint.wrap("1;31", &verdict)
-    } else {
-        paint.wrap("1;32", &verdict)
-    };
-    let _ = writeln!(out, "{verdict}");
-    if snapshot.idle {
-        let _ = writeln!(out, "{}", status_page::IDLE_ADVICE);
+    for (i, p) in pipelines.iter().enumerate() {
+        if i > 0 {
+            let _ = writeln!(out, "{}", "=".repeat(72));
+        }
+        let verdict = format!("{}: {}", p.name, status_page::pipeline_verdict(p));
+        let verdict = if needs_attention(p) {
+            paint.wrap("1;31", &verdict)
+        } else {
+            paint.wrap("1;32", &verdict)
+        };
+        let _ = writeln!(out, "Pipeline {verdict}");
+        if p.idle {
+            let _ = writeln!(out, "{}", status_page::IDLE_ADVICE);
+        }
+        let _ = writeln!(out);
+        stages_text(&mut out, p, snapshot.generated_unix, &paint);
+        causes_text(&mut out, p, &paint);
+        targets_text(&mut out, p);
     }
-    let _ = writeln!(out);
-    stages_text(&mut out, snapshot, &paint);
-    causes_text(&mut out, snapshot, &paint);
-    targets_text(&mut out, snapshot);
+    discovery_text(&mut out, snapshot, pipelines);
     out
 }
 
-/// Every stage with its status, ratio, rates and reason; the blocked one marked.
-fn stages_text(out: &mut String, snapshot: &Snapshot, paint: &Paint) {
+/// Every stage with its status, ratio, rates and reason, and since when for those not ok;
+/// the blocked one marked.
+fn stages_text(out: &mut String, snapshot: &PipelineSnapshot, now_unix: f64, paint: &Paint) {
     let _ = writeln!(
         out,
         "Stages (status on the last polls; ratio and rates over {:.0} s):",
@@ -121,6 +139,11 @@ fn stages_text(out: &mut String, snapshot: &Snapshot, paint: &Paint) {
             blocked = if blocked { "  <- BLOCKED" } else { "" },
         );
         let _ = writeln!(out, "  {:<19} {}", "", s.reason);
+        if s.status != StageStatus::Ok
+            && let Some(since) = status_page::since_text(s, now_unix)
+        {
+            let _ = writeln!(out, "  {:<19} {since}", "");
+        }
     }
     if let Some(note) = status_page::pending_stages_note(snapshot) {
         let _ = writeln!(out, "  (not shown yet: {note})");
@@ -129,7 +152,7 @@ fn stages_text(out: &mut String, snapshot: &Snapshot, paint: &Paint) {
 }
 
 /// Every cause with its evidence, alternatives and fix.
-fn causes_text(out: &mut String, snapshot: &Snapshot, paint: &Paint) {
+fn causes_text(out: &mut String, snapshot: &PipelineSnapshot, paint: &Paint) {
     if snapshot.causes.is_empty() {
         let _ = writeln!(out, "Causes: none detected.");
     } else {
@@ -169,14 +192,18 @@ fn causes_text(out: &mut String, snapshot: &Snapshot, paint: &Paint) {
     let _ = writeln!(out);
 }
 
-/// Every target: up or down, software, URL, last error.
-fn targets_text(out: &mut String, snapshot: &Snapshot) {
+/// Every instance: up or down, software, URL, last error.
+fn targets_text(out: &mut String, snapshot: &PipelineSnapshot) {
     let _ = writeln!(out, "Targets:");
     for t in &snapshot.targets {
         let _ = writeln!(
             out,
             "  {:<12} {:<9} {:<4} {:<18} {}{}",
-            t.name,
+            if t.discovered {
+                format!("{} {}", t.name, t.address)
+            } else {
+                t.name.clone()
+            },
             t.role.as_str(),
             if t.up { "up" } else { "DOWN" },
             format!(
@@ -191,9 +218,48 @@ fn targets_text(out: &mut String, snapshot: &Snapshot) {
                 .map_or(String::new(), |e| format!("  ({e})")),
         );
     }
+    let _ = writeln!(out);
 }
 
-/// The machine report: the `/api/v1/status` document.
-pub fn json(snapshot: &Snapshot) -> String {
-    serde_json::to_string_pretty(snapshot).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+/// Discovery of the pipelines shown: instances found and the last error.
+fn discovery_text(out: &mut String, snapshot: &Snapshot, pipelines: &[&PipelineSnapshot]) {
+    let shown: Vec<_> = snapshot
+        .discovery
+        .iter()
+        .filter(|d| pipelines.iter().any(|p| p.name == d.pipeline_name))
+        .collect();
+    if shown.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Discovery:");
+    for d in shown {
+        let _ = writeln!(
+            out,
+            "  {}/{} by {}: {} instance(s){}",
+            d.pipeline_name,
+            d.target,
+            d.mechanism,
+            d.instances,
+            d.last_error
+                .as_deref()
+                .map_or(String::new(), |e| format!("  ({e})")),
+        );
+    }
+}
+
+/// The machine report: the `/api/v1/status` document, with only the named pipeline (its
+/// discovery and events) when one is named.
+pub fn json(snapshot: &Snapshot, only: Option<&str>) -> String {
+    let mut shown = snapshot.clone();
+    if let Some(name) = only {
+        shown.pipelines.retain(|p| p.name == name);
+        shown.discovery.retain(|d| d.pipeline_name == name);
+        shown.events = shown
+            .events
+            .iter()
+            .filter(|e| e.pipeline == name)
+            .cloned()
+            .collect();
+    }
+    serde_json::to_string_pretty(&shown).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }

@@ -1,20 +1,26 @@
 //! Renders the status page served at `/`: the person on call's view of one snapshot.
 //!
-//! Top to bottom: the verdict (healthy, or where spans stop), the stages left to right
-//! coloured by status with the blocked stage marked, each detected cause with its evidence
-//! and fix, what Tempo's status endpoints and the gRPC probes said, per-target health, and
-//! Tempo's discards. It is plain HTML with inline CSS: readable without JavaScript, in a text
-//! browser, and refreshed every 10 s by a `<meta>` tag. Every value that comes from a target
-//! or the config (names, URLs, label values, error texts) goes through [`escape_html`].
+//! Top to bottom: the verdict over every pipeline, then each pipeline, worst first: its
+//! verdict (healthy, or where spans stop), the stages left to right coloured by status with
+//! the blocked stage marked, each with since when it has had its status and a strip of its
+//! statuses over the last hour (inline SVG), each detected cause with its evidence and fix,
+//! what Tempo's status endpoints and the gRPC probes said, per-instance health, and Tempo's
+//! discards; then discovery and the recent status changes. It is plain HTML with inline CSS:
+//! readable without JavaScript, in a text browser, and refreshed every 10 s by a `<meta>`
+//! tag. Every value that comes from a target or the config (names, URLs, label values,
+//! error texts) goes through [`escape_html`].
 //!
-//! Stable hooks for tests and for people linking to a part: `#verdict`, `#stage-<stage>`
-//! (class `blocked` on the blocked one), `#causes`, `#cause-<cause>`, `#targets`.
+//! Stable hooks for tests and for people linking to a part: `#verdict` (every pipeline),
+//! and per pipeline `#pipeline-<pipeline>`, `#<pipeline>/verdict`,
+//! `#<pipeline>/stage-<stage>` (class `blocked` on the blocked one), `#<pipeline>/causes`,
+//! `#<pipeline>/cause-<cause>`, `#<pipeline>/targets`; `#discovery`, `#events`.
 
 use std::fmt::Write as _;
 
+use crate::derive::{StageReport, Verdict};
 use crate::diagnose::{Certainty, Diagnosis, Severity};
 use crate::model::stage::StageStatus;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{PipelineSnapshot, Snapshot, timeline};
 use crate::source::tempo::{Read, TempoEvidence};
 
 /// Escapes text for HTML element content and attribute values.
@@ -51,14 +57,82 @@ fn severity_colour(severity: Severity) -> &'static str {
     }
 }
 
-/// The verdict line shared by the page title and heading.
+/// One pipeline's verdict as a sentence.
+pub fn pipeline_verdict(pipeline: &PipelineSnapshot) -> String {
+    pipeline.verdict.headline(pipeline.blocked_stage)
+}
+
+/// The verdict over every pipeline, shared by the page title and heading: with one
+/// pipeline its verdict; with several, the worst one's and how many need attention.
 pub fn verdict(snapshot: &Snapshot) -> String {
-    snapshot.verdict.headline(snapshot.blocked_stage)
+    let worst = snapshot.worst_first();
+    match worst.as_slice() {
+        [] => "No pipeline".to_owned(),
+        [only] => pipeline_verdict(only),
+        [first, ..] => {
+            let attention = worst
+                .iter()
+                .filter(|p| p.verdict != Verdict::Healthy)
+                .count();
+            if attention == 0 {
+                format!("All {} pipelines healthy", worst.len())
+            } else {
+                format!(
+                    "{}: {} ({attention} of {} pipelines need attention)",
+                    first.name,
+                    pipeline_verdict(first),
+                    worst.len()
+                )
+            }
+        }
+    }
+}
+
+/// `failing for 3 h 12 min, since 14:02 UTC` (`for at least …, since spanflow first saw it
+/// at …` when the status may be older than spanflow's watch); `None` before the timeline
+/// set it.
+pub fn since_text(stage: &StageReport, now_unix: f64) -> Option<String> {
+    let since = stage.since_unix?;
+    let held = duration_text(now_unix - since);
+    let at = clock_text(since, now_unix);
+    Some(if stage.since_first_seen {
+        format!(
+            "{} for at least {held}, since spanflow first saw it at {at}",
+            stage.status.as_str()
+        )
+    } else {
+        format!("{} for {held}, since {at}", stage.status.as_str())
+    })
+}
+
+/// `42 s`, `12 min`, `3 h 12 min`, `2 d 5 h`.
+fn duration_text(seconds: f64) -> String {
+    let s = seconds.max(0.0) as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// `14:02 UTC` within the last day, `2026-12-03 14:02 UTC` before.
+fn clock_text(unix: f64, now_unix: f64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(unix.max(0.0));
+    let stamp = humantime::format_rfc3339_seconds(at).to_string();
+    // `2026-12-04T14:02:09Z`
+    let (date, time) = stamp.split_once('T').unwrap_or((&stamp, ""));
+    let hhmm = time.get(..5).unwrap_or(time);
+    if now_unix - unix < 86_400.0 {
+        format!("{hhmm} UTC")
+    } else {
+        format!("{date} {hhmm} UTC")
+    }
 }
 
 /// Said under the stages while no Tempo answered yet: which of its write stages exist
 /// depends on its version, so they are not shown until then.
-pub fn pending_stages_note(snapshot: &Snapshot) -> Option<&'static str> {
+pub fn pending_stages_note(snapshot: &PipelineSnapshot) -> Option<&'static str> {
     let tempo = snapshot
         .targets
         .iter()
@@ -90,7 +164,8 @@ pub fn render(snapshot: &Snapshot, telemetry_path: &str) -> String {
          .cause h3{{margin:.2em 0}} .badge{{color:#fff;border-radius:4px;padding:0 .4em;font-size:.85em}}\
          .fix{{background:#e8f5e9;padding:.4em .6em;border-radius:4px}}\
          table{{border-collapse:collapse;margin-top:.5em}} td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}}\
-         code{{background:#eee;padding:0 .2em}}\
+         code{{background:#eee;padding:0 .2em}} .pipeline{{border-top:3px solid #9e9e9e;margin-top:1.5em}}\
+         .since{{display:block;margin-top:.3em}} svg.strip{{display:block;margin-top:.3em;background:#fff}}\
          </style></head><body><h1 id=\"verdict\">{verdict}</h1>"
     );
     let _ = write!(
@@ -98,31 +173,24 @@ pub fn render(snapshot: &Snapshot, telemetry_path: &str) -> String {
         "<p class=\"sub\">Window {:.0} s · stages judged on the last polls, ratios over the window · refreshed every 10 s</p>",
         snapshot.window_seconds
     );
-    if snapshot.idle {
-        let _ = write!(html, "<p id=\"idle\">{}</p>", escape_html(IDLE_ADVICE));
-    }
-    stages(&mut html, snapshot);
-    if let Some(note) = pending_stages_note(snapshot) {
-        let _ = write!(
-            html,
-            "<p class=\"sub\" id=\"pending-stages\">{}</p>",
-            escape_html(note)
-        );
-    }
-    causes(&mut html, &snapshot.causes);
-    tempo_evidence(&mut html, snapshot);
-    targets(&mut html, snapshot);
-    if !snapshot.discarded_per_second.is_empty() {
-        html.push_str("<h2>Tempo discards</h2><table><tr><th>reason</th><th>spans/s over the window</th></tr>");
-        for (reason, rate) in &snapshot.discarded_per_second {
+    if snapshot.pipelines.len() > 1 {
+        html.push_str("<ul id=\"pipelines\">");
+        for p in snapshot.worst_first() {
             let _ = write!(
                 html,
-                "<tr><td>{}</td><td>{rate:.2}</td></tr>",
-                escape_html(reason)
+                "<li><a href=\"#pipeline-{id}\">{name}</a>: {verdict}</li>",
+                id = escape_html(&p.name),
+                name = escape_html(&p.name),
+                verdict = escape_html(&pipeline_verdict(p)),
             );
         }
-        html.push_str("</table>");
+        html.push_str("</ul>");
     }
+    for p in snapshot.worst_first() {
+        pipeline(&mut html, p, snapshot);
+    }
+    discovery(&mut html, snapshot);
+    events(&mut html, snapshot);
     let _ = write!(
         html,
         "<p><a href=\"{}\">Metrics</a> · <a href=\"/api/v1/status\">Status JSON</a></p></body></html>",
@@ -131,22 +199,141 @@ pub fn render(snapshot: &Snapshot, telemetry_path: &str) -> String {
     html
 }
 
-fn stages(html: &mut String, snapshot: &Snapshot) {
-    html.push_str("<div class=\"stages\" id=\"stages\">");
-    for (i, s) in snapshot.stages.iter().enumerate() {
+/// One pipeline's section: verdict, stages, causes, Tempo's evidence, instances, discards.
+fn pipeline(html: &mut String, p: &PipelineSnapshot, snapshot: &Snapshot) {
+    let name = escape_html(&p.name);
+    let _ = write!(
+        html,
+        "<section class=\"pipeline\" id=\"pipeline-{name}\"><h2 id=\"{name}/verdict\">Pipeline <code>{name}</code>: {}</h2>",
+        escape_html(&pipeline_verdict(p))
+    );
+    if p.idle {
+        let _ = write!(
+            html,
+            "<p id=\"{name}/idle\">{}</p>",
+            escape_html(IDLE_ADVICE)
+        );
+    }
+    stages(html, p, snapshot);
+    if let Some(note) = pending_stages_note(p) {
+        let _ = write!(
+            html,
+            "<p class=\"sub\" id=\"{name}/pending-stages\">{}</p>",
+            escape_html(note)
+        );
+    }
+    causes(html, &name, &p.causes);
+    tempo_evidence(html, p);
+    targets(html, p);
+    if !p.discarded_per_second.is_empty() {
+        html.push_str("<h3>Tempo discards</h3><table><tr><th>reason</th><th>spans/s over the window</th></tr>");
+        for (reason, rate) in &p.discarded_per_second {
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{rate:.2}</td></tr>",
+                escape_html(reason)
+            );
+        }
+        html.push_str("</table>");
+    }
+    html.push_str("</section>");
+}
+
+/// The strip spans the last hour.
+const STRIP_SECONDS: f64 = 3600.0;
+const STRIP_WIDTH: f64 = 240.0;
+
+/// A stage's statuses over the last hour as an inline SVG strip: one rectangle per run,
+/// coloured as the stage boxes are, white hatched grey where nothing is recorded.
+fn strip(html: &mut String, p: &PipelineSnapshot, s: &StageReport, snapshot: &Snapshot) {
+    let to = snapshot.generated_unix;
+    let from = to - STRIP_SECONDS;
+    let runs = timeline::runs(&snapshot.events, &p.name, s.stage, s.status, from, to);
+    let _ = write!(
+        html,
+        "<svg class=\"strip\" width=\"{STRIP_WIDTH}\" height=\"12\" viewBox=\"0 0 {STRIP_WIDTH} 12\" role=\"img\"><title>{} over the last hour</title>",
+        s.stage.as_str()
+    );
+    for (start, end, status) in runs {
+        let x = (start - from) / STRIP_SECONDS * STRIP_WIDTH;
+        let w = ((end - start) / STRIP_SECONDS * STRIP_WIDTH).max(0.5);
+        let (fill, label) = match status {
+            Some(status) => (colour(status), status.as_str()),
+            None => ("#e0e0e0", "not recorded"),
+        };
+        let _ = write!(
+            html,
+            "<rect x=\"{x:.1}\" y=\"0\" width=\"{w:.1}\" height=\"12\" fill=\"{fill}\"><title>{label}</title></rect>"
+        );
+    }
+    html.push_str("</svg>");
+}
+
+/// Every discovering target: what it found, and its last error.
+fn discovery(html: &mut String, snapshot: &Snapshot) {
+    if snapshot.discovery.is_empty() {
+        return;
+    }
+    html.push_str("<h2>Discovery</h2><table id=\"discovery\"><tr><th>pipeline</th><th>target</th><th>by</th><th>instances</th><th>last refresh</th><th>last error</th></tr>");
+    for d in &snapshot.discovery {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape_html(&d.pipeline_name),
+            escape_html(&d.target),
+            d.mechanism,
+            d.instances,
+            d.last_refresh_unix.map_or("never".to_owned(), |at| {
+                format!("{:.0} s ago", snapshot.generated_unix - at)
+            }),
+            escape_html(d.last_error.as_deref().unwrap_or("")),
+        );
+    }
+    html.push_str("</table>");
+}
+
+/// Shown in the recent changes table.
+const EVENTS_SHOWN: usize = 20;
+
+/// The last status changes, newest first.
+fn events(html: &mut String, snapshot: &Snapshot) {
+    if snapshot.events.is_empty() {
+        return;
+    }
+    html.push_str("<h2>Recent status changes</h2><table id=\"events\"><tr><th>when</th><th>pipeline</th><th>stage</th><th>change</th><th>causes then</th></tr>");
+    for e in snapshot.events.iter().rev().take(EVENTS_SHOWN) {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
+            clock_text(e.unix, snapshot.generated_unix),
+            escape_html(&e.pipeline),
+            e.stage.as_str(),
+            e.from.as_str(),
+            e.to.as_str(),
+            e.causes.join(", "),
+        );
+    }
+    html.push_str("</table>");
+}
+
+fn stages(html: &mut String, p: &PipelineSnapshot, snapshot: &Snapshot) {
+    let pipeline = escape_html(&p.name);
+    let _ = write!(html, "<div class=\"stages\" id=\"{pipeline}/stages\">");
+    for (i, s) in p.stages.iter().enumerate() {
         if i > 0 {
             html.push_str("<span class=\"arrow\" aria-hidden=\"true\">→</span>");
         }
-        let blocked = snapshot.blocked_stage == Some(s.stage);
+        let blocked = p.blocked_stage == Some(s.stage);
         let ratio = s.success_ratio.map_or_else(
             || "no events in the window".to_owned(),
             |r| format!("{:.1} % success", r * 100.0),
         );
         let _ = write!(
             html,
-            "<div class=\"stage{cls}\" id=\"stage-{name}\" style=\"background:{bg}\">\
+            "<div class=\"stage{cls}\" id=\"{pipeline}/stage-{name}\" style=\"background:{bg}\">\
              <div class=\"name\">{name}{mark}</div><div class=\"status\">{status}</div>\
-             <div>{ratio}</div><div>{rates}</div><small>{reason}</small></div>",
+             <div>{ratio}</div><div>{rates}</div><small>{reason}</small>\
+             <small class=\"since\">{since}</small>",
             cls = if blocked { " blocked" } else { "" },
             name = s.stage.as_str(),
             bg = colour(s.status),
@@ -155,13 +342,16 @@ fn stages(html: &mut String, snapshot: &Snapshot) {
             ratio = escape_html(&ratio),
             rates = escape_html(&s.rates_text()),
             reason = escape_html(&s.reason),
+            since = escape_html(&since_text(s, snapshot.generated_unix).unwrap_or_default()),
         );
+        strip(html, p, s, snapshot);
+        html.push_str("</div>");
     }
     html.push_str("</div>");
 }
 
-fn causes(html: &mut String, causes: &[Diagnosis]) {
-    html.push_str("<section id=\"causes\"><h2>Causes</h2>");
+fn causes(html: &mut String, pipeline: &str, causes: &[Diagnosis]) {
+    let _ = write!(html, "<div id=\"{pipeline}/causes\"><h3>Causes</h3>");
     if causes.is_empty() {
         html.push_str("<p>No known cause detected.</p>");
     }
@@ -175,8 +365,8 @@ fn causes(html: &mut String, causes: &[Diagnosis]) {
         };
         let _ = write!(
             html,
-            "<div class=\"cause\" id=\"cause-{id}\" style=\"border-color:{c}\">\
-             <h3><span class=\"badge\" style=\"background:{c}\">{sev}</span>{latent} <code>{id}</code> at <code>{stage}</code></h3>\
+            "<div class=\"cause\" id=\"{pipeline}/cause-{id}\" style=\"border-color:{c}\">\
+             <h4><span class=\"badge\" style=\"background:{c}\">{sev}</span>{latent} <code>{id}</code> at <code>{stage}</code></h4>\
              <p>{summary} <em>({certainty})</em></p><ul>",
             id = d.cause.as_str(),
             c = severity_colour(d.severity),
@@ -210,7 +400,7 @@ fn causes(html: &mut String, causes: &[Diagnosis]) {
             escape_html(d.fix)
         );
     }
-    html.push_str("</section>");
+    html.push_str("</div>");
 }
 
 fn read_text<T>(read: &Read<T>, show: impl Fn(&T) -> String) -> String {
@@ -220,17 +410,25 @@ fn read_text<T>(read: &Read<T>, show: impl Fn(&T) -> String) -> String {
     }
 }
 
-fn tempo_evidence(html: &mut String, snapshot: &Snapshot) {
-    let with: Vec<(&str, &TempoEvidence)> = snapshot
+fn tempo_evidence(html: &mut String, snapshot: &PipelineSnapshot) {
+    let with: Vec<(String, &TempoEvidence)> = snapshot
         .targets
         .iter()
-        .filter_map(|t| t.tempo.as_deref().map(|e| (t.name.as_str(), e)))
+        .filter_map(|t| {
+            let who = if t.discovered {
+                format!("{} {}", t.name, t.address)
+            } else {
+                t.name.clone()
+            };
+            t.tempo.as_deref().map(|e| (who, e))
+        })
         .collect();
     if with.is_empty() {
         return;
     }
-    html.push_str("<h2>Tempo status endpoints and probes</h2><table><tr><th>target</th><th>what</th><th>reading</th></tr>");
-    for (name, e) in with {
+    html.push_str("<h3>Tempo status endpoints and probes</h2><table><tr><th>target</th><th>what</th><th>reading</th></tr>");
+    for (name, e) in &with {
+        let name = name.as_str();
         let s = &e.status;
         let _ = write!(
             html,
@@ -328,13 +526,23 @@ fn status_rows(s: &crate::source::tempo::TempoStatus) -> [(&'static str, String)
     ]
 }
 
-fn targets(html: &mut String, snapshot: &Snapshot) {
-    html.push_str("<h2>Targets</h2><table id=\"targets\"><tr><th>target</th><th>role</th><th>url</th><th>up</th><th>version</th><th>last poll</th><th>last error</th></tr>");
+fn targets(html: &mut String, snapshot: &PipelineSnapshot) {
+    let _ = write!(
+        html,
+        "<h3>Targets</h3><table id=\"{}/targets\"><tr><th>target</th><th>address</th><th>role</th><th>url</th><th>up</th><th>version</th><th>last poll</th><th>last error</th></tr>",
+        escape_html(&snapshot.name)
+    );
     for t in &snapshot.targets {
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape_html(&t.name),
+            escape_html(&t.address),
+            if t.discovered {
+                " <small>(discovered)</small>"
+            } else {
+                ""
+            },
             t.role.as_str(),
             escape_html(&t.url),
             if t.up { "yes" } else { "no" },

@@ -148,8 +148,9 @@ async fn status_json(State(state): State<WebState>) -> Response {
 async fn ready(State(state): State<WebState>) -> (StatusCode, &'static str) {
     let snapshot = state.snapshot.load();
     if snapshot
-        .targets
+        .pipelines
         .iter()
+        .flat_map(|p| &p.targets)
         .all(|t| t.last_scrape_duration_seconds.is_some())
     {
         (StatusCode::OK, "Ready\n")

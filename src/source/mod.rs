@@ -8,9 +8,11 @@
 //!   (`model::catalogue`).
 //! - [`tempo`]: Tempo's status endpoints (`/ready`, `/status/*`, the rings).
 //! - [`probe`]: the gRPC health probe of Tempo's write ring.
+//! - [`discovery`]: the instances a target stands for, from DNS or a file_sd file.
 //!
 //! Nothing here keeps history, knows a stage's status or names a cause.
 
+pub mod discovery;
 pub mod expfmt;
 pub mod page;
 pub mod probe;

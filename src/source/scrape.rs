@@ -198,6 +198,14 @@ impl TargetClient {
         &self.base
     }
 
+    /// The URL without user or password, for showing.
+    pub fn shown_url(&self) -> String {
+        let mut shown = self.base.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        shown.to_string()
+    }
+
     /// `path` beneath the configured URL, for Tempo whose URL is its API base.
     pub fn endpoint(&self, path: &str) -> reqwest::Url {
         let mut url = self.base.clone();

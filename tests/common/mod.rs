@@ -95,7 +95,7 @@ use spanflow::config::Config;
 use spanflow::derive::{PollOutcome, TargetState};
 use spanflow::engine::TargetPoller;
 use spanflow::model::stage::{Stage, StageStatus};
-use spanflow::snapshot::{self, Snapshot};
+use spanflow::snapshot::{self, PipelineSnapshot, Snapshot};
 use spanflow::source::scrape::TargetClient;
 
 /// A real HTTP server on 127.0.0.1 answering every GET with the body set last (and 404 on
@@ -159,6 +159,7 @@ pub const TEMPO_CONTENT_TYPE: &str =
 pub struct Poller {
     pub config: Config,
     pub state: Vec<TargetState>,
+    timeline: snapshot::Timeline,
     poller: TargetPoller,
     t0: tokio::time::Instant,
     step: u32,
@@ -181,6 +182,7 @@ impl Poller {
         Poller {
             config,
             state,
+            timeline: snapshot::Timeline::default(),
             poller,
             t0: tokio::time::Instant::now(),
             step: 0,
@@ -201,7 +203,7 @@ impl Poller {
         let at = self.t0 + self.config.poll_interval * self.step;
         let result = self.poller.poll().await;
         self.state[0].record(PollOutcome {
-            target: 0,
+            instance: 0,
             at,
             wall: SystemTime::UNIX_EPOCH
                 + Duration::from_secs(1_795_312_800)
@@ -212,6 +214,8 @@ impl Poller {
         snapshot::make(
             &self.config,
             &self.state,
+            &[],
+            &mut self.timeline,
             at,
             SystemTime::UNIX_EPOCH
                 + Duration::from_secs(1_795_312_800)
@@ -221,6 +225,7 @@ impl Poller {
 }
 
 pub fn status(s: &Snapshot, stage: Stage) -> StageStatus {
+    let s = only(s);
     s.stages
         .iter()
         .find(|r| r.stage == stage)
@@ -233,13 +238,20 @@ pub fn status(s: &Snapshot, stage: Stage) -> StageStatus {
         .status
 }
 
+/// The one pipeline of a single-pipeline snapshot.
+pub fn only(s: &Snapshot) -> &PipelineSnapshot {
+    assert_eq!(s.pipelines.len(), 1, "one pipeline expected");
+    &s.pipelines[0]
+}
+
 pub fn stage_list(s: &Snapshot) -> Vec<Stage> {
-    s.stages.iter().map(|r| r.stage).collect()
+    only(s).stages.iter().map(|r| r.stage).collect()
 }
 
 /// Every stage's status, for assertion messages.
 pub fn statuses(s: &Snapshot) -> String {
-    s.stages
+    only(s)
+        .stages
         .iter()
         .map(|r| format!("{}={} ({})", r.stage.as_str(), r.status.as_str(), r.reason))
         .collect::<Vec<_>>()
@@ -310,6 +322,17 @@ fn fixture_routes(dir: &str) -> Routes {
 
 impl FixtureServer {
     pub async fn start(dir: &str) -> FixtureServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        FixtureServer::serve(dir, listener)
+    }
+
+    /// As [`FixtureServer::start`], listening on `address` (a loopback `ip:port`).
+    pub async fn start_at(dir: &str, address: &str) -> std::io::Result<FixtureServer> {
+        let listener = tokio::net::TcpListener::bind(address).await?;
+        Ok(FixtureServer::serve(dir, listener))
+    }
+
+    fn serve(dir: &str, listener: tokio::net::TcpListener) -> FixtureServer {
         use axum::response::IntoResponse;
         let routes = fixture_routes(dir);
         let state = Arc::new(Mutex::new(FixtureState {
@@ -370,7 +393,6 @@ impl FixtureServer {
                 }
             },
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -634,10 +656,40 @@ impl Spanflow {
 
 /// The value of the sample whose line starts with `series` (name and labels exactly as
 /// spanflow writes them), from an exposition page.
+/// The value of `series` (`name{a="x",b="y"}`, labels in the order served) on a text page.
+/// A sample's `pipeline` and `address` labels need not be written when the series does not
+/// name them: single-pipeline tests read `pipeline="default"` and the one address.
 pub fn sample(page: &str, series: &str) -> Option<f64> {
-    page.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map(|v| v.parse().unwrap())
+    let (name, wanted) = split_series(series);
+    page.lines().find_map(|l| {
+        let (at, value) = l.rsplit_once(' ')?;
+        let (line_name, labels) = split_series(at);
+        if line_name != name {
+            return None;
+        }
+        let named = |k: &str| wanted.iter().any(|(w, _)| w == k);
+        let labels: Vec<(String, String)> = labels
+            .into_iter()
+            .filter(|(k, _)| !((k == "pipeline" || k == "address") && !named(k)))
+            .collect();
+        (labels == wanted).then(|| value.parse().unwrap())
+    })
+}
+
+fn split_series(series: &str) -> (&str, Vec<(String, String)>) {
+    let Some((name, rest)) = series.split_once('{') else {
+        return (series, Vec::new());
+    };
+    let rest = rest.trim_end_matches('}');
+    let labels = rest
+        .split("\",")
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| {
+            let (k, v) = p.split_once("=\"")?;
+            Some((k.to_owned(), v.trim_end_matches('"').to_owned()))
+        })
+        .collect();
+    (name, labels)
 }
 
 /// Runs a tool the tests need (promtool, amtool…) in the repository root and returns what
