@@ -1,8 +1,11 @@
-//! End to end with real components, all on 127.0.0.1: `spanflow demo` in the TLS-mismatch
-//! scenario, a real Prometheus (Debian `prometheus`) scraping it with the shipped rule files,
-//! a real Alertmanager (Debian `prometheus-alertmanager`) routing to a webhook receiver run by
-//! this test. The critical alert must arrive with the blocked stage and the cause; after the
-//! simulation switches to healthy it must arrive resolved.
+//! End to end with real components, all on 127.0.0.1: `spanflow` watching two pipelines —
+//! `prod-eu`, a Tempo 2.7.2 replaying the TLS-mismatch capture, and `prod-us`, one replaying
+//! the healthy capture (each served by a real HTTP server) — a real Prometheus (Debian
+//! `prometheus`) scraping it with the shipped rule files, a real Alertmanager (Debian
+//! `prometheus-alertmanager`) routing to a webhook receiver run by this test. The critical
+//! alert must arrive for prod-eu only, with the blocked stage, the pipeline and the cause;
+//! after prod-eu's Tempo turns healthy it must arrive resolved, and nothing may ever fire
+//! for prod-us.
 //!
 //! For speed the rules are copied with every `for:` shortened to 1s and Prometheus scrapes and
 //! evaluates every second; the expressions and annotations are the shipped ones, untouched.
@@ -127,7 +130,7 @@ async fn wait_for_alert(received: &Received, status: &str, limit: Duration) -> (
 }
 
 #[tokio::test]
-async fn the_incident_pages_through_prometheus_and_alertmanager_and_resolves() {
+async fn the_broken_pipeline_of_two_pages_through_prometheus_and_alertmanager_and_resolves() {
     for tool in [PROMETHEUS, ALERTMANAGER] {
         assert!(
             Path::new(tool).exists(),
@@ -138,16 +141,36 @@ async fn the_incident_pages_through_prometheus_and_alertmanager_and_resolves() {
     let logs = dir.path();
     let (hook, received) = webhook().await;
 
-    // spanflow, with its demo pipeline in the incident.
+    // Two Tempos replaying captures with counters that keep moving (one page per poll).
+    let eu = common::FixtureServer::start("fixtures/tempo-2.7.2/tls-mismatch").await;
+    eu.play_metrics(common::extrapolated_series(
+        "fixtures/tempo-2.7.2/tls-mismatch",
+        600,
+    ));
+    let us = common::FixtureServer::start("fixtures/tempo-2.7.2/healthy").await;
+    us.play_metrics(common::extrapolated_series(
+        "fixtures/tempo-2.7.2/healthy",
+        600,
+    ));
+
+    // spanflow watching both.
     let spanflow_port = common::free_port();
     let spanflow = format!("127.0.0.1:{spanflow_port}");
+    let config = logs.join("spanflow.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "poll_interval: 1s\nwindow: 30s\nprobes: {{grpc_health: false}}\npipelines:\n  - name: prod-eu\n    targets: [{{name: tempo, role: tempo, url: '{}'}}]\n  - name: prod-us\n    targets: [{{name: tempo, role: tempo, url: '{}'}}]\n",
+            eu.base, us.base
+        ),
+    )
+    .unwrap();
     let started = Instant::now();
     let _spanflow = spawn(
         env!("CARGO_BIN_EXE_spanflow"),
         &[
-            "demo".into(),
-            "--scenario".into(),
-            "tls-mismatch".into(),
+            "--config.file".into(),
+            config.display().to_string(),
             "--web.listen-address".into(),
             spanflow.clone(),
             "--log.level".into(),
@@ -167,7 +190,7 @@ async fn the_incident_pages_through_prometheus_and_alertmanager_and_resolves() {
     std::fs::write(
         &am_config,
         format!(
-            "route:\n  receiver: hook\n  group_by: [alertname, job, instance, stage]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: '{hook}'\n        send_resolved: true\n"
+            "route:\n  receiver: hook\n  group_by: [alertname, job, instance, pipeline, stage]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: '{hook}'\n        send_resolved: true\n"
         ),
     )
     .unwrap();
@@ -219,12 +242,14 @@ async fn the_incident_pages_through_prometheus_and_alertmanager_and_resolves() {
     let labels = &alert["labels"];
     assert_eq!(labels["severity"], "critical", "{alert}");
     assert_eq!(labels["stage"], "tempo_ingester", "{alert}");
+    assert_eq!(labels["pipeline"], "prod-eu", "{alert}");
     assert_eq!(labels["job"], "spanflow", "{alert}");
     let description = alert["annotations"]["description"].as_str().unwrap();
     assert!(
-        description.contains("Spans stop at stage tempo_ingester"),
+        description.contains("Spans of pipeline prod-eu stop at stage tempo_ingester"),
         "{description}"
     );
+    assert!(description.contains("Failing since "), "{description}");
     assert!(
         description.contains("Cause: grpc_tls_mismatch"),
         "{description}"
@@ -238,17 +263,38 @@ async fn the_incident_pages_through_prometheus_and_alertmanager_and_resolves() {
         fired_at.duration_since(started).as_secs_f64()
     );
 
-    // Recovery: the simulation turns healthy, the alert arrives resolved.
-    let switched = reqwest::Client::new()
-        .post(format!("http://{spanflow}/demo/scenario?name=healthy"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(switched.status(), 200);
+    // Recovery: prod-eu's Tempo is fixed (its counters restart from the healthy capture's),
+    // the alert arrives resolved.
+    eu.switch_to("fixtures/tempo-2.7.2/healthy");
+    eu.play_metrics(common::extrapolated_series(
+        "fixtures/tempo-2.7.2/healthy",
+        600,
+    ));
     let switch_at = Instant::now();
     let (resolved_at, resolved) =
         wait_for_alert(&received, "resolved", Duration::from_secs(90)).await;
     assert_eq!(resolved["labels"]["stage"], "tempo_ingester");
+    assert_eq!(resolved["labels"]["pipeline"], "prod-eu");
+
+    // Nothing ever fired for the healthy pipeline, though its alerts were evaluated all along.
+    let for_us: Vec<Value> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, a)| a["labels"]["pipeline"] == "prod-us")
+        .map(|(_, a)| a.clone())
+        .collect();
+    assert!(for_us.is_empty(), "alerts for prod-us: {for_us:?}");
+    let blocked: Value = reqwest::get(format!(
+        "http://127.0.0.1:{prom_port}/api/v1/query?query=spanflow_pipeline_blocked_stage%7Bpipeline%3D%22prod-us%22%7D"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let series = blocked["data"]["result"].as_array().unwrap();
+    assert!(!series.is_empty(), "Prometheus scraped prod-us: {blocked}");
     eprintln!(
         "resolved at the webhook {:.1} s after the switch to healthy",
         resolved_at.duration_since(switch_at).as_secs_f64()

@@ -49,7 +49,7 @@ fn promtool_checks_and_unit_tests_pass() {
         ],
     );
     assert!(
-        checked.contains("SUCCESS: 7 rules found") && checked.contains("SUCCESS: 15 rules found"),
+        checked.contains("SUCCESS: 8 rules found") && checked.contains("SUCCESS: 15 rules found"),
         "{checked}"
     );
     let tested = common::run_tool(
@@ -269,13 +269,20 @@ fn alerts_follow_the_mixin_conventions() {
             alert.to_lowercase(),
             "{alert}: one runbook section per alert"
         );
-        // Parses, and keeps job and instance: one Prometheus may watch many spanflows.
+        // Parses, and keeps job and instance: one Prometheus may watch many spanflows; and
+        // the pipeline, which every alert but spanflow's own names in its description.
         let text = rule["expr"].as_str().unwrap();
         parse(text, alert);
         assert!(
             text.contains("job") && text.contains("instance"),
             "{alert}: expression drops job/instance"
         );
+        if alert != "SpanflowSnapshotStale" {
+            assert!(
+                text.contains("pipeline") && description.contains("$labels.pipeline"),
+                "{alert}: expression or description drops the pipeline"
+            );
+        }
     }
     assert_eq!(
         severities.len(),
@@ -306,6 +313,7 @@ fn recording_rules_follow_level_metric_operations() {
 const RATE_INTERVAL: &str = "4m57s"; // an unusual value, to recognise the macro after substitution
 const JOB: &str = "__job_variable__";
 const INSTANCE: &str = "__instance_variable__";
+const PIPELINE: &str = "__pipeline_variable__";
 
 fn substitute_macros(expr: &str) -> String {
     expr.replace("$__rate_interval", RATE_INTERVAL)
@@ -313,6 +321,7 @@ fn substitute_macros(expr: &str) -> String {
         .replace("$__range", "1h")
         .replace("$job", JOB)
         .replace("$instance", INSTANCE)
+        .replace("$pipeline", PIPELINE)
 }
 
 /// Units Grafana knows (the ones a pipeline dashboard may need).
@@ -422,6 +431,17 @@ fn dashboard_follows_the_dashboard_linter_rules() {
                     has("instance", INSTANCE),
                     "{title}: {v} lacks instance=~\"$instance\""
                 );
+                // Every family with a pipeline label is read for the chosen pipelines.
+                let name = v.name.as_deref().unwrap_or_default();
+                let per_process = [
+                    "spanflow_snapshot_age_seconds",
+                    "spanflow_window_seconds",
+                    "spanflow_build_info",
+                ];
+                assert!(
+                    per_process.contains(&name) || has("pipeline", PIPELINE),
+                    "{title}: {v} lacks pipeline=~\"$pipeline\""
+                );
             }
             let mut ranges = Vec::new();
             rate_ranges(&expr, &mut ranges);
@@ -457,7 +477,8 @@ fn dashboard_follows_the_dashboard_linter_rules() {
 // ---- names against real output ---------------------------------------------------------------
 
 /// Family names in spanflow's real `/metrics`, from a running engine polling the demo in the
-/// TLS-mismatch scenario (so diagnoses, discards and queue fill all have samples).
+/// TLS-mismatch scenario (so diagnoses, discards and queue fill all have samples), its
+/// Collector also found through a file_sd file (so discovery's families have samples too).
 async fn real_family_names() -> BTreeSet<String> {
     let ingesters = spanflow::demo::DemoIngesters::start().await.unwrap();
     let (simulator, _control) =
@@ -472,17 +493,32 @@ async fn real_family_names() -> BTreeSet<String> {
     for t in &mut config.targets {
         t.timeout = Duration::from_millis(200);
     }
+    let sd_dir = tempfile::tempdir().unwrap();
+    let sd = sd_dir.path().join("collectors.json");
+    let address = base.trim_start_matches("http://");
+    std::fs::write(&sd, format!(r#"[{{"targets": ["{address}"]}}]"#)).unwrap();
+    let mut fleet = config.targets[1].clone();
+    fleet.name = "otelcol-fleet".into();
+    fleet.discovery = Some(spanflow::config::discovery::Discovery {
+        mechanism: spanflow::config::discovery::Mechanism::File { path: sd },
+        refresh_interval: Duration::from_secs(1),
+        max_instances: 8,
+    });
+    config.targets.push(fleet);
     let engine = spanflow::engine::start(Arc::new(config)).unwrap();
     for _ in 0..100 {
         let s = engine.snapshot.load();
-        if !s.causes.is_empty() && !s.discarded_per_second.is_empty() {
+        if !s.pipelines[0].causes.is_empty()
+            && !s.pipelines[0].discarded_per_second.is_empty()
+            && s.discovery.first().is_some_and(|d| d.instances == 1)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let snapshot = engine.snapshot.load();
     assert!(
-        !snapshot.causes.is_empty(),
+        !snapshot.pipelines[0].causes.is_empty(),
         "the demo never diagnosed the incident"
     );
     let (body, _) = spanflow::serve::metrics::render(
@@ -712,7 +748,7 @@ async fn recording_rules_give_the_ratios_spanflow_computes_from_the_same_counter
             }
             if record == "cluster_namespace_job:otelcol_exporter_queue_fill:ratio" {
                 assert_eq!(
-                    snapshot.targets[0].queue_fill_ratio,
+                    snapshot.pipelines[0].targets[0].queue_fill_ratio,
                     Some(*want),
                     "{job}: queue fill"
                 );
@@ -720,7 +756,7 @@ async fn recording_rules_give_the_ratios_spanflow_computes_from_the_same_counter
                 continue;
             }
             let stage = stage_of(record).unwrap_or_else(|| panic!("no stage for {record}"));
-            let got = snapshot
+            let got = snapshot.pipelines[0]
                 .stages
                 .iter()
                 .find(|s| s.stage == stage)
