@@ -10,13 +10,20 @@ Counters advance on every /metrics request. A share of the targets can flap.
 
     scripts/fleet.py --spanflow target/release/spanflow --duration 600 --targets 200 --flapping 0.33
 
-Everything listens on 127.0.0.1 only; every loop is bounded by --duration.
+With --dns the targets are one discovering target: a local dnsmasq answers one name with an
+A record per instance, each instance on its own loopback address (127.0.x.y, one port: Linux
+answers the whole 127.0.0.0/8 on lo), and --churn replaces that share of the instances
+every minute (the records change; spanflow follows at its next refresh).
+
+Everything listens on loopback only; every loop is bounded by --duration.
 Started by scripts/soak.sh and scripts/bench-poll.sh, which build spanflow first.
 """
 
 import argparse
 import asyncio
 import os
+import random
+import subprocess
 import shutil
 import socket
 import sys
@@ -137,6 +144,65 @@ class Target:
         return keep
 
 
+def loopback(i):
+    """The i-th loopback address of a --dns fleet: 127.0.1.1, 127.0.1.2, … (250 per /24)."""
+    return f"127.0.{1 + i // 250}.{1 + i % 250}"
+
+
+async def listen_all(pool, make):
+    """Starts one server per loopback address on a common port; returns (servers, port)."""
+    for _ in range(20):
+        s = socket.socket()
+        s.bind((loopback(0), 0))
+        port = s.getsockname()[1]
+        s.close()
+        servers = []
+        try:
+            for i in range(pool):
+                target = make(i)
+                server = await asyncio.start_server(target.handle, loopback(i), port, backlog=64)
+                servers.append((server, target))
+            return servers, port
+        except OSError:
+            for server, _ in servers:
+                server.close()
+    sys.exit("fleet: no port free on every loopback address")
+
+
+class Dns:
+    """A dnsmasq on 127.0.0.1 answering NAME with an A record per active instance."""
+
+    NAME = "fleet.spanflow.test"
+
+    def __init__(self, workdir, dnsmasq):
+        if not os.access(dnsmasq, os.X_OK):
+            sys.exit(f"fleet: {dnsmasq} is required for --dns (Debian dnsmasq-base)")
+        self.hosts = os.path.join(workdir, "hosts")
+        os.mkdir(self.hosts)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.log = os.path.join(workdir, "dnsmasq.log")
+        self.proc = subprocess.Popen(
+            [dnsmasq, "--keep-in-foreground", "--log-facility=-", f"--port={self.port}",
+             "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
+             "--no-poll", "--conf-file=/dev/null", f"--hostsdir={self.hosts}",
+             "--local=/spanflow.test/", "--local-ttl=0", "--user=root", "--pid-file="],
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
+
+    def publish(self, active):
+        staged = self.hosts + ".new"
+        with open(staged, "w") as f:
+            for i in sorted(active):
+                f.write(f"{loopback(i)} {self.NAME}\n")
+        os.replace(staged, os.path.join(self.hosts, "fleet"))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
 def proc_sample(pid):
     """(RSS KiB, CPU seconds) of a process, from /proc."""
     rss = 0
@@ -167,7 +233,14 @@ async def main():
     ap.add_argument("--interval", default="1s", help="spanflow's poll_interval (default 1s)")
     ap.add_argument("--flapping", type=float, default=1 / 3, help="share of flapping targets")
     ap.add_argument("--sample-every", type=float, default=5)
+    ap.add_argument("--scrape-every", type=float, default=1,
+                    help="seconds between /metrics scrapes (default 1; Prometheus' usual is 15)")
     ap.add_argument("--csv", help="write the samples here")
+    ap.add_argument("--dns", action="store_true",
+                    help="one discovering target: instances found by A records on a local dnsmasq")
+    ap.add_argument("--churn", type=float, default=0,
+                    help="with --dns: share of the instances replaced every minute")
+    ap.add_argument("--dnsmasq", default="/usr/sbin/dnsmasq")
     ap.add_argument("--wrk", type=float, default=0,
                     help="after warm-up, load /metrics with wrk at ~500 requests/s for this many seconds")
     args = ap.parse_args()
@@ -182,20 +255,35 @@ async def main():
 
     servers, ports = [], []
     every = round(1 / args.flapping) if args.flapping > 0 else 0
-    for i in range(args.targets):
-        target = Target(template, flapping=every > 0 and i % every == 0, routes=routes)
-        server = await asyncio.start_server(target.handle, "127.0.0.1", 0, backlog=64)
-        servers.append((server, target))
-        ports.append(server.sockets[0].getsockname()[1])
-
+    make = lambda i: Target(template, flapping=every > 0 and i % every == 0, routes=routes)
     workdir = tempfile.mkdtemp(prefix="spanflow-soak-")
     config = os.path.join(workdir, "spanflow.yml")
-    with open(config, "w") as f:
-        # Probes are off: the capture's ring points at 127.0.0.1:9095, which is nobody here.
-        f.write(f"poll_interval: {args.interval}\nwindow: 30s\nprobes: {{grpc_health: false}}\ntargets:\n")
-        for i, port in enumerate(ports):
-            url = f"http://127.0.0.1:{port}" + ("" if args.role == "tempo" else "/metrics")
-            f.write(f"  - {{name: {args.role}-{i:04}, role: {args.role}, url: '{url}', timeout: 500ms}}\n")
+    dns, active, spares, churn = None, set(), [], 0
+    path = "" if args.role == "tempo" else "/metrics"
+    # Probes are off: the capture's ring points at 127.0.0.1:9095, which is nobody here.
+    head = f"poll_interval: {args.interval}\nwindow: 30s\nprobes: {{grpc_health: false}}\ntargets:\n"
+    if args.dns:
+        churn = round(args.targets * args.churn)
+        servers, port = await listen_all(args.targets + churn, make)
+        dns = Dns(workdir, args.dnsmasq)
+        active, spares = set(range(args.targets)), list(range(args.targets, args.targets + churn))
+        dns.publish(active)
+        with open(config, "w") as f:
+            f.write(head + f"  - name: {args.role}s\n    role: {args.role}\n"
+                    f"    url: 'http://{Dns.NAME}:{port}{path}'\n    timeout: 500ms\n"
+                    f"    discovery: {{max_instances: {2 * len(servers)}, dns: {{type: A, refresh_interval: 30s, "
+                    f"nameserver: '127.0.0.1:{dns.port}'}}}}\n")
+    else:
+        for i in range(args.targets):
+            target = make(i)
+            server = await asyncio.start_server(target.handle, "127.0.0.1", 0, backlog=64)
+            servers.append((server, target))
+            ports.append(server.sockets[0].getsockname()[1])
+        with open(config, "w") as f:
+            f.write(head)
+            for i, port in enumerate(ports):
+                url = f"http://127.0.0.1:{port}{path}"
+                f.write(f"  - {{name: {args.role}-{i:04}, role: {args.role}, url: '{url}', timeout: 500ms}}\n")
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -216,7 +304,8 @@ async def main():
             await asyncio.sleep(0.1)
 
     flapping = sum(1 for _, t in servers if t.flapping)
-    print(f"fleet: {args.targets} {args.role} targets ({flapping} flapping), poll every {args.interval}, "
+    shape = f"instances of one DNS name, {churn} replaced a minute" if args.dns else "targets"
+    print(f"fleet: {args.targets} {args.role} {shape} ({flapping} flapping), poll every {args.interval}, "
           f"{args.duration:.0f} s, spanflow pid {proc.pid}, log {log.name}", flush=True)
     print(f"{'t_s':>6} {'rss_kib':>9} {'cpu_%':>6} {'metrics_ms_max':>14} {'up':>5}", flush=True)
     samples, worst, failures = [], 0.0, 0
@@ -228,7 +317,16 @@ async def main():
     loop = asyncio.get_running_loop()
     up = 0
     wrk_at = started + args.duration / 3 if args.wrk > 0 else None
+    next_churn = started + 60
+    rng = random.Random(1)
     while time.monotonic() - started < args.duration:
+        if churn and time.monotonic() >= next_churn:
+            leaving = rng.sample(sorted(active), churn)
+            active.difference_update(leaving)
+            active.update(spares)
+            spares = leaving
+            dns.publish(active)
+            next_churn += 60
         if wrk_at is not None and time.monotonic() >= wrk_at:
             wrk_at = None
             pace = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk-pace.lua")
@@ -238,7 +336,7 @@ async def main():
             text, _ = await out.communicate()
             print("fleet: wrk against /metrics while polling:", flush=True)
             print(text.decode(), flush=True)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(args.scrape_every)
         if proc.returncode is not None:
             sys.exit(f"fleet: spanflow exited ({proc.returncode}); see {log.name}")
         try:
@@ -260,6 +358,8 @@ async def main():
     proc_sample_last = proc_sample(proc.pid)
     proc.terminate()
     await proc.wait()
+    if dns is not None:
+        dns.stop()
     for server, _ in servers:
         server.close()
 

@@ -2,8 +2,9 @@
 # Runs spanflow's whole test suite, installing what the tests need when it is missing:
 # Prometheus and promtool (Debian prometheus) and Alertmanager with amtool (Debian
 # prometheus-alertmanager) for the rule checks, rule unit tests and the alerting end-to-end
-# test, python3 for the benchmark-corpus generators, and Chromium with chromedriver (Debian
-# chromium, chromium-driver) for the status-page browser test, and cargo-deny (from
+# test, python3 for the benchmark-corpus generators, Chromium with chromedriver (Debian
+# chromium, chromium-driver) for the status-page browser test, dnsmasq (Debian dnsmasq-base:
+# the server alone, no system service) for the DNS discovery tests, and cargo-deny (from
 # crates.io) for the licence, ban, source and advisory checks. Fails — never skips — when a
 # required tool cannot be had. After the tests, a 30 s soak (scripts/soak.sh) checks that
 # spanflow's memory stays flat against 200 targets, a third of them flapping.
@@ -16,6 +17,7 @@ missing=()
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+[ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "scripts/test.sh: installing ${missing[*]}"
@@ -26,7 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-for tool in promtool amtool python3 cargo /usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/bin/chromium /usr/bin/chromedriver; do
+for tool in promtool amtool python3 cargo /usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/bin/chromium /usr/bin/chromedriver /usr/sbin/dnsmasq; do
   command -v "$tool" >/dev/null 2>&1 || { echo "scripts/test.sh: $tool is required and not installed" >&2; exit 1; }
 done
 

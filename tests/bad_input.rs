@@ -320,17 +320,23 @@ fn an_invalid_config_exits_2_and_names_the_field() {
 }
 
 #[test]
-fn the_example_config_is_valid() {
-    let out = spanflow(&[
-        "check-config",
-        "--config.file",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/spanflow.yml"),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn the_example_configs_are_valid() {
+    for (example, summary) in [
+        ("spanflow.yml", "valid, 3 targets in 1 pipeline"),
+        ("spanflow-fleet.yml", "valid, 4 targets in 2 pipelines"),
+    ] {
+        let path = format!("{}/examples/{example}", env!("CARGO_MANIFEST_DIR"));
+        let out = spanflow(&["check-config", "--config.file", &path]);
+        assert!(
+            out.status.success(),
+            "{example}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{path}: {summary}\n")
+        );
+    }
 }
 
 #[test]

@@ -162,8 +162,12 @@ fn unknown_because(members: &[&TargetState], discovering: &[&DiscoveryReport]) -
     None
 }
 
-/// Why one instance cannot be judged now, if it cannot.
+/// Why one instance cannot be judged now, if it cannot (in words only then: it is asked of
+/// every instance at every derive).
 fn not_judged(t: &TargetState) -> Option<String> {
+    if t.up == Some(true) && t.recognised && !t.history.is_empty() {
+        return None;
+    }
     let who = if t.discovered {
         format!("target {} at {}", t.name, t.address)
     } else {

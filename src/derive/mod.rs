@@ -277,23 +277,7 @@ pub fn derive(
         ));
     }
 
-    let mut discarded_per_second = BTreeMap::new();
-    let mut totals = Totals::default();
-    for t in targets {
-        let (inc, seconds) = t.window_sum();
-        let seconds = *seconds;
-        totals.window.add(inc, 1.0);
-        totals.window_seconds = totals.window_seconds.max(seconds);
-        if let Some(recent) = t.last_polls(2).or_else(|| t.last_polls(1)) {
-            totals.recent.add(recent, 1.0);
-        }
-        if t.role != Role::Tempo || seconds <= 0.0 {
-            continue;
-        }
-        for (reason, v) in &inc.discarded {
-            *discarded_per_second.entry(reason.clone()).or_insert(0.0) += v / seconds;
-        }
-    }
+    let (totals, discarded_per_second) = totals(targets);
 
     let mut derived = Derived {
         generated_unix: unix(wall),
@@ -317,6 +301,28 @@ pub fn derive(
     };
     derived.judge_pipeline();
     (derived, totals)
+}
+
+/// The counter totals of every instance, and Tempo's discards per reason per second.
+fn totals(targets: &[TargetState]) -> (Totals, BTreeMap<String, f64>) {
+    let mut discarded_per_second = BTreeMap::new();
+    let mut totals = Totals::default();
+    for t in targets {
+        let (inc, seconds) = t.window_sum();
+        let seconds = *seconds;
+        totals.window.add(inc, 1.0);
+        totals.window_seconds = totals.window_seconds.max(seconds);
+        if let Some(recent) = t.last_polls(2).or_else(|| t.last_polls(1)) {
+            totals.recent.add(recent, 1.0);
+        }
+        if t.role != Role::Tempo || seconds <= 0.0 {
+            continue;
+        }
+        for (reason, v) in &inc.discarded {
+            *discarded_per_second.entry(reason.clone()).or_insert(0.0) += v / seconds;
+        }
+    }
+    (totals, discarded_per_second)
 }
 
 #[cfg(test)]

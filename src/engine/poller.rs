@@ -169,20 +169,19 @@ impl TargetPoller {
     /// run out of time become "unavailable" evidence inside the reading.
     pub async fn poll(&mut self) -> Result<Reading, ScrapeError> {
         let deadline = Instant::now() + self.target.timeout;
-        let target = &self.target;
-        let client = &self.client;
-        let url = match target.role {
-            Role::Tempo => client.endpoint("metrics"),
-            _ => client.url().clone(),
+        let (target, client) = (&self.target, &self.client);
+        let tempo = target.role == Role::Tempo;
+        let url = match tempo {
+            true => client.endpoint("metrics"),
+            false => client.url().clone(),
         };
         let page = client.fetch(url, scrape::METRICS_ACCEPT).await?;
         let mut reading = page::read_page(target.role, &page, target.app_selectors.as_ref())
             .map_err(|e| ScrapeError::Parse(e.to_string()))?;
-        if target.role != Role::Tempo {
-            return Ok(reading);
+        if tempo {
+            self.complete_version(&mut reading, deadline).await;
         }
-        self.complete_version(&mut reading, deadline).await;
-        if !self.reads_status.load(Ordering::Relaxed) {
+        if !tempo || !self.reads_status.load(Ordering::Relaxed) {
             return Ok(reading);
         }
         let client = &self.client;
@@ -199,17 +198,7 @@ impl TargetPoller {
         let is_ready = ready.ok().map(|r| r.ready);
         let trouble = reading.trouble_total();
         let now = Instant::now();
-        let due = match &self.status {
-            None => true,
-            Some(last) => {
-                trouble != last.trouble
-                    || last.generation != reading.software.generation
-                    || is_ready == Some(false)
-                    || last.ready != is_ready
-                    || now.duration_since(last.read_at) >= tempo::STATUS_REFRESH
-            }
-        };
-        if due {
+        if self.status_due(trouble, reading.software.generation, is_ready, now) {
             let status = tokio::time::timeout_at(
                 deadline,
                 tempo::read_status(client, reading.software.generation, &mut self.config_memo),
@@ -249,6 +238,26 @@ impl TargetPoller {
             probes,
         });
         Ok(reading)
+    }
+
+    /// Whether the slow-changing status endpoints are read at this poll (see [`Self::poll`]).
+    fn status_due(
+        &self,
+        trouble: f64,
+        generation: Generation,
+        is_ready: Option<bool>,
+        now: Instant,
+    ) -> bool {
+        match &self.status {
+            None => true,
+            Some(last) => {
+                trouble != last.trouble
+                    || last.generation != generation
+                    || is_ready == Some(false)
+                    || last.ready != is_ready
+                    || now.duration_since(last.read_at) >= tempo::STATUS_REFRESH
+            }
+        }
     }
 
     /// Tempo's version from `/api/status/buildinfo` when the page had no `tempo_build_info`:
