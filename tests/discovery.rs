@@ -185,6 +185,14 @@ fn all_up(s: &Snapshot, n: usize) -> bool {
     t.len() == n && t.iter().all(|t| t.up)
 }
 
+/// Every instance up, the distributor ok and judged on all of them (none left out yet: a
+/// new instance is judged from its second poll).
+fn judged_ok(s: &Snapshot, n: usize) -> bool {
+    all_up(s, n)
+        && status(s, Stage::TempoDistributor) == Some(StageStatus::Ok)
+        && !s.pipelines[0].stages[0].reason.contains("left out")
+}
+
 fn status(s: &Snapshot, stage: Stage) -> Option<StageStatus> {
     s.pipelines[0]
         .stages
@@ -222,7 +230,7 @@ async fn a_records_are_three_instances_of_one_pipeline_and_are_followed_as_they_
     let (s, took) = until(
         &engine,
         "three instances judged ok",
-        |s| all_up(s, 3) && status(s, Stage::TempoDistributor) == Some(StageStatus::Ok),
+        |s| judged_ok(s, 3),
         anything,
     )
     .await;
@@ -324,7 +332,7 @@ async fn srv_records_give_each_instance_its_port_and_a_dead_nameserver_keeps_the
     let (s, _) = until(
         &engine,
         "three SRV instances judged ok",
-        |s| all_up(s, 3) && status(s, Stage::TempoDistributor) == Some(StageStatus::Ok),
+        |s| judged_ok(s, 3),
         anything,
     )
     .await;
@@ -355,8 +363,11 @@ async fn srv_records_give_each_instance_its_port_and_a_dead_nameserver_keeps_the
     assert!(error.contains("_http._tcp.tempo.spanflow.test."), "{error}");
     assert_eq!(s.discovery[0].instances, 3);
 
-    // It comes back with two records: followed.
-    dns.spawn(&records(2)).await;
+    // It comes back with two good records and one naming a host that does not resolve:
+    // the two are followed, the third is named in the error.
+    let mut two_and_a_bad_one = records(2);
+    two_and_a_bad_one.push("_http._tcp.tempo.spanflow.test,gone.spanflow.test,9".into());
+    dns.spawn(&two_and_a_bad_one).await;
     let (s, took) = until(&engine, "one SRV record gone", |s| all_up(s, 2), stays_ok).await;
     eprintln!("an SRV record removed was followed after {took:?}");
     let mut want: Vec<String> = ports[..2]
@@ -365,7 +376,11 @@ async fn srv_records_give_each_instance_its_port_and_a_dead_nameserver_keeps_the
         .collect();
     want.sort();
     assert_eq!(addresses(&s), want);
-    assert_eq!(s.discovery[0].last_error, None);
+    assert_eq!(
+        s.discovery[0].last_error.as_deref(),
+        Some("gone.spanflow.test.: no such name (NXDOMAIN)")
+    );
+    assert!(s.discovery[0].errors_total["nxdomain"] > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -424,7 +439,7 @@ async fn a_file_sd_list_is_followed_when_it_changes_and_a_broken_file_keeps_the_
     until(
         &engine,
         "two file_sd instances judged ok",
-        |s| all_up(s, 2) && status(s, Stage::TempoDistributor) == Some(StageStatus::Ok),
+        |s| judged_ok(s, 2),
         anything,
     )
     .await;

@@ -148,7 +148,7 @@ impl Discoverer {
             (Mechanism::File { path }, _) => {
                 let path = path.clone();
                 self.file_seen = file_stamp(&path);
-                read_file(&path, &self.template)
+                read_file(&path, &self.template).map(|found| (found, None))
             }
             (Mechanism::Dns { name, .. }, None) => Err(DiscoveryError::Dns {
                 name: name.clone(),
@@ -156,7 +156,11 @@ impl Discoverer {
             }),
         };
         match found {
-            Ok(instances) => self.bounded(instances),
+            Ok((instances, partial)) => {
+                let mut answer = self.bounded(instances);
+                answer.error = answer.error.or(partial);
+                answer
+            }
             Err(e @ (DiscoveryError::NxDomain { .. } | DiscoveryError::Empty { .. })) => Answer {
                 instances: Some(Vec::new()),
                 error: Some(e),
@@ -217,13 +221,15 @@ fn resolver(nameserver: Option<SocketAddr>, timeout: Duration) -> Result<TokioRe
     builder.build()
 }
 
-/// The instances a name's records give, each a copy of `template` at its address.
+/// The instances a name's records give, each a copy of `template` at its address, and the
+/// error of SRV targets that did not resolve (the others are kept; when none resolves, the
+/// refresh fails and the last good list stands).
 async fn lookup(
     resolver: &TokioResolver,
     record: RecordKind,
     name: &str,
     template: &Target,
-) -> Result<Vec<Target>, DiscoveryError> {
+) -> Result<(Vec<Target>, Option<DiscoveryError>), DiscoveryError> {
     let port = template.url.port_or_known_default().unwrap_or(80);
     let from_name = template.url.host_str().unwrap_or(name).to_owned();
     let answers = match record {
@@ -233,16 +239,20 @@ async fn lookup(
     }
     .map_err(|e| dns_error(name, record, e))?;
     let mut instances = Vec::new();
+    let mut unresolved = None;
     for answer in answers.answers() {
         match &answer.data {
             RData::A(a) => instances.push(instance(template, IpAddr::V4(a.0), port, &from_name)),
             RData::AAAA(a) => instances.push(instance(template, IpAddr::V6(a.0), port, &from_name)),
             RData::SRV(srv) => {
                 let host = srv.target.to_ascii();
-                let ips = resolver
-                    .lookup_ip(host.as_str())
-                    .await
-                    .map_err(|e| dns_error(&host, RecordKind::A, e))?;
+                let ips = match resolver.lookup_ip(host.as_str()).await {
+                    Ok(ips) => ips,
+                    Err(e) => {
+                        unresolved.get_or_insert(dns_error(&host, RecordKind::A, e));
+                        continue;
+                    }
+                };
                 let server_name = host.trim_end_matches('.');
                 for ip in ips.iter() {
                     instances.push(instance(template, ip, srv.port, server_name));
@@ -251,13 +261,17 @@ async fn lookup(
             _ => {}
         }
     }
-    if instances.is_empty() {
-        return Err(DiscoveryError::Empty {
+    match (instances.is_empty(), unresolved) {
+        (true, Some(e)) => Err(DiscoveryError::Dns {
+            name: name.to_owned(),
+            message: format!("no SRV target resolves ({e})"),
+        }),
+        (true, None) => Err(DiscoveryError::Empty {
             name: name.to_owned(),
             record: record_name(record),
-        });
+        }),
+        (false, unresolved) => Ok((instances, unresolved)),
     }
-    Ok(instances)
 }
 
 fn record_name(record: RecordKind) -> &'static str {
