@@ -146,26 +146,18 @@ fn fleet() -> (Config, Vec<TargetState>) {
 fn serve(c: &mut Criterion) {
     let (config, states) = fleet();
     let now = Instant::now();
-    c.bench_function("derive_1000_targets", |b| {
-        b.iter(|| {
-            snapshot::make(
-                &config,
-                &states,
-                &[],
-                &mut snapshot::Timeline::default(),
-                now,
-                SystemTime::now(),
-            )
-        })
-    });
-    let snapshot = snapshot::make(
-        &config,
-        &states,
-        &[],
-        &mut snapshot::Timeline::default(),
-        now,
-        SystemTime::now(),
-    );
+    let make = || {
+        snapshot::make(
+            &config,
+            &states,
+            &[],
+            &mut snapshot::Timeline::default(),
+            now,
+            SystemTime::now(),
+        )
+    };
+    c.bench_function("derive_1000_targets", |b| b.iter(make));
+    let snapshot = make();
     let reload = ReloadStatus::loaded_now();
     let mut group = c.benchmark_group("render_1000_targets");
     for (name, accept) in [

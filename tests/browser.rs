@@ -203,6 +203,23 @@ async fn status_page_shows_the_blocked_stage_and_the_cause_in_chromium() {
         blocked.contains("BLOCKED") && blocked.contains("FAILING"),
         "{blocked}"
     );
+    // Since when, in words, and the last hour as a strip drawn by the browser (inline SVG).
+    assert!(
+        blocked.contains("failing for at least ")
+            && blocked.contains("since spanflow first saw it at "),
+        "{blocked}"
+    );
+    let strip = wd
+        .element("[id=\"default/stage-tempo_ingester\"] svg.strip")
+        .await;
+    let drawn = wd
+        .call(reqwest::Method::GET, &format!("element/{strip}/rect"), None)
+        .await;
+    assert_eq!(
+        (drawn["width"].as_f64(), drawn["height"].as_f64()),
+        (Some(240.0), Some(12.0)),
+        "{drawn}"
+    );
     let distributor = wd
         .visible_text("[id=\"default/stage-tempo_distributor\"]")
         .await;

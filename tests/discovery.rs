@@ -141,8 +141,13 @@ async fn three_on_one_port() -> (u16, Vec<FixtureServer>) {
     panic!("no port free on 127.0.0.1, .2 and .3");
 }
 
-fn start(yaml: &str) -> Engine {
-    let config = Config::from_yaml(yaml, "discovery.yml").unwrap();
+/// spanflow polling every 500 ms, probes off, one Tempo target `name` at `url` with this
+/// `discovery:` block (flow-style YAML).
+fn discovering(name: &str, url: &str, discovery: &str) -> Engine {
+    let yaml = format!(
+        "poll_interval: 500ms\nwindow: 10s\nprobes: {{grpc_health: false}}\ntargets:\n  - name: {name}\n    role: tempo\n    url: {url}\n    discovery: {discovery}\n"
+    );
+    let config = Config::from_yaml(&yaml, "discovery.yml").unwrap();
     spanflow::engine::start(Arc::new(config)).unwrap()
 }
 
@@ -223,10 +228,14 @@ async fn a_records_are_three_instances_of_one_pipeline_and_are_followed_as_they_
     let dns = Dnsmasq::start(&[]).await;
     let all = "127.0.0.1 tempo.spanflow.test\n127.0.0.2 tempo.spanflow.test\n127.0.0.3 tempo.spanflow.test\n";
     dns.set_hosts("tempo", all);
-    let engine = start(&format!(
-        "poll_interval: 500ms\nwindow: 10s\nprobes: {{grpc_health: false}}\ntargets:\n  - name: distributor\n    role: tempo\n    url: http://tempo.spanflow.test:{port}\n    discovery: {{dns: {{type: A, refresh_interval: 1s, nameserver: '{}'}}}}\n",
-        dns.nameserver()
-    ));
+    let engine = discovering(
+        "distributor",
+        &format!("http://tempo.spanflow.test:{port}"),
+        &format!(
+            "{{dns: {{type: A, refresh_interval: 1s, nameserver: '{}'}}}}",
+            dns.nameserver()
+        ),
+    );
     let (s, took) = until(
         &engine,
         "three instances judged ok",
@@ -325,10 +334,14 @@ async fn srv_records_give_each_instance_its_port_and_a_dead_nameserver_keeps_the
         "instances",
         "127.0.0.1 i0.spanflow.test\n127.0.0.1 i1.spanflow.test\n127.0.0.1 i2.spanflow.test\n",
     );
-    let engine = start(&format!(
-        "poll_interval: 500ms\nwindow: 10s\nprobes: {{grpc_health: false}}\ntargets:\n  - name: ingesters\n    role: tempo\n    url: http://unused.spanflow.test:1\n    discovery: {{dns: {{type: SRV, name: _http._tcp.tempo.spanflow.test, refresh_interval: 1s, nameserver: '{}'}}}}\n",
-        dns.nameserver()
-    ));
+    let engine = discovering(
+        "ingesters",
+        "http://unused.spanflow.test:1",
+        &format!(
+            "{{dns: {{type: SRV, name: _http._tcp.tempo.spanflow.test, refresh_interval: 1s, nameserver: '{}'}}}}",
+            dns.nameserver()
+        ),
+    );
     let (s, _) = until(
         &engine,
         "three SRV instances judged ok",
@@ -386,10 +399,14 @@ async fn srv_records_give_each_instance_its_port_and_a_dead_nameserver_keeps_the
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_name_that_does_not_exist_is_no_instance_and_an_unknown_stage_with_the_error() {
     let dns = Dnsmasq::start(&[]).await;
-    let engine = start(&format!(
-        "poll_interval: 500ms\nwindow: 10s\nprobes: {{grpc_health: false}}\ntargets:\n  - name: distributor\n    role: tempo\n    url: http://nope.spanflow.test:3200\n    discovery: {{dns: {{refresh_interval: 1s, nameserver: '{}'}}}}\n",
-        dns.nameserver()
-    ));
+    let engine = discovering(
+        "distributor",
+        "http://nope.spanflow.test:3200",
+        &format!(
+            "{{dns: {{refresh_interval: 1s, nameserver: '{}'}}}}",
+            dns.nameserver()
+        ),
+    );
     let (s, _) = until(
         &engine,
         "NXDOMAIN reported",
@@ -432,10 +449,14 @@ async fn a_file_sd_list_is_followed_when_it_changes_and_a_broken_file_keeps_the_
         host(&b)
     ));
     // A long refresh interval: the change itself must be noticed.
-    let engine = start(&format!(
-        "poll_interval: 500ms\nwindow: 10s\nprobes: {{grpc_health: false}}\ntargets:\n  - name: tempos\n    role: tempo\n    url: http://placeholder:3200\n    discovery: {{file: {{path: '{}', refresh_interval: 5m}}}}\n",
-        file.display()
-    ));
+    let engine = discovering(
+        "tempos",
+        "http://placeholder:3200",
+        &format!(
+            "{{file: {{path: '{}', refresh_interval: 5m}}}}",
+            file.display()
+        ),
+    );
     until(
         &engine,
         "two file_sd instances judged ok",

@@ -26,27 +26,9 @@ fn two_pipelines(poll: &str, eu: &str, us: &str) -> String {
     )
 }
 
-/// `spanflow diagnose --wait 3s` on `yaml` with `extra` flags: exit code and stdout.
+/// `spanflow diagnose --wait 3s` on `yaml` with `extra` flags.
 async fn diagnose(yaml: &str, extra: &[&str]) -> (i32, String, String) {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), yaml).unwrap();
-    let path = file.path().display().to_string();
-    let mut args = vec!["diagnose", "--config.file", &path, "--wait", "3s"];
-    args.extend_from_slice(extra);
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
-        .args(&args)
-        .env("NO_COLOR", "1")
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), output)
-        .await
-        .expect("diagnose finished within 60 s")
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    common::run_diagnose_on(yaml, "3s", extra).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

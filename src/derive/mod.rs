@@ -165,6 +165,27 @@ pub struct StageReport {
 }
 
 impl StageReport {
+    /// A stage with this status and nothing counted, for tests of what reads statuses.
+    #[cfg(test)]
+    pub(crate) fn bare(stage: Stage, status: StageStatus) -> StageReport {
+        StageReport {
+            stage,
+            status,
+            reason: String::new(),
+            unit: stage.unit(),
+            success_ratio: None,
+            success_per_second: Some(0.0),
+            failure_per_second: Some(0.0),
+            judged: Judged {
+                success: 0.0,
+                failure: 0.0,
+                seconds: 0.0,
+            },
+            since_unix: None,
+            since_first_seen: false,
+        }
+    }
+
     /// The rates in words, for the status page and `spanflow diagnose`.
     pub fn rates_text(&self) -> String {
         match (self.success_per_second, self.failure_per_second) {

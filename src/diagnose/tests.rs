@@ -5,28 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::*;
-use crate::derive::Judged;
 use crate::source::page::RingGauge;
 use crate::source::probe::{Answer, FailedAt, ProbeResult};
 use crate::source::tempo::{ConfigFacts, Read, Ring, RingMember, TempoEvidence, TempoStatus};
 
 fn stage(stage: Stage, status: StageStatus) -> StageReport {
-    StageReport {
-        stage,
-        status,
-        reason: String::new(),
-        unit: stage.unit(),
-        success_ratio: None,
-        success_per_second: Some(0.0),
-        failure_per_second: Some(0.0),
-        judged: Judged {
-            success: 0.0,
-            failure: 0.0,
-            seconds: 0.0,
-        },
-        since_unix: None,
-        since_first_seen: false,
-    }
+    StageReport::bare(stage, status)
 }
 
 fn target(name: &str, role: Role) -> TargetReport {

@@ -122,48 +122,9 @@ fn log_pipeline(pipeline: &str, changes: Vec<Transition>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::derive::{Judged, StageReport, Verdict};
-    use crate::model::software::Generation;
-    use tokio::time::Instant;
 
     fn snapshot(stages: &[(Stage, StageStatus)]) -> PipelineSnapshot {
-        let mut derived = crate::derive::Derived {
-            generated_unix: 0.0,
-            generated_at: Instant::now(),
-            window_seconds: 60.0,
-            verdict: Verdict::NotHealthy,
-            healthy: false,
-            idle: false,
-            blocked_stage: None,
-            stages: stages
-                .iter()
-                .map(|(stage, status)| StageReport {
-                    stage: *stage,
-                    status: *status,
-                    reason: String::new(),
-                    unit: stage.unit(),
-                    success_ratio: None,
-                    success_per_second: None,
-                    failure_per_second: None,
-                    judged: Judged {
-                        success: 0.0,
-                        failure: 0.0,
-                        seconds: 0.0,
-                    },
-                    since_unix: None,
-                    since_first_seen: false,
-                })
-                .collect(),
-            discarded_per_second: Default::default(),
-            targets: Vec::new(),
-            tempo_generation: Generation::Unknown,
-        };
-        derived.judge_pipeline();
-        PipelineSnapshot {
-            name: "default".into(),
-            derived,
-            causes: Vec::new(),
-        }
+        PipelineSnapshot::of_statuses("default", stages)
     }
 
     #[test]

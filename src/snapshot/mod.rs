@@ -64,6 +64,39 @@ impl Deref for PipelineSnapshot {
     }
 }
 
+#[cfg(test)]
+impl PipelineSnapshot {
+    /// A pipeline whose stages have these statuses, judged, with no target and no cause:
+    /// for tests of what reads statuses.
+    pub(crate) fn of_statuses(
+        name: &str,
+        stages: &[(crate::model::stage::Stage, crate::model::stage::StageStatus)],
+    ) -> PipelineSnapshot {
+        let mut derived = Derived {
+            generated_unix: 0.0,
+            generated_at: Instant::now(),
+            window_seconds: 60.0,
+            verdict: crate::derive::Verdict::NotHealthy,
+            healthy: false,
+            idle: false,
+            blocked_stage: None,
+            stages: stages
+                .iter()
+                .map(|(stage, status)| crate::derive::StageReport::bare(*stage, *status))
+                .collect(),
+            discarded_per_second: Default::default(),
+            targets: Vec::new(),
+            tempo_generation: crate::model::software::Generation::Unknown,
+        };
+        derived.judge_pipeline();
+        PipelineSnapshot {
+            name: name.to_owned(),
+            derived,
+            causes: Vec::new(),
+        }
+    }
+}
+
 impl Snapshot {
     /// The pipeline called `name`.
     pub fn pipeline(&self, name: &str) -> Option<&PipelineSnapshot> {

@@ -167,43 +167,20 @@ pub fn runs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::derive::{Derived, Judged, StageReport, Verdict};
-    use crate::model::software::Generation;
     use StageStatus::{Failing, Ok, Unknown};
 
     fn pipeline(name: &str, status: StageStatus) -> PipelineSnapshot {
-        let stage = Stage::TempoIngester;
-        PipelineSnapshot {
-            name: name.into(),
-            derived: Derived {
-                generated_unix: 0.0,
-                generated_at: tokio::time::Instant::now(),
-                window_seconds: 60.0,
-                verdict: Verdict::NotHealthy,
-                healthy: false,
-                idle: false,
-                blocked_stage: None,
-                stages: vec![StageReport {
-                    stage,
-                    status,
-                    reason: String::new(),
-                    unit: stage.unit(),
-                    success_ratio: None,
-                    success_per_second: None,
-                    failure_per_second: None,
-                    judged: Judged {
-                        success: 0.0,
-                        failure: 0.0,
-                        seconds: 0.0,
-                    },
-                    since_unix: None,
-                    since_first_seen: false,
-                }],
-                discarded_per_second: Default::default(),
-                targets: Vec::new(),
-                tempo_generation: Generation::Unknown,
-            },
-            causes: Vec::new(),
+        PipelineSnapshot::of_statuses(name, &[(Stage::TempoIngester, status)])
+    }
+
+    fn event(unix: f64, from: StageStatus, to: StageStatus) -> Event {
+        Event {
+            unix,
+            pipeline: "eu".into(),
+            stage: Stage::TempoIngester,
+            from,
+            to,
+            causes: vec![],
         }
     }
 
@@ -227,14 +204,6 @@ mod tests {
         let mut ps = [pipeline("eu", Ok), pipeline("us", Unknown)];
         t.observe(&mut ps, 145.0);
         assert_eq!(since(&ps[0]), (Some(145.0), false));
-        let event = |unix, from, to| Event {
-            unix,
-            pipeline: "eu".into(),
-            stage: Stage::TempoIngester,
-            from,
-            to,
-            causes: vec![],
-        };
         assert_eq!(
             &*t.events(),
             [event(115.0, Unknown, Failing), event(145.0, Failing, Ok)]
@@ -257,15 +226,7 @@ mod tests {
 
     #[test]
     fn runs_cover_the_span_and_mark_what_is_not_known() {
-        let e = |unix: f64, from, to| Event {
-            unix,
-            pipeline: "eu".into(),
-            stage: Stage::TempoIngester,
-            from,
-            to,
-            causes: vec![],
-        };
-        let events = [e(1100.0, Ok, Failing), e(1500.0, Failing, Ok)];
+        let events = [event(1100.0, Ok, Failing), event(1500.0, Failing, Ok)];
         assert_eq!(
             runs(&events, "eu", Stage::TempoIngester, Ok, 1000.0, 2000.0),
             [

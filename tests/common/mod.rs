@@ -502,30 +502,28 @@ pub async fn run_diagnose(dir: &str, extra: &[&str]) -> (i32, String, String) {
 /// Runs `spanflow diagnose --wait 2s` (text, no colour) on one Tempo target at `base`;
 /// its exit code, standard output and standard error.
 pub async fn run_diagnose_against(base: &str, extra: &[&str]) -> (i32, String, String) {
+    let yaml = format!(
+        "poll_interval: 15s\nprobes: {{grpc_health: false}}\ntargets:\n  - {{name: tempo, role: tempo, url: '{base}'}}\n"
+    );
+    run_diagnose_on(&yaml, "2s", extra).await
+}
+
+/// Runs `spanflow diagnose --wait <wait>` (no colour) on the configuration `yaml`; its exit
+/// code, standard output and standard error.
+pub async fn run_diagnose_on(yaml: &str, wait: &str, extra: &[&str]) -> (i32, String, String) {
     let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        config.path(),
-        format!(
-            "poll_interval: 15s\nprobes: {{grpc_health: false}}\ntargets:\n  - {{name: tempo, role: tempo, url: '{base}'}}\n"
-        ),
-    )
-    .unwrap();
-    let mut args = vec![
-        "diagnose".to_owned(),
-        "--config.file".to_owned(),
-        config.path().display().to_string(),
-        "--wait".to_owned(),
-        "2s".to_owned(),
-    ];
-    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    std::fs::write(config.path(), yaml).unwrap();
+    let path = config.path().display().to_string();
+    let mut args = vec!["diagnose", "--config.file", &path, "--wait", wait];
+    args.extend_from_slice(extra);
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
         .args(&args)
         .env("NO_COLOR", "1")
         .kill_on_drop(true)
         .output();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(30), output)
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), output)
         .await
-        .expect("diagnose finished within 30 s")
+        .expect("diagnose finished within 60 s")
         .unwrap();
     (
         output.status.code().unwrap_or(-1),
