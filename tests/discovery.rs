@@ -144,11 +144,14 @@ async fn three_on_one_port() -> (u16, Vec<FixtureServer>) {
 /// spanflow polling every 500 ms, probes off, one Tempo target `name` at `url` with this
 /// `discovery:` block (flow-style YAML).
 fn discovering(name: &str, url: &str, discovery: &str) -> Engine {
+    spanflow::engine::start(config(name, url, discovery)).unwrap()
+}
+
+fn config(name: &str, url: &str, discovery: &str) -> Arc<Config> {
     let yaml = format!(
         "poll_interval: 500ms\nwindow: 10s\nprobes: {{grpc_health: false}}\ntargets:\n  - name: {name}\n    role: tempo\n    url: {url}\n    discovery: {discovery}\n"
     );
-    let config = Config::from_yaml(&yaml, "discovery.yml").unwrap();
-    spanflow::engine::start(Arc::new(config)).unwrap()
+    Arc::new(Config::from_yaml(&yaml, "discovery.yml").unwrap())
 }
 
 /// Waits until `done` holds of the snapshot, checking every 50 ms that `always` does too;
@@ -480,4 +483,39 @@ async fn a_file_sd_list_is_followed_when_it_changes_and_a_broken_file_keeps_the_
     assert_eq!(addresses(&s), [host(&a)], "the last good list is kept");
     let error = s.discovery[0].last_error.clone().unwrap();
     assert!(error.starts_with(&file.display().to_string()), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_discovered_instances_their_history_and_their_timeline() {
+    let a = FixtureServer::start(HEALTHY).await;
+    a.play_metrics(common::extrapolated_series(HEALTHY, 600));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tempos.json");
+    let address = a.base.trim_start_matches("http://").to_owned();
+    std::fs::write(&file, format!(r#"[{{"targets": ["{address}"]}}]"#)).unwrap();
+    let discovery = format!(
+        "{{file: {{path: '{}', refresh_interval: 5m}}}}",
+        file.display()
+    );
+    let engine = discovering("tempos", "http://placeholder:3200", &discovery);
+    let (before, _) = until(&engine, "judged ok", |s| judged_ok(s, 1), anything).await;
+    let since = before.pipelines[0].stages[0].since_unix;
+    let events = before.events.len();
+
+    // The same configuration again, as a SIGHUP does: the new engine takes the old one's
+    // history; the stage stays ok and keeps its since-time, with no new status change.
+    let shared = engine.snapshot.clone();
+    let again =
+        spanflow::engine::prepare(config("tempos", "http://placeholder:3200", &discovery)).unwrap();
+    let carried = engine.stop().await;
+    let engine = again.start(shared, carried);
+    let (after, _) = until(
+        &engine,
+        "a snapshot of the new engine",
+        |s| s.generated_unix > before.generated_unix && all_up(s, 1),
+        stays_ok,
+    )
+    .await;
+    assert_eq!(after.pipelines[0].stages[0].since_unix, since);
+    assert_eq!(after.events.len(), events, "{:?}", after.events);
 }

@@ -8,7 +8,7 @@
 //! the next snapshot and its counters leave the sums; one that joins starts with no history
 //! and is judged from its second poll. It never judges a stage.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
@@ -59,6 +59,8 @@ pub(super) struct Fleet {
     discovery: Vec<DiscoveryReport>,
     /// Configuration target index → index into `discovery`.
     discovery_of: HashMap<usize, usize>,
+    /// Discovering targets (configuration indexes) that have answered at least once.
+    answered: HashSet<usize>,
     /// States of the previous engine not taken up yet, and its pipeline names.
     carried: (Vec<TargetState>, Vec<String>),
     pollers: JoinSet<()>,
@@ -107,6 +109,7 @@ impl Fleet {
             positions: HashMap::new(),
             discovery,
             discovery_of,
+            answered: HashSet::new(),
             carried,
             pollers: JoinSet::new(),
             next_id: 0,
@@ -115,6 +118,12 @@ impl Fleet {
 
     pub(super) fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Every discovering target has answered once (or there is none): until then a
+    /// snapshot would show their stages without instances.
+    pub(super) fn discovery_settled(&self) -> bool {
+        self.answered.len() == self.discovery.len()
     }
 
     /// Starts polling every written target (one instance each).
@@ -164,6 +173,7 @@ impl Fleet {
         let Some(&report) = self.discovery_of.get(&target) else {
             return;
         };
+        self.answered.insert(target);
         let mut errors = Vec::new();
         if let Some(e) = answer.error {
             errors.push((e.reason(), e.to_string()));

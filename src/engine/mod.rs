@@ -174,7 +174,12 @@ impl Prepared {
             (states, pipelines),
         );
         fleet.start_written();
-        snapshot.store(Arc::new(fleet.snapshot(&mut timeline)));
+        // With discovery, the first snapshot waits for the first answers (run): made now, it
+        // would show discovered stages without instances — after a reload, a false
+        // `unknown` in the timeline of stages that never changed.
+        if fleet.discovery_settled() {
+            snapshot.store(Arc::new(fleet.snapshot(&mut timeline)));
+        }
 
         let mut discovering = JoinSet::new();
         for (target, discoverer) in discoverers {
@@ -257,6 +262,10 @@ async fn discover(
     }
 }
 
+/// How long the first snapshot waits for every discovering target's first answer; the
+/// previous one (the engine's before a reload, or the initial one) is served meanwhile.
+const FIRST_ANSWERS_WAIT: Duration = Duration::from_secs(2);
+
 /// How often snapshots are derived at most: a tenth of the poll interval, between 50 ms
 /// and 1 s. Polls that land within it join one derive instead of each paying for a pass
 /// over every target's history (a few milliseconds at a thousand targets, whose polls
@@ -276,6 +285,7 @@ async fn run(
     mut timeline: Timeline,
 ) -> Carried {
     let every = derive_every(fleet.config().poll_interval);
+    let started = Instant::now();
     let mut due: Option<Instant> = None;
     let mut last: Option<Instant> = None;
     loop {
@@ -291,10 +301,13 @@ async fn run(
             input = inputs.recv() => {
                 let Some(input) = input else { break };
                 fleet.take(input);
-                if due.is_none() {
-                    let now = Instant::now();
-                    due = Some(last.map_or(now, |at| (at + every).max(now)));
-                }
+                let now = Instant::now();
+                let earliest = match (fleet.discovery_settled(), last) {
+                    (false, None) => started + FIRST_ANSWERS_WAIT,
+                    (_, None) => now,
+                    (_, Some(at)) => (at + every).max(now),
+                };
+                due = Some(due.map_or(earliest, |at| at.min(earliest)));
             }
             _ = derive_due => {
                 publish(&fleet, &mut timeline, &snapshot);
