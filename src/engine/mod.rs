@@ -158,6 +158,7 @@ impl Prepared {
             pipelines,
             mut timeline,
         } = carried;
+        let reloading = !states.is_empty();
         let names: Vec<&str> = config.pipelines.iter().map(|p| p.name.as_str()).collect();
         timeline.retain_pipelines(&names);
 
@@ -174,10 +175,10 @@ impl Prepared {
             (states, pipelines),
         );
         fleet.start_written();
-        // With discovery, the first snapshot waits for the first answers (run): made now, it
-        // would show discovered stages without instances — after a reload, a false
+        // After a reload with discovery, the first snapshot waits for the first answers
+        // (run): made now, it would show discovered stages without instances — a false
         // `unknown` in the timeline of stages that never changed.
-        if fleet.discovery_settled() {
+        if !reloading || fleet.discovery_settled() {
             snapshot.store(Arc::new(fleet.snapshot(&mut timeline)));
         }
 
