@@ -1,5 +1,5 @@
 //! Runs one poll task per instance, one discovery task per discovering target and one
-//! runner, and publishes each new [`Snapshot`].
+//! runner, and publishes each new [`Snapshot`](crate::snapshot::Snapshot).
 //!
 //! A poll task ticks every `poll_interval` at a phase taken from a hash of the instance's
 //! name and address, spread over the whole interval as Prometheus spreads its scrapes (the
@@ -11,7 +11,7 @@
 //! (a file_sd file also when it changes) and sends what it found.
 //!
 //! The runner owns every instance's [`TargetState`] and the set of instances
-//! ([`fleet::Fleet`]): it starts and stops poll tasks as discovery adds and removes
+//! (`fleet.rs`): it starts and stops poll tasks as discovery adds and removes
 //! instances, derives a new snapshot from each batch of outcomes (at most every tenth of
 //! the poll interval) and swaps it in atomically, so readers (`/metrics`, the API) never
 //! wait for polling and polling never waits for readers.
