@@ -191,6 +191,9 @@ impl Fleet {
                 self.members.swap_remove(at).poller.abort();
                 self.states.swap_remove(at);
             }
+            // A JoinSet keeps every finished task until it is joined: reap the aborted ones,
+            // or churning instances would pile up in it.
+            while self.pollers.try_join_next().is_some() {}
             let have: Vec<String> = self
                 .members
                 .iter()
