@@ -9,6 +9,8 @@
 //! - [`tempo`]: Tempo's status endpoints (`/ready`, `/status/*`, the rings).
 //! - [`probe`]: the gRPC health probe of Tempo's write ring.
 //! - [`discovery`]: the instances a target stands for, from DNS or a file_sd file.
+//! - [`prometheus`]: instant queries of a Prometheus-compatible query API; [`query_plan`]:
+//!   the PromQL that reads a role's counters there, from the catalogue.
 //!
 //! Nothing here keeps history, knows a stage's status or names a cause.
 
@@ -16,6 +18,8 @@ pub mod discovery;
 pub mod expfmt;
 pub mod page;
 pub mod probe;
+pub mod prometheus;
+pub mod query_plan;
 pub mod scrape;
 pub mod tempo;
 pub mod trust;

@@ -1,0 +1,231 @@
+//! The PromQL that reads a role's counters from a metrics store, from the counter catalogue.
+//!
+//! Input: a role, the label matchers that pick its series in the store (`job=~".+/ingester"`),
+//! the labels a pipeline is split by (`cluster`) and a window. Output: one query per counter
+//! (and one for Tempo's discards by reason) — `sum by (cluster) (increase({__name__=~"a|a_total",
+//! job=~"…"}[5m]))` — every spelling of a family the catalogue knows in one selector, so no
+//! name is written twice and a store holding two Collector releases sums both. The number of
+//! queries is fixed by the catalogue, never by the series in the store. Counter resets are
+//! `increase`'s; a family with no series answers nothing, which reads as zero. It never runs a
+//! query.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::model::catalogue::{CATALOGUE, Feeds};
+use crate::model::counter::Counter;
+use crate::model::stage::Role;
+
+/// What a planned query's samples are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reads {
+    Counter(Counter),
+    /// Tempo's discards, per `reason`.
+    DiscardedByReason,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedQuery {
+    pub reads: Reads,
+    pub promql: String,
+}
+
+/// The queries for `role`'s counters over `window`. `matchers` is the inside of a selector
+/// (`job=~"…", namespace="tracing"`), possibly empty.
+pub fn counter_queries(
+    role: Role,
+    matchers: &str,
+    split_by: &[String],
+    window: Duration,
+) -> Vec<PlannedQuery> {
+    // Families per counter (or label-filtered counter), in catalogue order.
+    type Key<'a> = (usize, Option<(&'a str, &'a str)>);
+    let mut families: BTreeMap<Key<'_>, (Counter, Vec<&str>)> = BTreeMap::new();
+    let mut discards = Vec::new();
+    for entry in CATALOGUE.iter().filter(|e| e.role == role) {
+        match entry.feeds {
+            Feeds::Counter(c) => families
+                .entry((c as usize, None))
+                .or_insert_with(|| (c, Vec::new()))
+                .1
+                .push(entry.family),
+            Feeds::CounterWhere {
+                counter,
+                label,
+                prefix,
+            } => families
+                .entry((counter as usize, Some((label, prefix))))
+                .or_insert_with(|| (counter, Vec::new()))
+                .1
+                .push(entry.family),
+            Feeds::DiscardedByReason => discards.push(entry.family),
+            _ => {}
+        }
+    }
+    let range = promql_duration(window);
+    let mut queries: Vec<PlannedQuery> = families
+        .into_iter()
+        .map(|((_, filter), (counter, names))| {
+            let mut selector = vec![name_matcher(&names)];
+            if let Some((label, prefix)) = filter {
+                selector.push(format!("{label}=~\"{}.*\"", regex_escape(prefix)));
+            }
+            PlannedQuery {
+                reads: Reads::Counter(counter),
+                promql: increase(&selector, matchers, split_by, &[], &range),
+            }
+        })
+        .collect();
+    if !discards.is_empty() {
+        queries.push(PlannedQuery {
+            reads: Reads::DiscardedByReason,
+            promql: increase(
+                &[name_matcher(&discards)],
+                matchers,
+                split_by,
+                &["reason"],
+                &range,
+            ),
+        });
+    }
+    queries
+}
+
+/// `sum by (split…, more…) (increase({selector, matchers}[range]))`.
+fn increase(
+    selector: &[String],
+    matchers: &str,
+    split_by: &[String],
+    more: &[&str],
+    range: &str,
+) -> String {
+    let mut inside = selector.join(",");
+    let matchers = matchers.trim().trim_matches(',');
+    if !matchers.is_empty() {
+        inside.push(',');
+        inside.push_str(matchers);
+    }
+    let by: Vec<&str> = split_by
+        .iter()
+        .map(String::as_str)
+        .chain(more.iter().copied())
+        .collect();
+    format!(
+        "sum by ({}) (increase({{{inside}}}[{range}]))",
+        by.join(", ")
+    )
+}
+
+/// `__name__=~"a|b"` for the family names given.
+fn name_matcher(names: &[&str]) -> String {
+    let escaped: Vec<String> = names.iter().map(|n| regex_escape(n)).collect();
+    format!("__name__=~\"{}\"", escaped.join("|"))
+}
+
+/// Metric names are `[a-zA-Z_:][a-zA-Z0-9_:]*`: nothing to escape but for safety's sake
+/// anything else is escaped as RE2 wants it.
+fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !(c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            out.push('\\');
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A PromQL duration: whole seconds as `300s`, else milliseconds.
+pub fn promql_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(role: Role) -> Vec<PlannedQuery> {
+        counter_queries(
+            role,
+            r#"job=~".+/otel-collector""#,
+            &["cluster".to_owned()],
+            Duration::from_secs(300),
+        )
+    }
+
+    #[test]
+    fn every_spelling_of_a_counter_is_one_selector() {
+        let queries = plan(Role::Collector);
+        let accepted = queries
+            .iter()
+            .find(|q| q.reads == Reads::Counter(Counter::CollectorAccepted))
+            .unwrap();
+        assert_eq!(
+            accepted.promql,
+            r#"sum by (cluster) (increase({__name__=~"otelcol_receiver_accepted_spans|otelcol_receiver_accepted_spans_total",job=~".+/otel-collector"}[300s]))"#
+        );
+        // One query per counter and label filter, never per family spelling: a counter fed
+        // by two differently filtered families (the memory limiter's, renamed in v0.155) is
+        // two queries, summed.
+        let names: Vec<&str> = CATALOGUE
+            .iter()
+            .filter(|e| e.role == Role::Collector)
+            .filter(|e| matches!(e.feeds, Feeds::Counter(_) | Feeds::CounterWhere { .. }))
+            .map(|e| e.family)
+            .collect();
+        for name in names {
+            let quoted = |q: &PlannedQuery| {
+                q.promql.contains(&format!("\"{name}|"))
+                    || q.promql.contains(&format!("|{name}\""))
+                    || q.promql.contains(&format!("\"{name}\""))
+            };
+            assert_eq!(queries.iter().filter(|q| quoted(q)).count(), 1, "{name}");
+        }
+        let limited = queries
+            .iter()
+            .filter(|q| q.reads == Reads::Counter(Counter::CollectorMemoryLimited))
+            .count();
+        assert_eq!(limited, 2);
+    }
+
+    #[test]
+    fn a_label_filtered_counter_and_the_discards_keep_their_filter_and_reason() {
+        let limited = plan(Role::Collector)
+            .into_iter()
+            .find(|q| {
+                q.reads == Reads::Counter(Counter::CollectorMemoryLimited)
+                    && q.promql.contains("otelcol_processor_refused_spans")
+            })
+            .unwrap();
+        assert!(
+            limited
+                .promql
+                .contains(r#",processor=~"memory_limiter.*","#),
+            "{}",
+            limited.promql
+        );
+        let discards = counter_queries(Role::Tempo, "", &[], Duration::from_millis(60_500))
+            .into_iter()
+            .find(|q| q.reads == Reads::DiscardedByReason)
+            .unwrap();
+        assert_eq!(
+            discards.promql,
+            r#"sum by (reason) (increase({__name__=~"tempo_discarded_spans_total"}[60500ms]))"#
+        );
+    }
+
+    #[test]
+    fn every_query_parses_as_promql() {
+        for role in [Role::Tempo, Role::Collector] {
+            for q in plan(role) {
+                promql_parser::parser::parse(&q.promql)
+                    .unwrap_or_else(|e| panic!("{}: {e}", q.promql));
+            }
+        }
+    }
+}
