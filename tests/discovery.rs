@@ -519,3 +519,32 @@ async fn a_reload_keeps_discovered_instances_their_history_and_their_timeline() 
     assert_eq!(after.pipelines[0].stages[0].since_unix, since);
     assert_eq!(after.events.len(), events, "{:?}", after.events);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_instance_is_verified_against_the_name_it_was_found_by() {
+    // A certificate for the DNS name only; the instance is reached at its address.
+    let cert = rcgen::generate_simple_self_signed(vec!["tempo.spanflow.test".to_owned()]).unwrap();
+    let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+    let page = common::read_testdata(&format!("{HEALTHY}/metrics.txt"));
+    let (port, _server) = common::https_server(&cert_pem, &key_pem, page).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("tempo.crt");
+    std::fs::write(&ca, &cert_pem).unwrap();
+    let dns = Dnsmasq::start(&[]).await;
+    dns.set_hosts("tempo", "127.0.0.1 tempo.spanflow.test\n");
+    let yaml = format!(
+        "poll_interval: 500ms\nwindow: 10s\nprobes: {{grpc_health: false}}\ntargets:\n  - name: tempo\n    role: tempo\n    url: https://tempo.spanflow.test:{port}\n    tls: {{ca_file: '{}'}}\n    discovery: {{dns: {{refresh_interval: 1s, nameserver: '{}'}}}}\n",
+        ca.display(),
+        dns.nameserver()
+    );
+    let engine =
+        spanflow::engine::start(Arc::new(Config::from_yaml(&yaml, "https.yml").unwrap())).unwrap();
+    let (s, _) = until(&engine, "the https instance up", |s| all_up(s, 1), anything).await;
+    let target = &s.pipelines[0].targets[0];
+    assert_eq!(target.address, format!("127.0.0.1:{port}"));
+    assert!(
+        target.url.starts_with("https://tempo.spanflow.test:"),
+        "{}",
+        target.url
+    );
+}

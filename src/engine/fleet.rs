@@ -206,7 +206,14 @@ impl Fleet {
                     continue;
                 }
                 let limit = self.config.body_size_limit;
-                match TargetClient::shared(&instance, limit, &mut self.shared) {
+                // An https instance's client is its own (its name is pinned to its address):
+                // kept in the shared cache, every instance that ever came would stay there.
+                let built = if instance.tls.server_name.is_some() {
+                    TargetClient::new(&instance, limit)
+                } else {
+                    TargetClient::shared(&instance, limit, &mut self.shared)
+                };
+                match built {
                     Ok(client) => self.add(target, instance, client, true),
                     Err(e) => errors.push((
                         CLIENT_REASON,
