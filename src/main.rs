@@ -6,11 +6,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use spanflow::cli::{self, Cli, UsageError};
 
-// One worker thread: spanflow waits on sockets and timers almost all the time, and a second
-// worker only added cross-thread wake-ups — at 1,000 instances one worker took 4.6 → 4.2 %
-// of a core and 45 → 40 MB RSS (scripts/bench-poll.sh 120 1000 dns; docs/benchmarks.md).
-// The derive (≈0.2 ms) and a /metrics encoding (≈2 ms) are the longest stretches it runs.
-#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+// The default runtime (a worker per core). One worker was tried on 2026-12-04: 1,000
+// discovered instances took 4.6 → 4.2 % of a core, but 1,000 written Tempo targets, whose
+// polls also read status endpoints, kept 72 MB RSS instead of 50 (the start-up burst of
+// status reads piled up behind one thread) and /metrics answered in up to 69 ms instead of
+// 9 ms (docs/benchmarks.md).
+#[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::init_logging(&cli.log);
