@@ -169,6 +169,24 @@ async def listen_all(pool, make):
     sys.exit("fleet: no port free on every loopback address")
 
 
+def free_udp_and_tcp_port():
+    """A port on 127.0.0.1 free for both UDP and TCP (dnsmasq listens on both)."""
+    for _ in range(50):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        port = u.getsockname()[1]
+        t = socket.socket()
+        try:
+            t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+    sys.exit("fleet: no port free for dnsmasq")
+
+
 class Dns:
     """A dnsmasq on 127.0.0.1 answering NAME with an A record per active instance."""
 
@@ -179,10 +197,7 @@ class Dns:
             sys.exit(f"fleet: {dnsmasq} is required for --dns (Debian dnsmasq-base)")
         self.hosts = os.path.join(workdir, "hosts")
         os.mkdir(self.hosts)
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
-        self.port = s.getsockname()[1]
-        s.close()
+        self.port = free_udp_and_tcp_port()
         self.log = os.path.join(workdir, "dnsmasq.log")
         self.proc = subprocess.Popen(
             [dnsmasq, "--keep-in-foreground", "--log-facility=-", f"--port={self.port}",
@@ -190,6 +205,11 @@ class Dns:
              "--no-poll", "--conf-file=/dev/null", f"--hostsdir={self.hosts}",
              "--local=/spanflow.test/", "--local-ttl=0", "--user=root", "--pid-file="],
             stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
+        deadline = time.monotonic() + 10
+        while "started" not in open(self.log).read():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                sys.exit("fleet: dnsmasq did not start: " + open(self.log).read())
+            time.sleep(0.05)
 
     def publish(self, active):
         staged = self.hosts + ".new"
