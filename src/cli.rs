@@ -259,8 +259,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             let config = load(&path)?;
+            // A store-sourced pipeline's split pipelines (`fleet/eu-1`) are known only once
+            // the store answers: any name under it is taken.
+            let known = |name: &str| {
+                config.pipelines.iter().any(|p| {
+                    p.name == name
+                        || (p.source.is_some()
+                            && name
+                                .strip_prefix(p.name.as_str())
+                                .is_some_and(|r| r.starts_with('/')))
+                })
+            };
             if let Some(name) = &pipeline
-                && !config.pipelines.iter().any(|p| &p.name == name)
+                && !known(name)
             {
                 let known: Vec<&str> = config.pipelines.iter().map(|p| p.name.as_str()).collect();
                 return Err(UsageError(anyhow::anyhow!(
@@ -291,6 +302,13 @@ async fn diagnose(
     config.probes.grpc_timeout = config.probes.grpc_timeout.min(interval);
     for target in &mut config.targets {
         target.timeout = target.timeout.min(interval);
+    }
+    // A metrics store holds the history: its windows stay as configured.
+    for p in &mut config.pipelines {
+        if let Some(source) = &mut p.source {
+            let source = Arc::make_mut(source);
+            source.api.timeout = source.api.timeout.min(interval);
+        }
     }
     let engine = engine::start(Arc::new(config)).map_err(|e| UsageError(e.into()))?;
     // The first polls land within a tenth of the interval; one more interval covers the last.

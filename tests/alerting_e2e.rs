@@ -18,35 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::process::{Child, Command};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
-
-fn spawn(program: &str, args: &[String], log: &Path) -> Child {
-    let log = std::fs::File::create(log).unwrap();
-    Command::new(program)
-        .args(args)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program}: {e} (install Debian prometheus and prometheus-alertmanager; scripts/test.sh does)"))
-}
-
-async fn wait_http_ok(url: &str, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if reqwest::get(url)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{url} not up within {limit:?}");
-}
 
 /// The shipped rules with `for:` shortened; nothing else changes.
 fn rules_for_test(dir: &Path) -> Vec<String> {
@@ -166,7 +140,7 @@ async fn the_broken_pipeline_of_two_pages_through_prometheus_and_alertmanager_an
     )
     .unwrap();
     let started = Instant::now();
-    let _spanflow = spawn(
+    let _spanflow = common::spawn_logged(
         env!("CARGO_BIN_EXE_spanflow"),
         &[
             "--config.file".into(),
@@ -178,7 +152,7 @@ async fn the_broken_pipeline_of_two_pages_through_prometheus_and_alertmanager_an
         ],
         &logs.join("spanflow.log"),
     );
-    wait_http_ok(
+    common::wait_http_ok(
         &format!("http://{spanflow}/-/healthy"),
         Duration::from_secs(20),
     )
@@ -194,7 +168,7 @@ async fn the_broken_pipeline_of_two_pages_through_prometheus_and_alertmanager_an
         ),
     )
     .unwrap();
-    let _alertmanager = spawn(
+    let _alertmanager = common::spawn_logged(
         ALERTMANAGER,
         &[
             format!("--config.file={}", am_config.display()),
@@ -204,7 +178,7 @@ async fn the_broken_pipeline_of_two_pages_through_prometheus_and_alertmanager_an
         ],
         &logs.join("alertmanager.log"),
     );
-    wait_http_ok(
+    common::wait_http_ok(
         &format!("http://127.0.0.1:{am_port}/-/ready"),
         Duration::from_secs(30),
     )
@@ -222,7 +196,7 @@ async fn the_broken_pipeline_of_two_pages_through_prometheus_and_alertmanager_an
         ),
     )
     .unwrap();
-    let _prometheus = spawn(
+    let _prometheus = common::spawn_logged(
         PROMETHEUS,
         &[
             format!("--config.file={}", prom_config.display()),
@@ -231,7 +205,7 @@ async fn the_broken_pipeline_of_two_pages_through_prometheus_and_alertmanager_an
         ],
         &logs.join("prometheus.log"),
     );
-    wait_http_ok(
+    common::wait_http_ok(
         &format!("http://127.0.0.1:{prom_port}/-/ready"),
         Duration::from_secs(30),
     )

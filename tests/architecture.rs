@@ -97,9 +97,17 @@ async fn real_output() -> Vec<String> {
     let sd = dir.path().join("collectors.json");
     let address = server.base.trim_start_matches("http://");
     std::fs::write(&sd, format!(r#"[{{"targets": ["{address}"]}}]"#)).unwrap();
+    // The source's families come only with a store-sourced pipeline: a query API
+    // answering every query with one sample.
+    let (store, _) = common::query_api(
+        200,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"3"]}]}}"#,
+        std::time::Duration::ZERO,
+    )
+    .await;
     let config = spanflow::config::Config::from_yaml(
         &format!(
-            "poll_interval: 1s\nwindow: 10s\npipelines:\n  - name: fleet\n    targets:\n      - name: collectors\n        role: collector\n        url: http://placeholder:1/metrics\n        discovery: {{file: {{path: '{}', refresh_interval: 1s}}}}\n",
+            "poll_interval: 1s\nwindow: 10s\npipelines:\n  - name: fleet\n    targets:\n      - name: collectors\n        role: collector\n        url: http://placeholder:1/metrics\n        discovery: {{file: {{path: '{}', refresh_interval: 1s}}}}\n  - name: store\n    source:\n      prometheus: {{url: '{store}', timeout: 1s, scrape_interval: 1s, roles: {{tempo: '{{job=\"tempo\"}}'}}}}\n",
             sd.display()
         ),
         "fleet.yml",
@@ -109,7 +117,9 @@ async fn real_output() -> Vec<String> {
     let mut discovered = None;
     for _ in 0..100 {
         let s = engine.snapshot.load_full();
-        if s.pipelines[0].targets.first().is_some_and(|t| t.up) {
+        if s.pipelines[0].targets.first().is_some_and(|t| t.up)
+            && s.sources.first().is_some_and(|s| s.up == Some(true))
+        {
             discovered = Some(s);
             break;
         }

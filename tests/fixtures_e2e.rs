@@ -4,22 +4,11 @@
 
 mod common;
 
-use common::{PageServer, Poller, TEMPO_CONTENT_TYPE, replay_pair, stage_list, status, statuses};
+use common::{
+    PageServer, Poller, TEMPO_CONTENT_TYPE, replay_pair, series_pages, stage_list, status, statuses,
+};
 use spanflow::model::stage::{Stage, StageStatus};
 use spanflow::snapshot::Snapshot;
-
-fn series_pages(dir: &str) -> Vec<String> {
-    let path = common::testdata(&format!("{}/metrics", dir));
-    let mut files: Vec<_> = std::fs::read_dir(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect()
-}
 
 /// Per step, a column of the series' `deltas.tsv` (empty cells read as 0).
 fn deltas(dir: &str, column: &str) -> Vec<f64> {

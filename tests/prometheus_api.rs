@@ -3,49 +3,16 @@
 //! passed-through parameters, VictoriaMetrics' cluster path; a partial answer's `warnings`;
 //! `status: error`; a proxy's 503; a query slower than the timeout.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Query, Request};
-use axum::http::StatusCode;
 use spanflow::config::Target;
 use spanflow::model::stage::Role;
 use spanflow::source::prometheus::{QueryApi, QueryError};
 use spanflow::source::scrape::TargetClient;
 
+mod common;
+
 const VECTOR: &str = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"cluster":"eu"},"value":[1733300000,"42"]}]}}"#;
-
-/// What the server saw of the last request: its path, query parameters and tenant header.
-type Seen = Arc<Mutex<Option<(String, Vec<(String, String)>, Option<String>)>>>;
-
-/// A server answering `/…/api/v1/query` with `status` and `body` after `delay`.
-async fn store(status: u16, body: &'static str, delay: Duration) -> (String, Seen) {
-    let seen: Seen = Arc::default();
-    let record = seen.clone();
-    let app = axum::Router::new().fallback(
-        move |Query(params): Query<Vec<(String, String)>>, request: Request| {
-            let record = record.clone();
-            async move {
-                let tenant = request
-                    .headers()
-                    .get("x-scope-orgid")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                *record.lock().unwrap() = Some((request.uri().path().to_owned(), params, tenant));
-                tokio::time::sleep(delay).await;
-                (
-                    StatusCode::from_u16(status).unwrap(),
-                    [("content-type", "application/json")],
-                    body,
-                )
-            }
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (base, seen)
-}
 
 fn api(url: &str, tenant: Option<&str>, params: &[(&str, &str)]) -> QueryApi {
     let mut target = Target {
@@ -75,7 +42,7 @@ async fn mimir_thanos_and_victoriametrics_are_asked_as_they_expect() {
         ),
         ("/select/0/prometheus", None, vec![]),
     ] {
-        let (base, seen) = store(200, VECTOR, Duration::ZERO).await;
+        let (base, seen) = common::query_api(200, VECTOR, Duration::ZERO).await;
         let answer = api(&format!("{base}{prefix}"), tenant, &params)
             .instant(query, 1_733_300_000.25)
             .await
@@ -100,23 +67,23 @@ async fn mimir_thanos_and_victoriametrics_are_asked_as_they_expect() {
 #[tokio::test]
 async fn partial_answers_errors_and_slow_queries_are_told_apart() {
     let partial = r#"{"status":"success","data":{"resultType":"vector","result":[]},"warnings":["No StoreAPIs matched for this query"]}"#;
-    let (base, _) = store(200, partial, Duration::ZERO).await;
+    let (base, _) = common::query_api(200, partial, Duration::ZERO).await;
     let answer = api(&base, None, &[]).instant("up", 1.0).await.unwrap();
     assert_eq!(answer.warnings, ["No StoreAPIs matched for this query"]);
 
     let error = r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:1: parse error"}"#;
-    let (base, _) = store(400, error, Duration::ZERO).await;
+    let (base, _) = common::query_api(400, error, Duration::ZERO).await;
     let e = api(&base, None, &[]).instant("(", 1.0).await.unwrap_err();
     assert_eq!(
         e.to_string(),
         "bad_data: invalid parameter \"query\": 1:1: parse error (HTTP 400)"
     );
 
-    let (base, _) = store(503, "upstream connect error\n", Duration::ZERO).await;
+    let (base, _) = common::query_api(503, "upstream connect error\n", Duration::ZERO).await;
     let e = api(&base, None, &[]).instant("up", 1.0).await.unwrap_err();
     assert_eq!(e.to_string(), "HTTP status 503: upstream connect error");
 
-    let (base, _) = store(200, VECTOR, Duration::from_secs(5)).await;
+    let (base, _) = common::query_api(200, VECTOR, Duration::from_secs(5)).await;
     let started = Instant::now();
     let e = api(&base, None, &[]).instant("up", 1.0).await.unwrap_err();
     assert!(matches!(e, QueryError::Fetch(_)), "{e:?}");

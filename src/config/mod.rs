@@ -16,9 +16,11 @@ use thiserror::Error;
 
 pub mod discovery;
 pub mod selector;
+pub mod store;
 
 use self::discovery::{Discovery, RawDiscovery};
 use self::selector::Selector;
+use self::store::{RawSource, StoreSource};
 use crate::model::stage::{Role, Stage};
 
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(15);
@@ -53,6 +55,8 @@ pub struct Pipeline {
     pub name: String,
     /// The top-level thresholds with the pipeline's own `stages:` over them.
     pub thresholds: BTreeMap<Stage, Thresholds>,
+    /// Counters read from a metrics store instead of targets (the pipeline has none then).
+    pub source: Option<std::sync::Arc<StoreSource>>,
 }
 
 impl Pipeline {
@@ -61,6 +65,7 @@ impl Pipeline {
         Pipeline {
             name: DEFAULT_PIPELINE.to_owned(),
             thresholds,
+            source: None,
         }
     }
 
@@ -371,7 +376,8 @@ struct RawPipeline {
     name: Spanned<String>,
     #[serde(default)]
     stages: BTreeMap<String, Spanned<RawThresholds>>,
-    targets: Vec<RawTarget>,
+    targets: Option<Vec<RawTarget>>,
+    source: Option<RawSource>,
 }
 
 #[derive(Deserialize)]
@@ -511,7 +517,7 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
             (vec![pipeline], targets)
         }
         (None, Some(raw_pipelines)) => {
-            check.pipelines(raw_pipelines, &thresholds, poll_interval)?
+            check.pipelines(raw_pipelines, &thresholds, poll_interval, window)?
         }
         (Some(_), Some(_)) => {
             return Err(check.invalid(
@@ -569,6 +575,7 @@ impl Check<'_> {
         raw: Vec<RawPipeline>,
         thresholds: &BTreeMap<Stage, Thresholds>,
         poll_interval: Duration,
+        window: Duration,
     ) -> Result<(Vec<Pipeline>, Vec<Target>), ConfigError> {
         if raw.is_empty() {
             return Err(self.invalid(0, "pipelines", "at least one pipeline is needed"));
@@ -596,16 +603,43 @@ impl Check<'_> {
             }
             let mut own = thresholds.clone();
             own.extend(self.thresholds(p.stages, &format!("{field}.stages"))?);
+            let source = match (p.targets, p.source) {
+                (Some(raw), None) => {
+                    targets.extend(self.targets(
+                        &format!("{field}.targets"),
+                        index,
+                        raw,
+                        poll_interval,
+                    )?);
+                    None
+                }
+                (None, Some(raw)) => Some(std::sync::Arc::new(self.store_source(
+                    line,
+                    &field,
+                    raw,
+                    poll_interval,
+                    window,
+                )?)),
+                (Some(_), Some(_)) => {
+                    return Err(self.invalid(
+                        line,
+                        format!("{field}.source"),
+                        "a pipeline reads either its targets or a source, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(self.invalid(
+                        line,
+                        format!("{field}.targets"),
+                        "at least one target (or a source) is needed",
+                    ));
+                }
+            };
             pipelines.push(Pipeline {
                 name,
                 thresholds: own,
+                source,
             });
-            targets.extend(self.targets(
-                &format!("{field}.targets"),
-                index,
-                p.targets,
-                poll_interval,
-            )?);
         }
         Ok((pipelines, targets))
     }

@@ -18,6 +18,7 @@ use crate::model::counter::Increases;
 use crate::model::software::{Generation, Software};
 use crate::model::stage::Role;
 use crate::source::page::{Reading, RingGauge, SeriesKey};
+use crate::source::prometheus::QueryError;
 use crate::source::scrape::ScrapeError;
 use crate::source::tempo::TempoEvidence;
 
@@ -30,6 +31,50 @@ pub struct PollOutcome {
     pub wall: SystemTime,
     pub duration: Duration,
     pub result: Result<Reading, ScrapeError>,
+}
+
+/// Why a poll of a target (or a store's role) failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PollError {
+    #[error(transparent)]
+    Scrape(#[from] ScrapeError),
+    #[error("query failed: {0}")]
+    Query(#[from] QueryError),
+}
+
+impl PollError {
+    /// The `reason` label value.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PollError::Scrape(e) => e.reason(),
+            PollError::Query(e) => e.reason(),
+        }
+    }
+
+    fn http_status(&self) -> Option<u16> {
+        match self {
+            PollError::Scrape(ScrapeError::HttpStatus { status, .. })
+            | PollError::Query(QueryError::Fetch(ScrapeError::HttpStatus { status, .. }))
+            | PollError::Query(QueryError::HttpStatus { status, .. })
+            | PollError::Query(QueryError::Api { status, .. }) => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// One role's counters as a metrics store answered them for one poll: increases over the
+/// window and over the status window, already computed by the store's query engine.
+#[derive(Debug, Clone)]
+pub struct StoreRecord {
+    pub window: Increases,
+    pub window_seconds: f64,
+    pub recent: Increases,
+    pub recent_seconds: f64,
+    pub software: Software,
+    pub recognised: bool,
+    pub ring_gauges: Vec<RingGauge>,
+    pub queue_fill_ratio: Option<f64>,
+    pub tempo: Option<Arc<TempoEvidence>>,
 }
 
 /// At most this many series per target are remembered between polls; the rest of a page
@@ -47,6 +92,9 @@ pub struct TargetState {
     /// Found by the target's discovery: while others of the target can be judged, this
     /// one being down or new does not make its stage unknown.
     pub discovered: bool,
+    /// A role of a store-sourced pipeline: its increases come from the store's query
+    /// engine ([`TargetState::record_store`]), not from pages.
+    pub from_store: bool,
     pub role: Role,
     pub url: String,
     previous: Option<PreviousPoll>,
@@ -62,7 +110,7 @@ pub struct TargetState {
     pub up: Option<bool>,
     pub last_duration: Option<Duration>,
     pub last_success: Option<SystemTime>,
-    pub last_error: Option<ScrapeError>,
+    pub last_error: Option<PollError>,
     pub errors_total: BTreeMap<&'static str, u64>,
     pub software: Software,
     pub recognised: bool,
@@ -134,6 +182,7 @@ impl TargetState {
             name,
             address,
             discovered: false,
+            from_store: false,
             role,
             url,
             previous: None,
@@ -163,7 +212,7 @@ impl TargetState {
             Err(e) => {
                 self.up = Some(false);
                 *self.errors_total.entry(e.reason()).or_default() += 1;
-                self.last_error = Some(e);
+                self.last_error = Some(e.into());
                 // Values read before the failure are not fresh any more.
                 self.queue_fill_ratio = None;
                 self.ring_gauges.clear();
@@ -183,6 +232,53 @@ impl TargetState {
                     self.software = reading.software.clone();
                 }
                 self.add_increase(outcome.at, reading);
+            }
+        }
+        self.report = Some(Arc::new(target_report(self)));
+    }
+
+    /// Takes in one poll of a store: the store computed the increases (and handled counter
+    /// resets), so the history holds this poll's alone — the status window as the last poll,
+    /// the window as the window — and nothing is carried between polls.
+    pub fn record_store(
+        &mut self,
+        at: Instant,
+        wall: SystemTime,
+        duration: Duration,
+        result: Result<StoreRecord, QueryError>,
+    ) {
+        self.last_duration = Some(duration);
+        self.history.clear();
+        match result {
+            Err(e) => {
+                self.up = Some(false);
+                *self.errors_total.entry(e.reason()).or_default() += 1;
+                self.last_error = Some(e.into());
+                self.queue_fill_ratio = None;
+                self.ring_gauges.clear();
+                self.tempo = None;
+                self.window_sum = (Increases::default(), 0.0);
+                self.last_two_sum = None;
+            }
+            Ok(record) => {
+                self.up = Some(true);
+                self.last_error = None;
+                self.last_success = Some(wall);
+                self.recognised = record.recognised;
+                self.software = record.software;
+                self.queue_fill_ratio = record.queue_fill_ratio;
+                self.ring_gauges = record.ring_gauges;
+                self.tempo = record.tempo;
+                let start = at
+                    .checked_sub(Duration::from_secs_f64(record.recent_seconds))
+                    .unwrap_or(at);
+                self.history.push_back(PollIncrease {
+                    start,
+                    end: at,
+                    increases: record.recent.clone(),
+                });
+                self.window_sum = (record.window, record.window_seconds);
+                self.last_two_sum = Some(record.recent);
             }
         }
         self.report = Some(Arc::new(target_report(self)));
@@ -310,11 +406,8 @@ pub(super) fn target_report(t: &TargetState) -> TargetReport {
         last_success_unix: t.last_success.map(unix),
         last_error: t.last_error.as_ref().map(|e| e.to_string()),
         scrape_errors_total: t.errors_total.clone(),
-        error_reason: t.last_error.as_ref().map(ScrapeError::reason),
-        http_status: match t.last_error {
-            Some(ScrapeError::HttpStatus { status, .. }) => Some(status),
-            _ => None,
-        },
+        error_reason: t.last_error.as_ref().map(PollError::reason),
+        http_status: t.last_error.as_ref().and_then(PollError::http_status),
         queue_fill_ratio: t.queue_fill_ratio,
         ring_gauges: t.ring_gauges.clone(),
         tempo: t.tempo.clone(),

@@ -168,6 +168,18 @@ fn not_judged(t: &TargetState) -> Option<String> {
     if t.up == Some(true) && t.recognised && !t.history.is_empty() {
         return None;
     }
+    if t.from_store {
+        let role = t.role.as_str();
+        return Some(match (&t.up, &t.last_error) {
+            (Some(false), Some(e)) => {
+                format!("the {role} series could not be read from {}: {e}", t.url)
+            }
+            (Some(true), _) => {
+                format!("no {role} series in the store match the pipeline's roles.{role} selector")
+            }
+            _ => format!("the store at {} not queried yet", t.url),
+        });
+    }
     let who = if t.discovered {
         format!("target {} at {}", t.name, t.address)
     } else {

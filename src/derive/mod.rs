@@ -29,7 +29,7 @@ mod history;
 mod judge;
 
 use history::target_report;
-pub use history::{PollOutcome, TargetState, unix};
+pub use history::{PollError, PollOutcome, StoreRecord, TargetState, unix};
 use judge::judge_stage;
 
 use crate::config::Config;
@@ -247,6 +247,103 @@ pub struct DiscoveryReport {
     pub last_error: Option<String>,
     /// Failed or partial refreshes by reason, every reason present from the start.
     pub errors_total: BTreeMap<&'static str, u64>,
+}
+
+/// What one store-sourced pipeline's query API said at its last poll, as snapshots show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    /// Index into the configuration's pipelines.
+    #[serde(skip)]
+    pub pipeline: usize,
+    /// The configured pipeline's name (its split pipelines are `<name>/<value>`).
+    pub pipeline_name: String,
+    /// The kind of source: `prometheus` (any Prometheus-compatible query API).
+    pub source: &'static str,
+    /// The API's URL without credentials.
+    pub url: String,
+    /// The last poll's queries all answered (none before the first poll).
+    pub up: Option<bool>,
+    /// The last poll's answers carried warnings: the reading was used, but may be partial.
+    pub partial: bool,
+    pub warnings: Vec<String>,
+    pub last_error: Option<String>,
+    /// Failed polls by reason, every reason present from the start.
+    pub errors_total: BTreeMap<&'static str, u64>,
+    pub last_query_seconds: Option<f64>,
+    pub last_success_unix: Option<f64>,
+    pub queries_per_poll: usize,
+    /// Samples in the last poll's answers.
+    pub samples: usize,
+    /// Split values the last poll named (before the cap).
+    pub split_values: usize,
+}
+
+impl SourceReport {
+    pub fn new(pipeline: usize, name: &str, url: &str, queries_per_poll: usize) -> SourceReport {
+        SourceReport {
+            pipeline,
+            pipeline_name: name.to_owned(),
+            source: "prometheus",
+            url: url.to_owned(),
+            up: None,
+            partial: false,
+            warnings: Vec::new(),
+            last_error: None,
+            errors_total: crate::source::prometheus::QueryError::REASONS
+                .iter()
+                .map(|r| (*r, 0))
+                .collect(),
+            last_query_seconds: None,
+            last_success_unix: None,
+            queries_per_poll,
+            samples: 0,
+            split_values: 0,
+        }
+    }
+
+    /// A poll failed: every stage of the pipeline is unknown until one answers.
+    pub fn failed(&mut self, e: &crate::source::prometheus::QueryError) {
+        self.up = Some(false);
+        *self.errors_total.entry(e.reason()).or_default() += 1;
+        self.last_error = Some(e.to_string());
+        self.partial = false;
+        self.warnings.clear();
+    }
+
+    /// A poll answered; more split values than `cap` are not followed, and the report says so.
+    pub fn answered(
+        &mut self,
+        reading: &crate::source::store::StoreReading,
+        wall: SystemTime,
+        cap: usize,
+    ) {
+        self.up = Some(true);
+        self.last_error = None;
+        self.last_success_unix = Some(unix(wall));
+        self.samples = reading.samples;
+        self.split_values = reading.splits.len();
+        self.partial = !reading.warnings.is_empty();
+        self.warnings = reading.warnings.clone();
+        if reading.splits.len() > cap {
+            self.last_error = Some(format!(
+                "{} split values; only the first {cap} are followed",
+                reading.splits.len()
+            ));
+        }
+    }
+
+    /// Tempo's API for one split value could not be read (its URL or client).
+    pub fn note_tempo_api_error(&mut self, key: &[String], error: &str) {
+        let text = format!("tempo_api for {}: {error}", key.join("/"));
+        match &mut self.last_error {
+            Some(e) if !e.contains(&text) => {
+                e.push_str("; ");
+                e.push_str(&text);
+            }
+            Some(_) => {}
+            None => self.last_error = Some(text),
+        }
+    }
 }
 
 /// Computes one pipeline's state from its instances' states, and the counter totals

@@ -382,6 +382,32 @@ pub fn diagnose(snapshot: &Derived, totals: &Totals) -> Vec<Diagnosis> {
     found
 }
 
+/// What a store-sourced pipeline without Tempo's HTTP API cannot know, said in the evidence
+/// of every cause it blames on Tempo.
+pub const STORE_WITHOUT_TEMPO_API: &str = "not read: Tempo's /status/config, its rings and the gRPC probe — this pipeline reads a metrics store and has no tempo_api (set source.prometheus.tempo_api to read them); the cause rests on counters and ring gauges only";
+
+/// For a store-sourced pipeline: when no Tempo status evidence was read, every cause
+/// blamed on Tempo says which evidence is missing, so a `possible` cause is not taken for
+/// more than it is.
+pub fn note_store_evidence(causes: &mut [Diagnosis], derived: &Derived) {
+    let read = derived
+        .targets
+        .iter()
+        .any(|t| t.role == Role::Tempo && t.tempo.is_some());
+    if read {
+        return;
+    }
+    for d in causes.iter_mut() {
+        let tempo = match d.stage {
+            Site::Stage(stage) => stage.role() == Role::Tempo,
+            Site::TempoQuery => true,
+        };
+        if tempo {
+            d.evidence.push(STORE_WITHOUT_TEMPO_API.to_owned());
+        }
+    }
+}
+
 /// Shows a stage that a latent cause blames as `failing` while it is idle — no traffic,
 /// but the evidence shows the first span will not pass — and judges the pipeline again, so
 /// the blocked stage, `spanflow_pipeline_healthy` and the verdict say so before traffic

@@ -18,10 +18,11 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::poller::{TargetPoller, phase, poll_target};
+use super::store::StorePipeline;
 use super::{Carried, Input};
 use crate::config::{Config, Target};
-use crate::derive::{DiscoveryReport, TargetState, unix};
-use crate::snapshot::{self, Snapshot, Timeline};
+use crate::derive::{DiscoveryReport, SourceReport, TargetState, unix};
+use crate::snapshot::{self, Shown, Snapshot, Timeline};
 use crate::source::discovery::{Answer, DiscoveryError};
 use crate::source::probe::ProbeSettings;
 use crate::source::scrape::{SharedClients, TargetClient};
@@ -65,6 +66,8 @@ pub(super) struct Fleet {
     carried: (Vec<TargetState>, Vec<String>),
     pollers: JoinSet<()>,
     next_id: u64,
+    /// One per store-sourced pipeline, in configuration order.
+    stores: Vec<StorePipeline>,
 }
 
 impl Fleet {
@@ -113,6 +116,7 @@ impl Fleet {
             carried,
             pollers: JoinSet::new(),
             next_id: 0,
+            stores: Vec::new(),
         }
     }
 
@@ -139,12 +143,37 @@ impl Fleet {
         self.reorder();
     }
 
-    /// The snapshot of every pipeline now.
+    /// Follows a store-sourced pipeline (its query task is the engine's).
+    pub(super) fn add_store(&mut self, pipeline: usize, url: String, queries: usize) {
+        self.stores
+            .push(StorePipeline::new(&self.config, pipeline, url, queries));
+    }
+
+    /// The snapshot of every pipeline now: written ones with their instances, each
+    /// store-sourced one as its split values.
     pub(super) fn snapshot(&self, timeline: &mut Timeline) -> Snapshot {
-        snapshot::make(
+        let mut shown = Vec::new();
+        for p in snapshot::written(&self.config, &self.states) {
+            match self.stores.iter().find(|s| s.pipeline == p.index) {
+                None => shown.push(p),
+                Some(store) => {
+                    for (name, states) in store.shown(&p.name) {
+                        shown.push(Shown {
+                            index: p.index,
+                            name,
+                            states,
+                            source: Some(&store.report),
+                        });
+                    }
+                }
+            }
+        }
+        let sources: Vec<SourceReport> = self.stores.iter().map(|s| s.report.clone()).collect();
+        snapshot::make_shown(
             &self.config,
-            &self.states,
+            &shown,
             &self.discovery,
+            &sources,
             timeline,
             Instant::now(),
             SystemTime::now(),
@@ -157,6 +186,16 @@ impl Fleet {
             Input::Polled(outcome) => {
                 if let Some(&at) = self.positions.get(&outcome.instance) {
                     self.states[at].record(outcome);
+                }
+            }
+            Input::Queried(outcome) => {
+                let config = Arc::clone(&self.config);
+                if let Some(store) = self
+                    .stores
+                    .iter_mut()
+                    .find(|s| s.pipeline == outcome.pipeline)
+                {
+                    store.record(&config, *outcome);
                 }
             }
             Input::Discovered {
@@ -330,6 +369,7 @@ impl Fleet {
             tokio::select! {
                 input = inputs.recv() => match input {
                     Some(Input::Polled(outcome)) => self.take(Input::Polled(outcome)),
+                    Some(Input::Queried(outcome)) => self.take(Input::Queried(outcome)),
                     Some(Input::Discovered { .. }) => {}
                     None => break,
                 },
@@ -337,8 +377,8 @@ impl Fleet {
             }
         }
         while let Ok(input) = inputs.try_recv() {
-            if let Input::Polled(outcome) = input {
-                self.take(Input::Polled(outcome));
+            if matches!(input, Input::Polled(_) | Input::Queried(_)) {
+                self.take(input);
             }
         }
     }

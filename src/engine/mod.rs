@@ -32,9 +32,11 @@ use tokio::time::Instant;
 
 mod fleet;
 mod poller;
+mod store;
 mod transitions;
 
 pub use poller::TargetPoller;
+pub use store::{MAX_SPLIT_VALUES, StoreOutcome};
 pub use transitions::{Transition, transitions};
 
 use self::fleet::Fleet;
@@ -44,6 +46,7 @@ use crate::snapshot::{self, SharedSnapshot, Timeline};
 use crate::source::discovery::{Answer, Discoverer, DiscoverySetupError};
 use crate::source::probe::{ProbeSettings, ProbeSetupError};
 use crate::source::scrape::{self, ClientSetupError, TargetClient};
+use crate::source::store::StoreReader;
 
 /// Running pollers, discoverers and runner. [`Engine::stop`] stops them cleanly; dropping
 /// the engine aborts them.
@@ -51,6 +54,8 @@ pub struct Engine {
     pub snapshot: SharedSnapshot,
     stop: watch::Sender<bool>,
     discoverers: JoinSet<()>,
+    /// One query task per store-sourced pipeline.
+    queriers: JoinSet<()>,
     runner: Option<JoinHandle<Carried>>,
 }
 
@@ -76,6 +81,8 @@ pub struct Carried {
 #[derive(Debug)]
 pub enum Input {
     Polled(PollOutcome),
+    /// One poll of a store-sourced pipeline.
+    Queried(Box<StoreOutcome>),
     /// What a refresh of the discovering target at `target` (an index into the
     /// configuration's targets) found.
     Discovered {
@@ -105,6 +112,8 @@ pub struct Prepared {
     clients: Vec<TargetClient>,
     probes: Option<ProbeSettings>,
     discoverers: Vec<(usize, Discoverer)>,
+    /// One per store-sourced pipeline, with its index.
+    stores: Vec<(usize, StoreReader)>,
 }
 
 /// Builds every target's client (failing on unreadable TLS or credential files), the probe
@@ -123,11 +132,19 @@ pub fn prepare(config: Arc<Config>) -> Result<Prepared, StartError> {
             discoverers.push((index, Discoverer::new(target)?));
         }
     }
+    let mut stores = Vec::new();
+    for (index, pipeline) in config.pipelines.iter().enumerate() {
+        if let Some(source) = &pipeline.source {
+            let reader = StoreReader::new(Arc::clone(source), config.body_size_limit)?;
+            stores.push((index, reader));
+        }
+    }
     Ok(Prepared {
         config,
         clients,
         probes,
         discoverers,
+        stores,
     })
 }
 
@@ -152,6 +169,7 @@ impl Prepared {
             clients,
             probes,
             discoverers,
+            stores,
         } = self;
         let Carried {
             states,
@@ -169,12 +187,29 @@ impl Prepared {
         let mut fleet = Fleet::new(
             Arc::clone(&config),
             clients,
-            probes,
+            probes.clone(),
             tx.clone(),
             stopped.clone(),
             (states, pipelines),
         );
         fleet.start_written();
+        let mut querying = JoinSet::new();
+        for (index, reader) in stores {
+            fleet.add_store(index, reader.shown_url(), reader.queries_per_poll());
+            let tempo = store::TempoApis::new(
+                Arc::clone(config.pipelines[index].source.as_ref().expect("a source")),
+                probes.clone(),
+                config.body_size_limit,
+            );
+            querying.spawn(store::query_store(
+                index,
+                reader,
+                tempo,
+                config.poll_interval,
+                tx.clone(),
+                stopped.clone(),
+            ));
+        }
         // After a reload with discovery, the first snapshot waits for the first answers
         // (run): made now, it would show discovered stages without instances — a false
         // `unknown` in the timeline of stages that never changed.
@@ -202,6 +237,7 @@ impl Prepared {
             snapshot,
             stop,
             discoverers: discovering,
+            queriers: querying,
             runner: Some(runner),
         }
     }
@@ -214,6 +250,7 @@ impl Engine {
     pub async fn stop(mut self) -> Carried {
         let _ = self.stop.send(true);
         while self.discoverers.join_next().await.is_some() {}
+        while self.queriers.join_next().await.is_some() {}
         match self.runner.take() {
             Some(runner) => runner.await.unwrap_or_default(),
             None => Carried::default(),

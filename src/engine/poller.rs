@@ -186,6 +186,27 @@ impl TargetPoller {
         if !tempo || !self.reads_status.load(Ordering::Relaxed) {
             return Ok(reading);
         }
+        let evidence = self
+            .status_evidence(
+                reading.trouble_total(),
+                reading.software.generation,
+                deadline,
+            )
+            .await;
+        reading.tempo = Some(evidence);
+        Ok(reading)
+    }
+
+    /// Tempo's status endpoints and probes, by `deadline`: `trouble` (the failure counters'
+    /// total, or anything that changes when failures happen) and `generation` decide
+    /// whether the slow-changing endpoints are read again. A store-sourced pipeline reads
+    /// them this way from its `tempo_api`.
+    pub(super) async fn status_evidence(
+        &mut self,
+        trouble: f64,
+        generation: Generation,
+        deadline: Instant,
+    ) -> TempoEvidence {
         let client = &self.client;
         // `/ready` is tiny and changes within seconds of a start: read on every poll. The
         // other status endpoints change with the pipeline's health, not with every poll:
@@ -198,12 +219,11 @@ impl TargetPoller {
                 tempo::Read::Unavailable("/ready: no answer within the target's timeout".into())
             });
         let is_ready = ready.ok().map(|r| r.ready);
-        let trouble = reading.trouble_total();
         let now = Instant::now();
-        if self.status_due(trouble, reading.software.generation, is_ready, now) {
+        if self.status_due(trouble, generation, is_ready, now) {
             let status = tokio::time::timeout_at(
                 deadline,
-                tempo::read_status(client, reading.software.generation, &mut self.config_memo),
+                tempo::read_status(client, generation, &mut self.config_memo),
             )
             .await
             .unwrap_or_else(|_| TempoStatus::unavailable("no answer within the target's timeout"));
@@ -211,7 +231,7 @@ impl TargetPoller {
                 status: Arc::new(status),
                 read_at: now,
                 trouble,
-                generation: reading.software.generation,
+                generation,
                 ready: is_ready,
             });
         } else if let Some(last) = &mut self.status {
@@ -227,19 +247,17 @@ impl TargetPoller {
                 settings.timeout = settings
                     .timeout
                     .min(deadline.saturating_duration_since(Instant::now()));
-                self.probe_ring(&status, reading.software.generation, settings)
-                    .await
+                self.probe_ring(&status, generation, settings).await
             }
             None => Vec::new(),
         };
-        reading.tempo = Some(TempoEvidence {
+        TempoEvidence {
             ready,
             status,
             status_age_seconds,
             probes_enabled: self.probes.is_some(),
             probes,
-        });
-        Ok(reading)
+        }
     }
 
     /// Whether the slow-changing status endpoints are read at this poll (see [`Self::poll`]).

@@ -43,6 +43,36 @@ pub enum Counter {
 impl Counter {
     pub const COUNT: usize = Counter::CollectorMemoryLimited as usize + 1;
 
+    /// Every counter, in declaration order (index = `as usize`).
+    pub const ALL: [Counter; Counter::COUNT] = {
+        use Counter::*;
+        [
+            AppSuccess,
+            AppFailure,
+            CollectorAccepted,
+            CollectorRefused,
+            CollectorFailed,
+            CollectorSent,
+            CollectorSendFailed,
+            CollectorEnqueueFailed,
+            TempoAccepted,
+            TempoRefused,
+            TempoSpansReceived,
+            TempoAppends,
+            TempoAppendFailures,
+            TempoBlocksFlushed,
+            TempoFailedFlushes,
+            LiveStoreTracesCreated,
+            LiveStoreBlocksCompleted,
+            LiveStoreFailedCompletions,
+            LiveStoreBlocksFlushed,
+            LiveStoreFailedFlushes,
+            KafkaProduced,
+            KafkaProduceFailures,
+            CollectorMemoryLimited,
+        ]
+    };
+
     /// Whether the counter counts failures (refusals, failed sends, appends or flushes).
     pub fn is_failure(self) -> bool {
         matches!(

@@ -98,11 +98,12 @@ pub fn families<'a>(
     build: &BuildInfo,
     reload: &ReloadStatus,
 ) -> Vec<Family<'a>> {
-    let mut all = Vec::with_capacity(22);
+    let mut all = Vec::with_capacity(27);
     all.extend(stage_families(snapshot));
     all.extend(pipeline_families(snapshot));
     all.extend(target_families(snapshot));
     all.extend(discovery_families(snapshot));
+    all.extend(source_families(snapshot));
     all.extend(process_families(
         snapshot,
         snapshot_age_seconds,
@@ -318,6 +319,55 @@ fn discovery_families(snapshot: &Snapshot) -> [Family<'_>; 2] {
         }
     }
     [instances, errors]
+}
+
+/// Per store-sourced pipeline (labelled with its configured name; its split pipelines are
+/// `<name>/<value>`): the query API's health at the last poll.
+fn source_families(snapshot: &Snapshot) -> [Family<'_>; 5] {
+    use Kind::{Counter, Gauge};
+    let mut up = Family::new(
+        "spanflow_source_up",
+        Gauge,
+        "1 if every query of the pipeline's last poll of its metrics store answered, 0 if one failed (its stages are then unknown); absent before the first poll",
+    );
+    let mut duration = Family::new(
+        "spanflow_source_query_duration_seconds",
+        Gauge,
+        "How long the last poll's queries took together (a fixed number per poll: the counter families of the pipeline's roles, over two windows, and a few gauges)",
+    );
+    let mut errors = Family::new(
+        "spanflow_source_query_errors_total",
+        Counter,
+        "Polls of the metrics store that failed, by reason (timeout, connect, tls, http_status, too_large, parse, api_error, bad_value)",
+    );
+    let mut partial = Family::new(
+        "spanflow_source_partial",
+        Gauge,
+        "1 if the last poll's answers carried warnings (a Thanos partial response, a Mimir limit): the reading was used but may miss series",
+    );
+    let mut samples = Family::new(
+        "spanflow_source_samples",
+        Gauge,
+        "Samples in the last poll's answers: one per split value and counter, not per series",
+    );
+    for s in &snapshot.sources {
+        let pipeline = || ("pipeline", Cow::Borrowed(s.pipeline_name.as_str()));
+        if let Some(is_up) = s.up {
+            up.push(
+                vec![pipeline(), ("source", Cow::Borrowed(s.source))],
+                flag(is_up),
+            );
+        }
+        if let Some(seconds) = s.last_query_seconds {
+            duration.push(vec![pipeline()], seconds);
+        }
+        for (reason, n) in &s.errors_total {
+            errors.push(vec![pipeline(), ("reason", (*reason).into())], *n as f64);
+        }
+        partial.push(vec![pipeline()], flag(s.partial));
+        samples.push(vec![pipeline()], s.samples as f64);
+    }
+    [up, duration, errors, partial, samples]
 }
 
 /// spanflow itself: the window, the snapshot's age, the build, configuration reloads.

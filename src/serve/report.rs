@@ -21,13 +21,19 @@ pub fn needs_attention(pipeline: &PipelineSnapshot) -> bool {
     !pipeline.healthy || pipeline.causes.iter().any(|d| d.severity != Severity::Info)
 }
 
-/// The pipelines a report covers, worst first: every one, or the one named.
+/// The pipelines a report covers, worst first: every one, or the one named — a
+/// store-sourced pipeline's name covers all its split pipelines (`fleet` covers
+/// `fleet/eu-1`).
 pub fn selected<'a>(snapshot: &'a Snapshot, only: Option<&str>) -> Vec<&'a PipelineSnapshot> {
     snapshot
         .worst_first()
         .into_iter()
-        .filter(|p| only.is_none_or(|name| p.name == name))
+        .filter(|p| only.is_none_or(|name| is_named(p, name)))
         .collect()
+}
+
+fn is_named(p: &PipelineSnapshot, name: &str) -> bool {
+    p.name == name || p.source.as_deref() == Some(name)
 }
 
 /// The exit code of `spanflow diagnose`: 0 only when something passed.
@@ -112,7 +118,48 @@ pub fn text(snapshot: &Snapshot, pipelines: &[&PipelineSnapshot], colour: bool) 
         targets_text(&mut out, p);
     }
     discovery_text(&mut out, snapshot, pipelines);
+    sources_text(&mut out, snapshot, pipelines);
     out
+}
+
+/// The metrics stores of the pipelines shown: up, partial, the last error.
+fn sources_text(out: &mut String, snapshot: &Snapshot, pipelines: &[&PipelineSnapshot]) {
+    let shown: Vec<_> = snapshot
+        .sources
+        .iter()
+        .filter(|s| {
+            pipelines
+                .iter()
+                .any(|p| p.source.as_deref() == Some(&s.pipeline_name))
+        })
+        .collect();
+    if shown.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Sources:");
+    for s in shown {
+        let state = match s.up {
+            None => "not queried yet",
+            Some(true) if s.partial => "up, partial",
+            Some(true) => "up",
+            Some(false) => "down",
+        };
+        let _ = writeln!(
+            out,
+            "  {} from {} {}: {state}, {} queries per poll, {} samples, {} split value(s){}",
+            s.pipeline_name,
+            s.source,
+            s.url,
+            s.queries_per_poll,
+            s.samples,
+            s.split_values,
+            s.last_error
+                .iter()
+                .chain(&s.warnings)
+                .map(|e| format!("  ({e})"))
+                .collect::<String>(),
+        );
+    }
 }
 
 /// Every stage with its status, ratio, rates and reason, and since when for those not ok;
@@ -252,12 +299,24 @@ fn discovery_text(out: &mut String, snapshot: &Snapshot, pipelines: &[&PipelineS
 pub fn json(snapshot: &Snapshot, only: Option<&str>) -> String {
     let mut shown = snapshot.clone();
     if let Some(name) = only {
-        shown.pipelines.retain(|p| p.name == name);
+        shown.pipelines.retain(|p| is_named(p, name));
         shown.discovery.retain(|d| d.pipeline_name == name);
+        shown.sources.retain(|s| {
+            s.pipeline_name == name
+                || shown
+                    .pipelines
+                    .iter()
+                    .any(|p| p.source.as_deref() == Some(&s.pipeline_name))
+        });
         shown.events = shown
             .events
             .iter()
-            .filter(|e| e.pipeline == name)
+            .filter(|e| {
+                e.pipeline == name
+                    || e.pipeline
+                        .strip_prefix(name)
+                        .is_some_and(|r| r.starts_with('/'))
+            })
             .cloned()
             .collect();
     }

@@ -5,7 +5,8 @@
 //! the blocked stage marked, each with since when it has had its status and a strip of its
 //! statuses over the last hour (inline SVG), each detected cause with its evidence and fix,
 //! what Tempo's status endpoints and the gRPC probes said, per-instance health, and Tempo's
-//! discards; then discovery and the recent status changes. It is plain HTML with inline CSS:
+//! discards (and, read from a metrics store, whether its answers were partial); then
+//! discovery, the metrics stores and the recent status changes. It is plain HTML with inline CSS:
 //! readable without JavaScript, in a text browser, and refreshed every 10 s by a `<meta>`
 //! tag. Every value that comes from a target or the config (names, URLs, label values,
 //! error texts) goes through [`escape_html`].
@@ -13,7 +14,8 @@
 //! Stable hooks for tests and for people linking to a part: `#verdict` (every pipeline),
 //! and per pipeline `#pipeline-<pipeline>`, `#<pipeline>/verdict`,
 //! `#<pipeline>/stage-<stage>` (class `blocked` on the blocked one), `#<pipeline>/causes`,
-//! `#<pipeline>/cause-<cause>`, `#<pipeline>/targets`; `#discovery`, `#events`.
+//! `#<pipeline>/cause-<cause>`, `#<pipeline>/targets`, `#<pipeline>/partial`; `#discovery`,
+//! `#sources`, `#events`.
 
 use std::fmt::Write as _;
 
@@ -190,6 +192,7 @@ pub fn render(snapshot: &Snapshot, telemetry_path: &str) -> String {
         pipeline(&mut html, p, snapshot);
     }
     discovery(&mut html, snapshot);
+    sources(&mut html, snapshot);
     events(&mut html, snapshot);
     let _ = write!(
         html,
@@ -212,6 +215,12 @@ fn pipeline(html: &mut String, p: &PipelineSnapshot, snapshot: &Snapshot) {
             html,
             "<p id=\"{name}/idle\">{}</p>",
             escape_html(IDLE_ADVICE)
+        );
+    }
+    if p.partial {
+        let _ = write!(
+            html,
+            "<p class=\"sub\" id=\"{name}/partial\">Partial: the metrics store's last answers carried warnings (see Sources); the numbers may miss some series.</p>"
         );
     }
     stages(html, p, snapshot);
@@ -287,6 +296,41 @@ fn discovery(html: &mut String, snapshot: &Snapshot) {
                 format!("{:.0} s ago", snapshot.generated_unix - at)
             }),
             escape_html(d.last_error.as_deref().unwrap_or("")),
+        );
+    }
+    html.push_str("</table>");
+}
+
+/// Every store-sourced pipeline: its query API at the last poll.
+fn sources(html: &mut String, snapshot: &Snapshot) {
+    if snapshot.sources.is_empty() {
+        return;
+    }
+    html.push_str("<h2>Sources</h2><table id=\"sources\"><tr><th>pipeline</th><th>source</th><th>up</th><th>queries</th><th>samples</th><th>query time</th><th>split values</th><th>warnings or last error</th></tr>");
+    for s in &snapshot.sources {
+        let up = match s.up {
+            None => "not yet",
+            Some(true) if s.partial => "partial",
+            Some(true) => "yes",
+            Some(false) => "no",
+        };
+        let note = match (&s.last_error, s.warnings.is_empty()) {
+            (Some(e), _) => e.clone(),
+            (None, false) => s.warnings.join("; "),
+            (None, true) => String::new(),
+        };
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{} {}</td><td>{up}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape_html(&s.pipeline_name),
+            s.source,
+            escape_html(&s.url),
+            s.queries_per_poll,
+            s.samples,
+            s.last_query_seconds
+                .map_or(String::new(), |t| format!("{:.0} ms", t * 1000.0)),
+            s.split_values,
+            escape_html(&note),
         );
     }
     html.push_str("</table>");

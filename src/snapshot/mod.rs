@@ -21,7 +21,7 @@ pub mod timeline;
 pub use timeline::{Event, Timeline};
 
 use crate::config::Config;
-use crate::derive::{self, Derived, DiscoveryReport, TargetState};
+use crate::derive::{self, Derived, DiscoveryReport, SourceReport, TargetState};
 use crate::diagnose::{self, Diagnosis};
 
 /// Every pipeline as derived and diagnosed, with discovery and the status timeline.
@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub pipelines: Vec<PipelineSnapshot>,
     /// One entry per discovering target.
     pub discovery: Vec<DiscoveryReport>,
+    /// One entry per store-sourced pipeline: its query API at the last poll.
+    pub sources: Vec<SourceReport>,
     /// The last stage status changes of every pipeline, oldest first
     /// ([`timeline::MAX_EVENTS`] at most).
     pub events: Arc<[Event]>,
@@ -47,6 +49,12 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Serialize)]
 pub struct PipelineSnapshot {
     pub name: String,
+    /// For a store-sourced pipeline, the configured pipeline it is (a split value) of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Read from a store whose last answers carried warnings (a Thanos partial response):
+    /// the numbers were used, but may miss some series.
+    pub partial: bool,
     #[serde(flatten)]
     pub derived: Derived,
     /// What is wrong and why, most severe first (see the `diagnose` module).
@@ -91,6 +99,8 @@ impl PipelineSnapshot {
         derived.judge_pipeline();
         PipelineSnapshot {
             name: name.to_owned(),
+            source: None,
+            partial: false,
             derived,
             causes: Vec::new(),
         }
@@ -115,6 +125,38 @@ impl Snapshot {
 /// The latest snapshot, shared with every reader.
 pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
 
+/// One pipeline as a snapshot shows it: a configured pipeline of targets, or one split
+/// value of a store-sourced pipeline (`fleet/eu-1`).
+pub struct Shown<'a> {
+    /// Index into the configuration's pipelines (thresholds, discovery).
+    pub index: usize,
+    pub name: String,
+    pub states: &'a [TargetState],
+    /// The store the states were read from, for a store-sourced pipeline.
+    pub source: Option<&'a SourceReport>,
+}
+
+/// The configuration's pipelines with their instances: `states` holds each pipeline's
+/// instances together, in pipeline order (as the engine keeps them). A store-sourced
+/// pipeline shows with no instance.
+pub fn written<'a>(config: &Config, states: &'a [TargetState]) -> Vec<Shown<'a>> {
+    config
+        .pipelines
+        .iter()
+        .enumerate()
+        .map(|(index, pipeline)| {
+            let start = states.partition_point(|s| s.pipeline < index);
+            let end = states.partition_point(|s| s.pipeline <= index);
+            Shown {
+                index,
+                name: pipeline.name.clone(),
+                states: &states[start..end],
+                source: None,
+            }
+        })
+        .collect()
+}
+
 /// Derives every pipeline's state from its instances' states, diagnoses it and records its
 /// status changes in `timeline`. `states` holds each pipeline's instances together, in
 /// pipeline order (as the engine keeps them).
@@ -126,16 +168,33 @@ pub fn make(
     now: Instant,
     wall: std::time::SystemTime,
 ) -> Snapshot {
-    let mut pipelines = Vec::with_capacity(config.pipelines.len());
-    for (index, pipeline) in config.pipelines.iter().enumerate() {
-        let start = states.partition_point(|s| s.pipeline < index);
-        let end = states.partition_point(|s| s.pipeline <= index);
-        let (mut derived, totals) =
-            derive::derive(config, index, &states[start..end], discovery, now, wall);
-        let causes = diagnose::diagnose(&derived, &totals);
+    let shown = written(config, states);
+    make_shown(config, &shown, discovery, &[], timeline, now, wall)
+}
+
+/// As [`make`], for pipelines as shown (written ones and store-sourced split values), with
+/// the stores' reports.
+pub fn make_shown(
+    config: &Config,
+    shown: &[Shown<'_>],
+    discovery: &[DiscoveryReport],
+    sources: &[SourceReport],
+    timeline: &mut Timeline,
+    now: Instant,
+    wall: std::time::SystemTime,
+) -> Snapshot {
+    let mut pipelines = Vec::with_capacity(shown.len());
+    for p in shown {
+        let (mut derived, totals) = derive::derive(config, p.index, p.states, discovery, now, wall);
+        let mut causes = diagnose::diagnose(&derived, &totals);
+        if p.source.is_some() {
+            diagnose::note_store_evidence(&mut causes, &derived);
+        }
         diagnose::mark_latent_stages(&mut derived, &causes);
         pipelines.push(PipelineSnapshot {
-            name: pipeline.name.clone(),
+            name: p.name.clone(),
+            source: p.source.map(|s| s.pipeline_name.clone()),
+            partial: p.source.is_some_and(|s| s.partial),
             derived,
             causes,
         });
@@ -149,6 +208,7 @@ pub fn make(
         healthy: pipelines.iter().all(|p| p.healthy),
         pipelines,
         discovery: discovery.to_vec(),
+        sources: sources.to_vec(),
         events: timeline.events(),
     }
 }

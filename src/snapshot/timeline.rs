@@ -51,11 +51,17 @@ pub struct Timeline {
 impl Timeline {
     /// Records the status changes of `pipelines` at `unix` and sets every stage's since.
     pub fn observe(&mut self, pipelines: &mut [PipelineSnapshot], unix: f64) {
+        // A pipeline that is gone (a split value the store stopped naming) is forgotten; its
+        // events stay until newer ones push them out.
+        let names: std::collections::HashSet<&str> =
+            pipelines.iter().map(|p| p.name.as_str()).collect();
+        self.held.retain(|(p, _), _| names.contains(p.as_str()));
         for pipeline in pipelines.iter_mut() {
             let PipelineSnapshot {
                 name,
                 derived,
                 causes,
+                ..
             } = pipeline;
             for stage in &mut derived.stages {
                 let key = (name.clone(), stage.stage);
@@ -111,11 +117,17 @@ impl Timeline {
             .clone()
     }
 
-    /// Forgets the pipelines not in `names` (a reload removed them).
+    /// Forgets the pipelines not in `names` (a reload removed them); the split pipelines
+    /// of a name (`fleet/eu-1` of `fleet`) stay with it.
     pub fn retain_pipelines(&mut self, names: &[&str]) {
-        self.held.retain(|(p, _), _| names.contains(&p.as_str()));
+        let kept = |p: &str| {
+            names
+                .iter()
+                .any(|n| p == *n || p.strip_prefix(n).is_some_and(|rest| rest.starts_with('/')))
+        };
+        self.held.retain(|(p, _), _| kept(p));
         let before = self.events.len();
-        self.events.retain(|e| names.contains(&e.pipeline.as_str()));
+        self.events.retain(|e| kept(&e.pipeline));
         if self.events.len() != before {
             self.shared = None;
         }

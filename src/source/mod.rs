@@ -10,7 +10,8 @@
 //! - [`probe`]: the gRPC health probe of Tempo's write ring.
 //! - [`discovery`]: the instances a target stands for, from DNS or a file_sd file.
 //! - [`prometheus`]: instant queries of a Prometheus-compatible query API; [`query_plan`]:
-//!   the PromQL that reads a role's counters there, from the catalogue.
+//!   the PromQL that reads a role's counters there, from the catalogue; [`store`]: one
+//!   poll of a store-sourced pipeline, every query at one time, sorted by split value.
 //!
 //! Nothing here keeps history, knows a stage's status or names a cause.
 
@@ -21,5 +22,6 @@ pub mod probe;
 pub mod prometheus;
 pub mod query_plan;
 pub mod scrape;
+pub mod store;
 pub mod tempo;
 pub mod trust;

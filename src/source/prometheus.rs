@@ -56,6 +56,18 @@ pub enum QueryError {
 }
 
 impl QueryError {
+    /// Every `reason`, as `spanflow_source_query_errors_total` has them from the start.
+    pub const REASONS: [&'static str; 8] = [
+        "timeout",
+        "connect",
+        "tls",
+        "http_status",
+        "too_large",
+        "parse",
+        "api_error",
+        "bad_value",
+    ];
+
     /// The `reason` label value of `spanflow_source_query_errors_total`.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -83,6 +95,11 @@ impl QueryApi {
     /// `http://mimir:8080/prometheus`); `params` are added to every query.
     pub fn new(client: TargetClient, params: Vec<(String, String)>) -> QueryApi {
         QueryApi { client, params }
+    }
+
+    /// The API's URL without credentials.
+    pub fn shown_url(&self) -> String {
+        self.client.shown_url()
     }
 
     /// `query` evaluated at `time` (Unix seconds).

@@ -22,12 +22,182 @@ pub enum Reads {
     Counter(Counter),
     /// Tempo's discards, per `reason`.
     DiscardedByReason,
+    /// The software's version, in this label (one sample per split value and version).
+    Version {
+        label: &'static str,
+    },
+    /// Ring-state gauges per `__name__`, `name` (the ring) and `state`: the most any
+    /// instance reports, as every instance reports the same ring.
+    RingGauge,
+    /// The fullest exporter queue, size / capacity.
+    QueueFill,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedQuery {
     pub reads: Reads,
     pub promql: String,
+}
+
+/// Which of a poll's two ranges a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Range {
+    /// The long window: ratios and rates.
+    Window,
+    /// The status window: what is happening now.
+    Status,
+    /// A gauge or label read at the evaluation time.
+    Now,
+}
+
+/// One query of a store-sourced pipeline's poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollQuery {
+    /// Index into the source's roles.
+    pub role: usize,
+    pub range: Range,
+    pub query: PlannedQuery,
+}
+
+/// Every query of one poll of a store-sourced pipeline: per role, its counters over the
+/// window and over the status window, and the gauges and labels that tell its software,
+/// rings and queues. The count depends on the catalogue and the roles, never on the store.
+pub fn poll_queries(source: &crate::config::store::StoreSource) -> Vec<PollQuery> {
+    let mut all = Vec::new();
+    for (index, role) in source.roles.iter().enumerate() {
+        let mut push = |range: Range, queries: Vec<PlannedQuery>| {
+            all.extend(queries.into_iter().map(|query| PollQuery {
+                role: index,
+                range,
+                query,
+            }))
+        };
+        for (range, length) in [
+            (Range::Window, source.window),
+            (Range::Status, source.status_window),
+        ] {
+            let queries = match &role.app {
+                Some(app) => app_queries(app, &role.matchers, &source.split_by, length),
+                None => counter_queries(role.role, &role.matchers, &source.split_by, length),
+            };
+            push(range, queries);
+        }
+        push(
+            Range::Now,
+            evidence_queries(role.role, &role.matchers, &source.split_by),
+        );
+    }
+    all
+}
+
+/// An app's success and failure selectors, each with the role's matchers added.
+fn app_queries(
+    app: &crate::config::AppSelectors,
+    matchers: &str,
+    split_by: &[String],
+    window: Duration,
+) -> Vec<PlannedQuery> {
+    let range = promql_duration(window);
+    [
+        (Counter::AppSuccess, &app.success),
+        (Counter::AppFailure, &app.failure),
+    ]
+    .into_iter()
+    .map(|(counter, selector)| {
+        let text = selector.to_string();
+        let text = text.trim();
+        // The selector parsed as `name{…}` or `name`: the role's matchers join its own.
+        let (name, own) = match text.split_once('{') {
+            Some((name, rest)) => (name.trim(), rest.trim_end_matches('}').trim()),
+            None => (text, ""),
+        };
+        let inside: Vec<&str> = [own.trim_end_matches(','), matchers.trim()]
+            .into_iter()
+            .filter(|m| !m.is_empty())
+            .collect();
+        PlannedQuery {
+            reads: Reads::Counter(counter),
+            promql: format!(
+                "sum by ({}) (increase({name}{{{}}}[{range}]))",
+                split_by.join(", "),
+                inside.join(",")
+            ),
+        }
+    })
+    .collect()
+}
+
+/// The version, ring-state and queue queries of a role, from the catalogue's rows.
+pub fn evidence_queries(role: Role, matchers: &str, split_by: &[String]) -> Vec<PlannedQuery> {
+    let rows = |pick: fn(&Feeds) -> bool| -> Vec<&'static str> {
+        CATALOGUE
+            .iter()
+            .filter(|e| e.role == role && pick(&e.feeds))
+            .map(|e| e.family)
+            .collect()
+    };
+    let selector = |names: &[&str]| {
+        let mut inside = name_matcher(names);
+        if !matchers.trim().is_empty() {
+            inside.push(',');
+            inside.push_str(matchers.trim().trim_matches(','));
+        }
+        format!("{{{inside}}}")
+    };
+    let by = |more: &[&str]| -> String {
+        split_by
+            .iter()
+            .map(String::as_str)
+            .chain(more.iter().copied())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut queries = Vec::new();
+    // One query per version label, in catalogue order.
+    let mut labels: Vec<&'static str> = Vec::new();
+    for e in CATALOGUE.iter().filter(|e| e.role == role) {
+        if let Feeds::Version { label } = e.feeds
+            && !labels.contains(&label)
+        {
+            labels.push(label);
+        }
+    }
+    for label in labels {
+        let names: Vec<&str> = CATALOGUE
+            .iter()
+            .filter(|e| e.role == role && e.feeds == Feeds::Version { label })
+            .map(|e| e.family)
+            .collect();
+        queries.push(PlannedQuery {
+            reads: Reads::Version { label },
+            promql: format!("group by ({}) ({})", by(&[label]), selector(&names)),
+        });
+    }
+    let rings = rows(|f| matches!(f, Feeds::RingGauge));
+    if !rings.is_empty() {
+        queries.push(PlannedQuery {
+            reads: Reads::RingGauge,
+            promql: format!(
+                "max by ({}) ({})",
+                by(&["__name__", "name", "state"]),
+                selector(&rings)
+            ),
+        });
+    }
+    let sizes = rows(|f| matches!(f, Feeds::QueueSize));
+    let capacities = rows(|f| matches!(f, Feeds::QueueCapacity));
+    if !sizes.is_empty() && !capacities.is_empty() {
+        queries.push(PlannedQuery {
+            reads: Reads::QueueFill,
+            promql: format!(
+                "max by ({}) ({} / {})",
+                by(&[]),
+                selector(&sizes),
+                selector(&capacities)
+            ),
+        });
+    }
+    queries
 }
 
 /// The queries for `role`'s counters over `window`. `matchers` is the inside of a selector

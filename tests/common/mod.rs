@@ -287,6 +287,9 @@ struct FixtureState {
     /// Pages served by successive `/metrics` requests, the last one repeated.
     series: Vec<Vec<u8>>,
     served: usize,
+    /// With a pace, the page served is the one due by the clock (one per period from the
+    /// start), whoever asks and however often: two scrapers see the same replay.
+    paced: Option<(std::time::Instant, Duration)>,
     /// Each request's path, and when it was answered.
     requests: Vec<(String, std::time::Instant)>,
 }
@@ -340,6 +343,7 @@ impl FixtureServer {
             metrics: None,
             series: Vec::new(),
             served: 0,
+            paced: None,
             requests: Vec::new(),
         }));
         let shared_state = state.clone();
@@ -359,7 +363,13 @@ impl FixtureServer {
                         .requests
                         .push((path.clone(), std::time::Instant::now()));
                     if path == "/metrics" && !state.series.is_empty() {
-                        let at = state.served.min(state.series.len() - 1);
+                        let due = match state.paced {
+                            Some((start, period)) => {
+                                (start.elapsed().as_secs_f64() / period.as_secs_f64()) as usize
+                            }
+                            None => state.served,
+                        };
+                        let at = due.min(state.series.len() - 1);
                         state.served += 1;
                         return (
                             [(axum::http::header::CONTENT_TYPE, TEMPO_CONTENT_TYPE)],
@@ -414,6 +424,16 @@ impl FixtureServer {
         let mut state = self.state.lock().unwrap();
         state.series = pages.into_iter().map(String::into_bytes).collect();
         state.served = 0;
+        state.paced = None;
+    }
+
+    /// Serves `pages` by the clock from now on: page `k` from `k × period` after now, the last
+    /// one repeated.
+    pub fn play_metrics_every(&self, pages: Vec<String>, period: Duration) {
+        let mut state = self.state.lock().unwrap();
+        state.series = pages.into_iter().map(String::into_bytes).collect();
+        state.served = 0;
+        state.paced = Some((std::time::Instant::now(), period));
     }
 
     /// When each `/metrics` request so far was answered.
@@ -761,4 +781,82 @@ pub async fn probed_tls_only_ingester(
         server.base
     ));
     (ingester, server, poller)
+}
+
+/// Starts `program` with `args`, its stdout and stderr into `log`, killed when dropped.
+pub fn spawn_logged(
+    program: &str,
+    args: &[String],
+    log: &std::path::Path,
+) -> tokio::process::Child {
+    let log = std::fs::File::create(log).unwrap();
+    tokio::process::Command::new(program)
+        .args(args)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e} (install Debian prometheus and prometheus-alertmanager; scripts/test.sh does)"))
+}
+
+/// Waits until `url` answers 2xx, or panics after `limit`.
+pub async fn wait_http_ok(url: &str, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if reqwest::get(url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{url} not up within {limit:?}");
+}
+
+/// The `/metrics` pages of a packed series (`fixtures/tempo-2.7.2-series/healthy`), in order.
+pub fn series_pages(dir: &str) -> Vec<String> {
+    let path = testdata(&format!("{}/metrics", dir));
+    let mut files: Vec<_> = std::fs::read_dir(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+/// What the server saw of the last request: its path, query parameters and tenant header.
+pub type Seen = Arc<Mutex<Option<(String, Vec<(String, String)>, Option<String>)>>>;
+
+/// A Prometheus query API stand-in (a constructed answer, not a store): a server answering `/…/api/v1/query` with `status` and `body` after `delay`.
+pub async fn query_api(status: u16, body: &'static str, delay: Duration) -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().fallback(
+        move |axum::extract::Query(params): axum::extract::Query<Vec<(String, String)>>,
+              request: axum::extract::Request| {
+            let record = record.clone();
+            async move {
+                let tenant = request
+                    .headers()
+                    .get("x-scope-orgid")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                *record.lock().unwrap() = Some((request.uri().path().to_owned(), params, tenant));
+                tokio::time::sleep(delay).await;
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    [("content-type", "application/json")],
+                    body,
+                )
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, seen)
 }

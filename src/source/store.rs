@@ -1,0 +1,231 @@
+//! Reads one poll of a store-sourced pipeline: every planned query at the same evaluation
+//! time, so the ratios of one poll agree, sorted into split values and roles.
+//!
+//! Input: the pipeline's [`StoreSource`], its window, and a time. Output: a [`StoreReading`]
+//! — per split value (the values of the `split_by` labels) and per role, the counters'
+//! increases over the window and over the status window, the families that answered (which
+//! tell the software, as a page's do), the version, the ring-state gauges and the fullest
+//! queue — with the API's warnings; or the first [`QueryError`] of the poll, as a poll with
+//! one failed query is not a reading. Absent series are zero, as on pages. It never judges
+//! and keeps nothing between polls.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::config::store::StoreSource;
+use crate::model::catalogue::{CATALOGUE, Feeds};
+use crate::model::counter::{Counter, Increases};
+use crate::model::software::{Families, Software};
+use crate::model::stage::Role;
+use crate::source::page::RingGauge;
+use crate::source::prometheus::{QueryApi, QueryError, Sample};
+use crate::source::query_plan::{self, PollQuery, Range, Reads};
+use crate::source::scrape::{ClientSetupError, TargetClient};
+
+/// At most this many queries of one poll are in flight at once: a poll's fifty-odd queries
+/// finish in a few round trips without a burst a store's limits would refuse.
+const QUERIES_IN_FLIGHT: usize = 8;
+
+/// The labels' values that name a split pipeline, in `split_by` order (empty: no split).
+pub type SplitKey = Vec<String>;
+
+/// One poll's answers.
+#[derive(Debug, Clone, Default)]
+pub struct StoreReading {
+    pub splits: BTreeMap<SplitKey, Vec<RoleReading>>,
+    /// The API's warnings (a Thanos partial response, a Mimir limit), deduplicated.
+    pub warnings: Vec<String>,
+    pub queries: usize,
+    /// Samples in every answer together: what the poll cost the store.
+    pub samples: usize,
+}
+
+/// What the store holds for one role of one split value.
+#[derive(Debug, Clone, Default)]
+pub struct RoleReading {
+    pub window: Increases,
+    pub recent: Increases,
+    /// Some series of the role answered: the role's software is in the store.
+    pub recognised: bool,
+    pub families: Families,
+    pub version: Option<String>,
+    pub receiver_counters: bool,
+    pub ring_gauges: Vec<RingGauge>,
+    pub queue_fill_ratio: Option<f64>,
+}
+
+impl RoleReading {
+    /// The software these answers tell, as a page's families would.
+    pub fn software(&self, role: Role) -> Software {
+        Software::detect(
+            role,
+            self.version.clone(),
+            &self.families,
+            self.receiver_counters,
+        )
+    }
+}
+
+/// Runs one store-sourced pipeline's polls.
+#[derive(Debug, Clone)]
+pub struct StoreReader {
+    api: QueryApi,
+    source: Arc<StoreSource>,
+    plan: Arc<[PollQuery]>,
+}
+
+impl StoreReader {
+    pub fn new(
+        source: Arc<StoreSource>,
+        body_size_limit: u64,
+    ) -> Result<StoreReader, ClientSetupError> {
+        let client = TargetClient::new(&source.api, body_size_limit)?;
+        let api = QueryApi::new(client, source.params.clone());
+        let plan = query_plan::poll_queries(&source).into();
+        Ok(StoreReader { api, source, plan })
+    }
+
+    pub fn source(&self) -> &StoreSource {
+        &self.source
+    }
+
+    /// The API's URL without credentials.
+    pub fn shown_url(&self) -> String {
+        self.api.shown_url()
+    }
+
+    /// Queries per poll: fixed by the catalogue and the roles.
+    pub fn queries_per_poll(&self) -> usize {
+        self.plan.len()
+    }
+
+    /// Every query at `time` (Unix seconds); the first error fails the poll.
+    pub async fn read(&self, time: f64) -> Result<StoreReading, QueryError> {
+        let slots = Arc::new(tokio::sync::Semaphore::new(QUERIES_IN_FLIGHT));
+        let mut running = tokio::task::JoinSet::new();
+        for (index, q) in self.plan.iter().enumerate() {
+            let api = self.api.clone();
+            let promql = q.query.promql.clone();
+            let slots = Arc::clone(&slots);
+            running.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                (index, api.instant(&promql, time).await)
+            });
+        }
+        let mut answers = vec![None; self.plan.len()];
+        while let Some(done) = running.join_next().await {
+            let Ok((index, answer)) = done else { continue };
+            match answer {
+                Ok(vector) => answers[index] = Some(vector),
+                Err(e) => {
+                    running.abort_all();
+                    return Err(e);
+                }
+            }
+        }
+        let mut reading = StoreReading {
+            queries: self.plan.len(),
+            ..StoreReading::default()
+        };
+        for (q, vector) in self.plan.iter().zip(answers) {
+            let Some(vector) = vector else {
+                return Err(QueryError::Parse(format!(
+                    "no answer to {}: the query task stopped",
+                    q.query.promql
+                )));
+            };
+            reading.samples += vector.samples.len();
+            for w in vector.warnings {
+                if !reading.warnings.contains(&w) {
+                    reading.warnings.push(w);
+                }
+            }
+            for sample in &vector.samples {
+                self.take(&mut reading, q, sample);
+            }
+        }
+        Ok(reading)
+    }
+
+    /// Adds one sample to the reading of its split value and role.
+    fn take(&self, reading: &mut StoreReading, q: &PollQuery, sample: &Sample) {
+        let key: SplitKey = self
+            .source
+            .split_by
+            .iter()
+            .map(|l| sample.labels.get(l).cloned().unwrap_or_default())
+            .collect();
+        let roles = reading
+            .splits
+            .entry(key)
+            .or_insert_with(|| vec![RoleReading::default(); self.source.roles.len()]);
+        let role = self.source.roles[q.role].role;
+        let r = &mut roles[q.role];
+        let value = sample.value.max(0.0);
+        match (&q.query.reads, q.range) {
+            (Reads::Counter(c), range) => {
+                let into = if range == Range::Status {
+                    &mut r.recent
+                } else {
+                    &mut r.window
+                };
+                into.counters[*c as usize] += value;
+                r.recognised = true;
+                note_counter(r, role, *c);
+            }
+            (Reads::DiscardedByReason, range) => {
+                let reason = sample.labels.get("reason").cloned().unwrap_or_default();
+                let into = if range == Range::Status {
+                    &mut r.recent
+                } else {
+                    &mut r.window
+                };
+                *into.discarded.entry(reason).or_default() += value;
+                r.recognised = true;
+                r.families.note(role, "tempo_discarded_spans_total");
+            }
+            (Reads::Version { label }, _) => {
+                r.recognised = true;
+                if let Some(v) = sample.labels.get(*label).filter(|v| !v.is_empty()) {
+                    // Two versions in one split (a rollout): the highest tells the most.
+                    if r.version.as_ref().is_none_or(|old| v > old) {
+                        r.version = Some(v.clone());
+                    }
+                }
+            }
+            (Reads::RingGauge, _) => {
+                let name = sample.labels.get("__name__").map_or("", String::as_str);
+                let Some(metric) = CATALOGUE
+                    .iter()
+                    .find(|e| e.family == name && e.feeds == Feeds::RingGauge)
+                    .map(|e| e.family)
+                else {
+                    return;
+                };
+                r.ring_gauges.push(RingGauge {
+                    metric,
+                    ring: sample.labels.get("name").cloned().unwrap_or_default(),
+                    state: sample.labels.get("state").cloned().unwrap_or_default(),
+                    value: sample.value,
+                });
+            }
+            (Reads::QueueFill, _) => {
+                r.queue_fill_ratio = Some(r.queue_fill_ratio.unwrap_or(0.0).max(sample.value));
+            }
+        }
+    }
+}
+
+/// Notes the families a counter's answer shows: every spelling the catalogue reads it from
+/// tells the same, so the first is noted.
+fn note_counter(r: &mut RoleReading, role: Role, counter: Counter) {
+    if let Some(entry) = CATALOGUE.iter().find(|e| {
+        e.role == role
+            && matches!(e.feeds, Feeds::Counter(c) | Feeds::CounterWhere { counter: c, .. } if c == counter)
+    }) {
+        r.families.note(role, entry.family);
+    }
+    if matches!(counter, Counter::TempoAccepted | Counter::TempoRefused) {
+        r.receiver_counters = true;
+    }
+}

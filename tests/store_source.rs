@@ -1,0 +1,293 @@
+//! A pipeline read from a real Prometheus (Debian `prometheus`, installed by
+//! `scripts/test.sh`) agrees with the same pipelines scraped directly.
+//!
+//! Real HTTP servers on 127.0.0.1 replay the real Tempo 2.7.2 and 3.0.3 series
+//! (`testdata/fixtures/*-series/`) by the clock, one page a second (they were captured every
+//! 2 s: time runs twice as fast, ratios are the same). A real Prometheus scrapes each every
+//! second with its own `cluster` label set in `static_configs`. One spanflow reads every
+//! replay directly (a pipeline per capture) and the same data from Prometheus
+//! (`source.prometheus`, `split_by: [cluster]`): per cluster the two paths must give the
+//! same stage statuses and blocked stage, and success ratios within 2 %. A second test
+//! replays a healthy series that restarts (counters back to zero): the Prometheus path
+//! shows no failure at the reset.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{FixtureServer, Spanflow, series_pages};
+use serde_json::Value;
+
+const PROMETHEUS: &str = "/usr/bin/prometheus";
+
+/// The captures replayed: (cluster label, series folder).
+const CAPTURES: [(&str, &str); 5] = [
+    ("healthy", "fixtures/tempo-2.7.2-series/healthy"),
+    ("tls-mismatch", "fixtures/tempo-2.7.2-series/tls-mismatch"),
+    ("rate-limited", "fixtures/tempo-2.7.2-series/rate-limited"),
+    ("v3-healthy", "fixtures/tempo-3.0.3-series/healthy"),
+    (
+        "v3-rate-limited",
+        "fixtures/tempo-3.0.3-series/rate-limited",
+    ),
+];
+
+/// A real Prometheus on 127.0.0.1 scraping `targets` (`(cluster, host:port)`) every second.
+struct Prometheus {
+    _child: tokio::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    async fn start(targets: &[(String, String)]) -> Prometheus {
+        assert!(
+            Path::new(PROMETHEUS).exists(),
+            "{PROMETHEUS} missing: apt-get install prometheus (scripts/test.sh does)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = String::from(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: tempo\n    static_configs:\n",
+        );
+        for (cluster, address) in targets {
+            config.push_str(&format!(
+                "      - targets: ['{address}']\n        labels: {{cluster: '{cluster}'}}\n"
+            ));
+        }
+        let file = dir.path().join("prometheus.yml");
+        std::fs::write(&file, config).unwrap();
+        let port = common::free_port();
+        let child = common::spawn_logged(
+            PROMETHEUS,
+            &[
+                format!("--config.file={}", file.display()),
+                format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+            ],
+            &dir.path().join("prometheus.log"),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        common::wait_http_ok(&format!("{url}/-/ready"), Duration::from_secs(30)).await;
+        Prometheus {
+            _child: child,
+            url,
+            _dir: dir,
+        }
+    }
+}
+
+/// The store-sourced pipeline `fleet` over `prometheus`.
+fn fleet_pipeline(prometheus: &str) -> String {
+    format!(
+        "  - name: fleet\n    source:\n      prometheus:\n        url: '{prometheus}'\n        timeout: 900ms\n        scrape_interval: 1s\n        status_window: 4s\n        split_by: [cluster]\n        roles:\n          tempo: '{{job=\"tempo\"}}'\n"
+    )
+}
+
+/// One pipeline's stages as `(stage → (status, ratio))`, and its blocked stage.
+type Stages = (BTreeMap<String, (String, Option<f64>)>, Option<String>);
+
+fn stages_of(status: &Value, pipeline: &str) -> Option<Stages> {
+    let p = status["pipelines"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == pipeline)?;
+    let stages = p["stages"]
+        .as_array()?
+        .iter()
+        .map(|s| {
+            (
+                s["stage"].as_str().unwrap().to_owned(),
+                (
+                    s["status"].as_str().unwrap().to_owned(),
+                    s["success_ratio"].as_f64(),
+                ),
+            )
+        })
+        .collect();
+    Some((stages, p["blocked_stage"].as_str().map(str::to_owned)))
+}
+
+/// Where the two paths disagree for one cluster (empty when they agree).
+fn disagreement(direct: &Stages, store: &Stages) -> Vec<String> {
+    let mut out = Vec::new();
+    if direct.1 != store.1 {
+        out.push(format!("blocked {:?} vs {:?}", direct.1, store.1));
+    }
+    if direct.0.keys().ne(store.0.keys()) {
+        out.push(format!(
+            "stages {:?} vs {:?}",
+            direct.0.keys().collect::<Vec<_>>(),
+            store.0.keys().collect::<Vec<_>>()
+        ));
+    }
+    for (stage, (status, ratio)) in &direct.0 {
+        let Some((other, other_ratio)) = store.0.get(stage) else {
+            continue;
+        };
+        if status != other {
+            out.push(format!("{stage} {status} vs {other}"));
+        }
+        if let (Some(a), Some(b)) = (ratio, other_ratio)
+            && (a - b).abs() > 0.02
+        {
+            out.push(format!("{stage} ratio {a:.4} vs {b:.4}"));
+        }
+    }
+    out
+}
+
+/// One row of the agreement table.
+fn row(cluster: &str, direct: &Stages, store: &Stages) -> String {
+    let cells: Vec<String> = direct
+        .0
+        .iter()
+        .map(|(stage, (status, ratio))| {
+            let (other, other_ratio) = store.0.get(stage).cloned().unwrap_or_default();
+            let shown = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{r:.3}"));
+            format!(
+                "{stage}: {status} {} / {other} {}",
+                shown(*ratio),
+                shown(other_ratio)
+            )
+        })
+        .collect();
+    format!(
+        "| {cluster} | {} | {:?} / {:?} |",
+        cells.join("; "),
+        direct.1,
+        store.1
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_path_agrees_with_direct_scraping_on_every_capture() {
+    let mut servers = Vec::new();
+    let mut targets = Vec::new();
+    for (cluster, dir) in CAPTURES {
+        let server = FixtureServer::start(&format!("{dir}/endpoints")).await;
+        let address = server.base.trim_start_matches("http://").to_owned();
+        targets.push((cluster.to_owned(), address));
+        servers.push((cluster, dir, server));
+    }
+    let prometheus = Prometheus::start(&targets).await;
+
+    let mut yaml =
+        String::from("poll_interval: 1s\nwindow: 20s\nprobes: {grpc_health: false}\npipelines:\n");
+    for (cluster, _, server) in &servers {
+        yaml.push_str(&format!(
+            "  - name: {cluster}\n    targets:\n      - {{name: tempo, role: tempo, url: '{}', timeout: 900ms}}\n",
+            server.base
+        ));
+    }
+    yaml.push_str(&fleet_pipeline(&prometheus.url));
+    // Every replay starts now, so both paths see the same moment of each capture.
+    for (_, dir, server) in &servers {
+        server.play_metrics_every(series_pages(dir), Duration::from_secs(1));
+    }
+    let started = Instant::now();
+    let spanflow = Spanflow::start(&yaml, &[], std::process::Stdio::null()).await;
+
+    // Compared once the window is full, while every capture still has traffic (the
+    // shortest has 43 pages): the two paths must agree on every cluster at one moment.
+    tokio::time::sleep(Duration::from_secs(24).saturating_sub(started.elapsed())).await;
+    let mut last = Vec::new();
+    let mut agreed = None;
+    while started.elapsed() < Duration::from_secs(40) {
+        let status = spanflow.status().await;
+        let mut table = Vec::new();
+        let mut apart = Vec::new();
+        for (cluster, _, _) in &servers {
+            let direct = stages_of(&status, cluster).expect("the direct pipeline");
+            let Some(store) = stages_of(&status, &format!("fleet/{cluster}")) else {
+                apart.push(format!("{cluster}: no fleet/{cluster} pipeline"));
+                continue;
+            };
+            table.push(row(cluster, &direct, &store));
+            for d in disagreement(&direct, &store) {
+                apart.push(format!("{cluster}: {d}"));
+            }
+        }
+        if apart.is_empty() {
+            agreed = Some(table);
+            break;
+        }
+        last = apart;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let Some(table) = agreed else {
+        panic!(
+            "the Prometheus path and direct scraping never agreed on every capture; last differences:\n{}\n{}",
+            last.join("\n"),
+            serde_json::to_string_pretty(&spanflow.status().await["sources"]).unwrap()
+        );
+    };
+    eprintln!(
+        "| cluster | stage: direct status ratio / Prometheus status ratio | blocked (direct / Prometheus) |\n|---|---|---|\n{}",
+        table.join("\n")
+    );
+    // The contract is the same: the store-sourced pipelines are on /metrics by name, and
+    // the source's own health is there.
+    let metrics = spanflow.metrics().await;
+    for expected in [
+        "spanflow_pipeline_blocked_stage{pipeline=\"fleet/tls-mismatch\",stage=\"tempo_ingester\"} 1",
+        "spanflow_source_up{pipeline=\"fleet\",source=\"prometheus\"} 1",
+        "spanflow_source_partial{pipeline=\"fleet\"} 0",
+    ] {
+        assert!(metrics.contains(expected), "{expected} not in:\n{metrics}");
+    }
+}
+
+/// A healthy series that restarts halfway (every counter back to zero, as after a Tempo
+/// restart; a constructed page order of a real capture).
+fn restarting(dir: &str) -> Vec<String> {
+    let pages = series_pages(dir);
+    let half: Vec<String> = pages[..pages.len() / 2].to_vec();
+    half.iter().chain(half.iter()).cloned().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counter_reset_is_no_failure_through_prometheus() {
+    let dir = "fixtures/tempo-2.7.2-series/healthy";
+    let server = FixtureServer::start(&format!("{dir}/endpoints")).await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let prometheus = Prometheus::start(&[("restarts".to_owned(), address)]).await;
+    let pages = restarting(dir);
+    let reset_at = pages.len() / 2;
+    server.play_metrics_every(pages, Duration::from_secs(1));
+    let started = Instant::now();
+    let yaml = format!(
+        "poll_interval: 1s\nwindow: 10s\nprobes: {{grpc_health: false}}\npipelines:\n{}",
+        fleet_pipeline(&prometheus.url)
+    );
+    let spanflow = Spanflow::start(&yaml, &[], std::process::Stdio::null()).await;
+    // From before the reset to well after it, no stage of the pipeline is ever failing.
+    let until = Duration::from_secs(reset_at as u64 + 12);
+    let mut seen_ok_after_reset = false;
+    tokio::time::sleep(Duration::from_secs(reset_at as u64 - 6).saturating_sub(started.elapsed()))
+        .await;
+    while started.elapsed() < until {
+        let status = spanflow.status().await;
+        if let Some((stages, blocked)) = stages_of(&status, "fleet/restarts") {
+            assert_eq!(blocked, None, "{stages:?}");
+            for (stage, (s, ratio)) in &stages {
+                assert!(
+                    s != "failing" && s != "degraded",
+                    "{stage} {s} ({ratio:?}) at {:?} (reset at {reset_at} s)",
+                    started.elapsed()
+                );
+            }
+            if started.elapsed() > Duration::from_secs(reset_at as u64 + 4) {
+                seen_ok_after_reset |= stages
+                    .get("tempo_distributor")
+                    .is_some_and(|(s, _)| s == "ok");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        seen_ok_after_reset,
+        "the distributor was never ok after the reset"
+    );
+}
