@@ -291,3 +291,205 @@ async fn a_counter_reset_is_no_failure_through_prometheus() {
         "the distributor was never ok after the reset"
     );
 }
+
+/// A store-sourced pipeline over the query API at `url` (no split unless `split`).
+fn store_yaml(url: &str, extra: &str) -> String {
+    format!(
+        "poll_interval: 1s\nwindow: 10s\nprobes: {{grpc_health: false}}\npipelines:\n  - name: fleet\n    source:\n      prometheus:\n        url: '{url}'\n        timeout: 500ms\n        scrape_interval: 1s\n        roles: {{tempo: '{{job=\"tempo\"}}'}}\n{extra}"
+    )
+}
+
+/// Polls spanflow's status until `check` holds for it (10 s at most), and returns it.
+async fn status_when(spanflow: &Spanflow, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = spanflow.status().await;
+        if check(&status) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "never came: {status:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn mimir_thanos_shapes_and_partial_answers_reach_the_pipeline() {
+    // Mimir behind its /prometheus prefix with a tenant, and Thanos' parameters passed
+    // through; a partial answer (Thanos says so in `warnings`).
+    let partial = r#"{"status":"success","warnings":["store gateway eu-2 unreachable"],"data":{"resultType":"vector","result":[{"metric":{"cluster":"eu"},"value":[1,"7"]}]}}"#;
+    let (base, seen) = common::query_api(200, partial, Duration::ZERO).await;
+    let yaml = store_yaml(
+        &format!("{base}/prometheus"),
+        "        headers: {X-Scope-OrgID: ops}\n        params: {dedup: 'true', partial_response: 'true'}\n        split_by: [cluster]\n",
+    );
+    let spanflow = Spanflow::start(&yaml, &[], std::process::Stdio::null()).await;
+    let status = status_when(&spanflow, |s| {
+        s["pipelines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "fleet/eu")
+    })
+    .await;
+    let (path, params, tenant) = seen.lock().unwrap().clone().unwrap();
+    assert_eq!(path, "/prometheus/api/v1/query");
+    assert_eq!(tenant.as_deref(), Some("ops"));
+    for want in [("dedup", "true"), ("partial_response", "true")] {
+        assert!(
+            params.iter().any(|(k, v)| k == want.0 && v == want.1),
+            "{params:?}"
+        );
+    }
+    assert!(params.iter().any(|(k, _)| k == "time"), "{params:?}");
+    let eu = status["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "fleet/eu")
+        .unwrap();
+    assert_eq!(eu["partial"], true, "{eu:#}");
+    assert_eq!(eu["source"], "fleet");
+    assert_eq!(
+        status["sources"][0]["warnings"][0],
+        "store gateway eu-2 unreachable"
+    );
+    let metrics = spanflow.metrics().await;
+    assert!(
+        metrics.contains("spanflow_source_partial{pipeline=\"fleet\"} 1"),
+        "{metrics}"
+    );
+    let page = spanflow.get("/").await.unwrap();
+    assert!(page.contains("id=\"fleet/eu/partial\""), "{page}");
+    assert!(page.contains("store gateway eu-2 unreachable"), "{page}");
+}
+
+#[tokio::test]
+async fn errors_proxies_and_slow_stores_make_every_stage_unknown_with_the_message() {
+    let error = r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:1: parse error"}"#;
+    let cases = [
+        (
+            400,
+            error,
+            Duration::ZERO,
+            "api_error",
+            "bad_data: invalid parameter",
+        ),
+        (
+            503,
+            "upstream connect error\n",
+            Duration::ZERO,
+            "http_status",
+            "HTTP status 503: upstream connect error",
+        ),
+        (
+            200,
+            "{}",
+            Duration::from_secs(3),
+            "timeout",
+            "timed out after 500ms",
+        ),
+    ];
+    for (code, body, delay, reason, message) in cases {
+        let (base, _) = common::query_api(code, body, delay).await;
+        let spanflow =
+            Spanflow::start(&store_yaml(&base, ""), &[], std::process::Stdio::null()).await;
+        let status = status_when(&spanflow, |s| s["sources"][0]["up"] == false).await;
+        let fleet = &status["pipelines"][0];
+        assert_eq!(fleet["name"], "fleet");
+        for stage in fleet["stages"].as_array().unwrap() {
+            assert_eq!(stage["status"], "unknown", "{reason}: {stage:#}");
+            assert!(
+                stage["reason"].as_str().unwrap().contains(message),
+                "{reason}: {stage:#}"
+            );
+        }
+        assert!(
+            status["sources"][0]["last_error"]
+                .as_str()
+                .unwrap()
+                .contains(message),
+            "{status:#}"
+        );
+        let metrics = spanflow.metrics().await;
+        for expected in [
+            "spanflow_source_up{pipeline=\"fleet\",source=\"prometheus\"} 0".to_owned(),
+            format!(
+                "spanflow_source_query_errors_total{{pipeline=\"fleet\",reason=\"{reason}\"}} "
+            ),
+        ] {
+            assert!(metrics.contains(&expected), "{expected}:\n{metrics}");
+        }
+        assert!(
+            common::sample(
+                &metrics,
+                &format!(
+                    "spanflow_source_query_errors_total{{pipeline=\"fleet\",reason=\"{reason}\"}}"
+                )
+            )
+            .unwrap()
+                >= 1.0
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diagnose_names_the_cause_from_the_store_and_says_what_tempo_api_would_add() {
+    let dir = "fixtures/tempo-2.7.2-series/tls-mismatch";
+    let server = FixtureServer::start(&format!("{dir}/endpoints")).await;
+    // The cluster label is the Tempo's address, so a tempo_api template can name it.
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let prometheus = Prometheus::start(&[(address.clone(), address.clone())]).await;
+    server.play_metrics_every(series_pages(dir), Duration::from_secs(1));
+    let started = Instant::now();
+    let pipeline = |name: &str, extra: &str| {
+        format!(
+            "  - name: {name}\n    source:\n      prometheus:\n        url: '{}'\n        timeout: 900ms\n        scrape_interval: 1s\n        status_window: 4s\n        split_by: [cluster]\n        roles: {{tempo: '{{job=\"tempo\"}}'}}\n{extra}",
+            prometheus.url
+        )
+    };
+    let yaml = format!(
+        "poll_interval: 1s\nwindow: 10s\nprobes: {{grpc_health: false}}\npipelines:\n{}{}",
+        pipeline("without", ""),
+        pipeline("with", "        tempo_api: {url: 'http://{cluster}'}\n"),
+    );
+    // The store holds the history: once it has a window of the incident, one diagnose of a
+    // couple of seconds says it all.
+    tokio::time::sleep(Duration::from_secs(12).saturating_sub(started.elapsed())).await;
+    let (code, out, err) = common::run_diagnose_on(&yaml, "2s", &["--output", "json"]).await;
+    assert_eq!(code, 1, "{out}\n{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let pipeline = |name: &str| {
+        report["pipelines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == format!("{name}/{address}"))
+            .unwrap_or_else(|| panic!("no {name}/{address} in {report:#}"))
+            .clone()
+    };
+    for name in ["with", "without"] {
+        let p = pipeline(name);
+        assert_eq!(p["blocked_stage"], "tempo_ingester", "{p:#}");
+    }
+    let cause = |p: &Value| {
+        p["causes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["cause"] == "grpc_tls_mismatch")
+            .cloned()
+            .unwrap_or_else(|| panic!("no grpc_tls_mismatch in {p:#}"))
+    };
+    // With Tempo's API, /status/config proves it; without, it is one of two possible
+    // causes and the evidence says what was not read.
+    let with = cause(&pipeline("with"));
+    assert_eq!(with["certainty"], "confirmed", "{with:#}");
+    let without = cause(&pipeline("without"));
+    assert_eq!(without["certainty"], "possible", "{without:#}");
+    let evidence = without["evidence"].to_string();
+    assert!(
+        evidence.contains(spanflow::diagnose::STORE_WITHOUT_TEMPO_API),
+        "{evidence}"
+    );
+    assert!(!with["evidence"].to_string().contains("has no tempo_api"));
+}

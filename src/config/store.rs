@@ -431,6 +431,140 @@ fn matchers_of(selector: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+
+    const FULL: &str = r#"
+poll_interval: 15s
+window: 5m
+pipelines:
+  - name: fleet
+    source:
+      prometheus:
+        url: http://mimir:8080/prometheus
+        headers: {X-Scope-OrgID: ops}
+        params: {dedup: "true"}
+        timeout: 10s
+        split_by: [cluster]
+        roles:
+          tempo: '{job=~".+/(distributor|ingester)"}'
+          collector: '{job=~".+/otel-collector"}'
+          app: {selector: '{job="backend"}', success: 'otel_sdk_exporter_span_exported_total{error_type=""}', failure: 'otel_sdk_exporter_span_exported_total{error_type!=""}'}
+        tempo_api: {url: 'https://tempo.{cluster}.example:3200'}
+"#;
+
+    fn error_of(source: &str) -> String {
+        let yaml = format!("pipelines:\n  - name: fleet\n    source:\n      prometheus:\n{source}");
+        Config::from_yaml(&yaml, "s.yml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_issue_example_loads_with_its_defaults() {
+        let c = Config::from_yaml(FULL, "s.yml").unwrap();
+        assert!(c.targets.is_empty());
+        let s = c.pipelines[0].source.as_ref().unwrap();
+        assert_eq!(s.api.url.as_str(), "http://mimir:8080/prometheus");
+        assert_eq!(s.api.headers["X-Scope-OrgID"], "ops");
+        assert_eq!(s.params, [("dedup".to_owned(), "true".to_owned())]);
+        assert_eq!(s.split_by, ["cluster"]);
+        assert_eq!(s.scrape_interval, DEFAULT_SCRAPE_INTERVAL);
+        assert_eq!(s.status_window, Duration::from_secs(60));
+        assert_eq!(s.window, Duration::from_secs(300));
+        let roles: Vec<(Role, &str)> = s
+            .roles
+            .iter()
+            .map(|r| (r.role, r.matchers.as_str()))
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                (Role::App, r#"job="backend""#),
+                (Role::Collector, r#"job=~".+/otel-collector""#),
+                (Role::Tempo, r#"job=~".+/(distributor|ingester)""#),
+            ]
+        );
+        assert_eq!(
+            s.tempo_api.as_ref().unwrap().url_template,
+            "https://tempo.{cluster}.example:3200"
+        );
+    }
+
+    #[test]
+    fn every_mistake_names_its_field() {
+        let url = "        url: http://p:9090\n";
+        let roles = "        roles: {tempo: '{job=\"t\"}'}\n";
+        for (block, want) in [
+            (
+                format!("{url}"),
+                "pipelines[0].source.prometheus.roles: name the series of at least one role",
+            ),
+            (
+                format!("{url}        roles: {{tempo: 'job=\"t\"'}}\n"),
+                "pipelines[0].source.prometheus.roles.tempo: \"job=\\\"t\\\"\" must be a label selector in braces",
+            ),
+            (
+                format!("{url}        roles: {{tempo: '{{job=t}}'}}\n"),
+                "roles.tempo: label values must be in double quotes",
+            ),
+            (
+                format!("        url: ftp://p\n{roles}"),
+                "pipelines[0].source.prometheus.url: \"ftp://p\" must be an absolute http:// or https:// URL",
+            ),
+            (
+                format!("{url}{roles}        split_by: [cluster, cluster]\n"),
+                "split_by: \"cluster\" is listed twice",
+            ),
+            (
+                format!("{url}{roles}        split_by: ['a-b']\n"),
+                "split_by: \"a-b\" is not a label name",
+            ),
+            (
+                format!("{url}{roles}        scrape_interval: 30s\n        status_window: 45s\n"),
+                "status_window: must hold at least two scrapes (1m)",
+            ),
+            (
+                format!("{url}{roles}        status_window: 10m\n"),
+                "status_window: must not be longer than window (5m)",
+            ),
+            (
+                format!("{url}{roles}        timeout: 1m\n"),
+                "timeout: must be above zero and at most poll_interval (15s)",
+            ),
+            (
+                format!("{url}{roles}        tempo_api: {{url: 'http://tempo.{{region}}:3200'}}\n"),
+                "tempo_api.url: {region} is not a label of split_by ()",
+            ),
+            (
+                format!(
+                    "{url}{roles}        bearer_token_file: /t\n        basic_auth: {{username: u}}\n"
+                ),
+                "basic_auth: use either bearer_token_file or basic_auth",
+            ),
+        ] {
+            let e = error_of(&block);
+            assert!(e.contains(want), "{block}\n→ {e}\nwants {want}");
+        }
+        let both = "pipelines:\n  - name: f\n    targets: [{name: t, role: tempo, url: 'http://x:1'}]\n    source: {prometheus: {url: 'http://p:9090', roles: {tempo: '{}'}}}\n";
+        assert!(
+            Config::from_yaml(both, "s.yml")
+                .unwrap_err()
+                .to_string()
+                .contains("a pipeline reads either its targets or a source, not both")
+        );
+        let neither = "pipelines:\n  - name: f\n";
+        assert!(
+            Config::from_yaml(neither, "s.yml")
+                .unwrap_err()
+                .to_string()
+                .contains("pipelines[0].targets: at least one target (or a source) is needed")
+        );
+        let empty = "pipelines:\n  - name: f\n    source: {}\n";
+        assert!(
+            Config::from_yaml(empty, "s.yml")
+                .unwrap_err()
+                .to_string()
+                .contains("pipelines[0].source: needs a prometheus block")
+        );
+    }
 
     #[test]
     fn role_selectors_keep_their_matchers_and_refuse_what_is_not_a_selector() {

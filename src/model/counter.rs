@@ -210,6 +210,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn all_lists_every_counter_at_its_index() {
+        for (i, c) in Counter::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i);
+        }
+    }
+
+    #[test]
     fn replication_factor_3_cancellations_are_not_failures() {
         let mut inc = Increases::default();
         inc.counters[Counter::TempoAppends as usize] = 12.0;

@@ -398,4 +398,75 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_poll_is_a_fixed_number_of_queries_that_all_parse() {
+        let config = crate::config::Config::from_yaml(
+            r#"
+pipelines:
+  - name: fleet
+    source:
+      prometheus:
+        url: http://p:9090
+        split_by: [cluster, namespace]
+        roles:
+          tempo: '{job=~".+/(distributor|ingester)"}'
+          collector: '{job=~".+/otel-collector"}'
+          app: {selector: '{job="backend"}', success: 'otel_sdk_exporter_span_exported_total{error_type=""}', failure: 'otel_sdk_exporter_span_exported_total'}
+"#,
+            "x",
+        )
+        .unwrap();
+        let source = config.pipelines[0].source.as_ref().unwrap();
+        let queries = poll_queries(source);
+        for q in &queries {
+            promql_parser::parser::parse(&q.query.promql)
+                .unwrap_or_else(|e| panic!("{}: {e}", q.query.promql));
+            assert!(
+                q.query.promql.contains("cluster, namespace"),
+                "{}",
+                q.query.promql
+            );
+        }
+        let count = |role: Role| {
+            queries
+                .iter()
+                .filter(|q| source.roles[q.role].role == role)
+                .count()
+        };
+        // Per role: its counters (and discards) twice, plus its version, ring and queue reads.
+        let tempo_counters = counter_queries(Role::Tempo, "", &[], Duration::from_secs(1)).len();
+        let collector_counters =
+            counter_queries(Role::Collector, "", &[], Duration::from_secs(1)).len();
+        assert_eq!(count(Role::Tempo), tempo_counters * 2 + 2);
+        assert_eq!(count(Role::Collector), collector_counters * 2 + 2);
+        assert_eq!(count(Role::App), 2 * 2);
+        eprintln!(
+            "queries per poll: {} (tempo {}, collector {}, app {})",
+            queries.len(),
+            count(Role::Tempo),
+            count(Role::Collector),
+            count(Role::App)
+        );
+        let app = queries
+            .iter()
+            .find(|q| {
+                q.query.reads == Reads::Counter(Counter::AppSuccess) && q.range == Range::Window
+            })
+            .unwrap();
+        assert_eq!(
+            app.query.promql,
+            r#"sum by (cluster, namespace) (increase(otel_sdk_exporter_span_exported_total{error_type="",job="backend"}[300s]))"#
+        );
+        let failure = queries
+            .iter()
+            .find(|q| {
+                q.query.reads == Reads::Counter(Counter::AppFailure) && q.range == Range::Status
+            })
+            .unwrap();
+        assert_eq!(
+            failure.query.promql,
+            r#"sum by (cluster, namespace) (increase(otel_sdk_exporter_span_exported_total{job="backend"}[60s]))"#
+        );
+    }
 }
