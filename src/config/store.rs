@@ -494,7 +494,7 @@ pipelines:
         let roles = "        roles: {tempo: '{job=\"t\"}'}\n";
         for (block, want) in [
             (
-                format!("{url}"),
+                url.to_string(),
                 "pipelines[0].source.prometheus.roles: name the series of at least one role",
             ),
             (
