@@ -651,8 +651,14 @@ fn expand(values: &str) -> impl Fn(usize) -> f64 {
     move |i| start + step * i as f64
 }
 
-#[tokio::test]
-async fn recording_rules_give_the_ratios_spanflow_computes_from_the_same_counters() {
+/// The recording-rule unit test's input series per job (`(series, values)`), and the
+/// ratios promtool checks per (record, job).
+type RuleCase = (
+    BTreeMap<String, Vec<(String, String)>>,
+    BTreeMap<(String, String), f64>,
+);
+
+fn recording_rule_case() -> RuleCase {
     let test = yaml("alerts/tests/spanflow-recording-test.yaml");
     let case = &test["tests"][0];
     // Series per job.
@@ -695,7 +701,12 @@ async fn recording_rules_give_the_ratios_spanflow_computes_from_the_same_counter
             expected.insert((record.clone(), job), s["value"].as_f64().unwrap());
         }
     }
-    let stage_of = |record: &str| match record {
+    (jobs, expected)
+}
+
+/// The stage a recording rule's ratio is of.
+fn stage_of(record: &str) -> Option<spanflow::model::stage::Stage> {
+    match record {
         "cluster_namespace_job:tempo_distributor_success:ratio_rate5m" => {
             Some(spanflow::model::stage::Stage::TempoDistributor)
         }
@@ -709,8 +720,12 @@ async fn recording_rules_give_the_ratios_spanflow_computes_from_the_same_counter
             Some(spanflow::model::stage::Stage::CollectorExporter)
         }
         _ => None,
-    };
+    }
+}
 
+#[tokio::test]
+async fn recording_rules_give_the_ratios_spanflow_computes_from_the_same_counters() {
+    let (jobs, expected) = recording_rule_case();
     let mut compared = 0;
     for (job, series) in &jobs {
         let role = if job.starts_with("tempo") {
@@ -772,4 +787,83 @@ async fn recording_rules_give_the_ratios_spanflow_computes_from_the_same_counter
     }
     assert_eq!(compared, expected.len());
     assert!(compared >= 10, "only {compared} ratios compared");
+}
+
+/// The same input series, backfilled into a real Prometheus with `promtool tsdb
+/// create-blocks-from openmetrics` (15 s apart, the last one a few seconds ago), read by
+/// spanflow's Prometheus source split by job: the recording rules' ratios again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_rules_give_the_ratios_spanflow_reads_from_prometheus() {
+    let (jobs, expected) = recording_rule_case();
+    let steps = 40usize;
+    let end = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 2;
+    // OpenMetrics wants each family's samples together: series sorted by name.
+    let mut series: Vec<&(String, String)> = jobs.values().flatten().collect();
+    series.sort();
+    let mut om = String::new();
+    for (s, values) in series {
+        let value = expand(values);
+        for step in 0..=steps {
+            let at = end - ((steps - step) * 15) as u64;
+            om.push_str(&format!("{s} {} {at}\n", value(step)));
+        }
+    }
+    om.push_str("# EOF\n");
+    let prometheus = common::Prometheus::backfilled(&om).await;
+    let config = spanflow::config::Config::from_yaml(
+        &format!(
+            "poll_interval: 1s\nwindow: 5m\nprobes: {{grpc_health: false}}\npipelines:\n  - name: rules\n    source:\n      prometheus:\n        url: '{}'\n        timeout: 1s\n        split_by: [job]\n        roles:\n          tempo: '{{job=~\"tempo-.+\"}}'\n          collector: '{{job=~\"otelcol-.+\"}}'\n",
+            prometheus.url
+        ),
+        "rules.yml",
+    )
+    .unwrap();
+    let engine = spanflow::engine::start(std::sync::Arc::new(config)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let snapshot = loop {
+        let s = engine.snapshot.load_full();
+        if s.sources.first().is_some_and(|s| s.up == Some(true)) && s.pipelines.len() == jobs.len()
+        {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no answer from the backfilled Prometheus: {:?}",
+            s.sources
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let mut compared = 0;
+    for ((record, job), want) in &expected {
+        let pipeline = snapshot
+            .pipeline(&format!("rules/{job}"))
+            .unwrap_or_else(|| panic!("no pipeline rules/{job}"));
+        let got = if record == "cluster_namespace_job:otelcol_exporter_queue_fill:ratio" {
+            pipeline
+                .targets
+                .iter()
+                .find_map(|t| t.queue_fill_ratio)
+                .unwrap_or_else(|| panic!("{job}: no queue fill from Prometheus"))
+        } else {
+            let stage = stage_of(record).unwrap_or_else(|| panic!("no stage for {record}"));
+            pipeline
+                .stages
+                .iter()
+                .find(|s| s.stage == stage)
+                .and_then(|s| s.success_ratio)
+                .unwrap_or_else(|| panic!("{job}: no ratio for {} from Prometheus", stage.as_str()))
+        };
+        assert!(
+            (got - want).abs() < 1e-4,
+            "{job} {record}: spanflow through Prometheus {got}, recording rule {want}"
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, expected.len());
+    assert!(compared >= 10, "only {compared} ratios compared");
+    eprintln!("{compared} recording-rule ratios agree through Prometheus");
 }

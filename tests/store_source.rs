@@ -14,13 +14,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{FixtureServer, Spanflow, series_pages};
 use serde_json::Value;
-
-const PROMETHEUS: &str = "/usr/bin/prometheus";
 
 /// The captures replayed: (cluster label, series folder).
 const CAPTURES: [(&str, &str); 5] = [
@@ -33,50 +30,6 @@ const CAPTURES: [(&str, &str); 5] = [
         "fixtures/tempo-3.0.3-series/rate-limited",
     ),
 ];
-
-/// A real Prometheus on 127.0.0.1 scraping `targets` (`(cluster, host:port)`) every second.
-struct Prometheus {
-    _child: tokio::process::Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Prometheus {
-    async fn start(targets: &[(String, String)]) -> Prometheus {
-        assert!(
-            Path::new(PROMETHEUS).exists(),
-            "{PROMETHEUS} missing: apt-get install prometheus (scripts/test.sh does)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = String::from(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: tempo\n    static_configs:\n",
-        );
-        for (cluster, address) in targets {
-            config.push_str(&format!(
-                "      - targets: ['{address}']\n        labels: {{cluster: '{cluster}'}}\n"
-            ));
-        }
-        let file = dir.path().join("prometheus.yml");
-        std::fs::write(&file, config).unwrap();
-        let port = common::free_port();
-        let child = common::spawn_logged(
-            PROMETHEUS,
-            &[
-                format!("--config.file={}", file.display()),
-                format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-                format!("--web.listen-address=127.0.0.1:{port}"),
-            ],
-            &dir.path().join("prometheus.log"),
-        );
-        let url = format!("http://127.0.0.1:{port}");
-        common::wait_http_ok(&format!("{url}/-/ready"), Duration::from_secs(30)).await;
-        Prometheus {
-            _child: child,
-            url,
-            _dir: dir,
-        }
-    }
-}
 
 /// The store-sourced pipeline `fleet` over `prometheus`.
 fn fleet_pipeline(prometheus: &str) -> String {
@@ -171,7 +124,7 @@ async fn prometheus_path_agrees_with_direct_scraping_on_every_capture() {
         targets.push((cluster.to_owned(), address));
         servers.push((cluster, dir, server));
     }
-    let prometheus = Prometheus::start(&targets).await;
+    let prometheus = common::Prometheus::scraping(&targets).await;
 
     let mut yaml =
         String::from("poll_interval: 1s\nwindow: 20s\nprobes: {grpc_health: false}\npipelines:\n");
@@ -252,7 +205,7 @@ async fn a_counter_reset_is_no_failure_through_prometheus() {
     let dir = "fixtures/tempo-2.7.2-series/healthy";
     let server = FixtureServer::start(&format!("{dir}/endpoints")).await;
     let address = server.base.trim_start_matches("http://").to_owned();
-    let prometheus = Prometheus::start(&[("restarts".to_owned(), address)]).await;
+    let prometheus = common::Prometheus::scraping(&[("restarts".to_owned(), address)]).await;
     let pages = restarting(dir);
     let reset_at = pages.len() / 2;
     server.play_metrics_every(pages, Duration::from_secs(1));
@@ -438,7 +391,7 @@ async fn diagnose_names_the_cause_from_the_store_and_says_what_tempo_api_would_a
     let server = FixtureServer::start(&format!("{dir}/endpoints")).await;
     // The cluster label is the Tempo's address, so a tempo_api template can name it.
     let address = server.base.trim_start_matches("http://").to_owned();
-    let prometheus = Prometheus::start(&[(address.clone(), address.clone())]).await;
+    let prometheus = common::Prometheus::scraping(&[(address.clone(), address.clone())]).await;
     server.play_metrics_every(series_pages(dir), Duration::from_secs(1));
     let started = Instant::now();
     let pipeline = |name: &str, extra: &str| {

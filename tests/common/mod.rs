@@ -860,3 +860,80 @@ pub async fn query_api(status: u16, body: &'static str, delay: Duration) -> (Str
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (base, seen)
 }
+
+/// A real Prometheus (Debian `prometheus`) on 127.0.0.1, killed when dropped.
+pub struct Prometheus {
+    _child: tokio::process::Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    const BINARY: &'static str = "/usr/bin/prometheus";
+
+    /// Scraping `targets` (`(cluster, host:port)`, job `tempo`) every second, each with its
+    /// `cluster` label set in `static_configs`.
+    pub async fn scraping(targets: &[(String, String)]) -> Prometheus {
+        let mut config = String::from(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: tempo\n    static_configs:\n",
+        );
+        for (cluster, address) in targets {
+            config.push_str(&format!(
+                "      - targets: ['{address}']\n        labels: {{cluster: '{cluster}'}}\n"
+            ));
+        }
+        Prometheus::start(&config, |_| {}).await
+    }
+
+    /// Serving the samples of `openmetrics` (with timestamps), backfilled into its TSDB by
+    /// `promtool tsdb create-blocks-from openmetrics`; it scrapes nothing.
+    pub async fn backfilled(openmetrics: &str) -> Prometheus {
+        Prometheus::start("global: {}\n", |data| {
+            let input = data.with_extension("om");
+            std::fs::write(&input, openmetrics).unwrap();
+            let out = std::process::Command::new("promtool")
+                .args(["tsdb", "create-blocks-from", "openmetrics"])
+                .arg(&input)
+                .arg(data)
+                .output()
+                .expect("promtool (Debian prometheus; scripts/test.sh installs it)");
+            assert!(
+                out.status.success(),
+                "promtool tsdb create-blocks-from openmetrics: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        })
+        .await
+    }
+
+    async fn start(config: &str, prepare: impl FnOnce(&std::path::Path)) -> Prometheus {
+        assert!(
+            std::path::Path::new(Prometheus::BINARY).exists(),
+            "{} missing: apt-get install prometheus (scripts/test.sh does)",
+            Prometheus::BINARY
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        prepare(&data);
+        let file = dir.path().join("prometheus.yml");
+        std::fs::write(&file, config).unwrap();
+        let port = free_port();
+        let child = spawn_logged(
+            Prometheus::BINARY,
+            &[
+                format!("--config.file={}", file.display()),
+                format!("--storage.tsdb.path={}", data.display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+            ],
+            &dir.path().join("prometheus.log"),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        wait_http_ok(&format!("{url}/-/ready"), Duration::from_secs(30)).await;
+        Prometheus {
+            _child: child,
+            url,
+            _dir: dir,
+        }
+    }
+}
