@@ -221,8 +221,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cli.web.web_config()?;
             let count = config.targets.len();
             let pipelines = config.pipelines.len();
+            let stores = config
+                .pipelines
+                .iter()
+                .filter(|p| p.source.is_some())
+                .count();
+            let stores = match stores {
+                0 => String::new(),
+                1 => " and 1 metrics store".to_owned(),
+                n => format!(" and {n} metrics stores"),
+            };
             println!(
-                "{}: valid, {count} target{} in {pipelines} pipeline{}",
+                "{}: valid, {count} target{}{stores} in {pipelines} pipeline{}",
                 path.display(),
                 if count == 1 { "" } else { "s" },
                 if pipelines == 1 { "" } else { "s" }

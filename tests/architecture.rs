@@ -163,3 +163,55 @@ async fn the_readme_metric_table_matches_real_output() {
         assert_eq!(labels, &observed[name].1, "{name}: labels");
     }
 }
+
+/// docs/query-plan.md lists exactly the queries spanflow runs for examples/spanflow-store.yml.
+#[test]
+fn the_query_plan_doc_lists_the_queries_spanflow_runs() {
+    use spanflow::source::query_plan::{Range, Reads, poll_queries};
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = spanflow::config::Config::load(std::path::Path::new(&format!(
+        "{root}/examples/spanflow-store.yml"
+    )))
+    .unwrap();
+    let source = config.pipelines[0].source.as_ref().unwrap();
+    let mut listed = String::new();
+    for q in poll_queries(source) {
+        let range = match q.range {
+            Range::Window => format!(
+                "over window ({})",
+                humantime::format_duration(source.window)
+            ),
+            Range::Status => format!(
+                "over status_window ({})",
+                humantime::format_duration(source.status_window)
+            ),
+            Range::Now => "now".to_owned(),
+        };
+        let reads = match &q.query.reads {
+            Reads::Counter(c) => format!("{c:?}"),
+            Reads::DiscardedByReason => "discarded spans by reason".to_owned(),
+            Reads::Version { label } => format!("version ({label})"),
+            Reads::RingGauge => "ring states".to_owned(),
+            Reads::QueueFill => "fullest queue".to_owned(),
+        };
+        listed.push_str(&format!(
+            "# {}: {reads}, {range}\n{}\n",
+            source.roles[q.role].role.as_str(),
+            q.query.promql
+        ));
+    }
+    let path = format!("{root}/docs/query-plan.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let marker = "<!-- queries: examples/spanflow-store.yml -->\n```promql\n";
+    let start = doc.find(marker).expect("the marker in docs/query-plan.md") + marker.len();
+    let end = start + doc[start..].find("```").unwrap();
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, format!("{}{listed}{}", &doc[..start], &doc[end..])).unwrap();
+        return;
+    }
+    assert_eq!(
+        doc[start..end],
+        listed,
+        "docs/query-plan.md is out of date (UPDATE_GOLDEN=1)"
+    );
+}

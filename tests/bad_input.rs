@@ -324,6 +324,10 @@ fn the_example_configs_are_valid() {
     for (example, summary) in [
         ("spanflow.yml", "valid, 3 targets in 1 pipeline"),
         ("spanflow-fleet.yml", "valid, 4 targets in 2 pipelines"),
+        (
+            "spanflow-store.yml",
+            "valid, 0 targets and 1 metrics store in 1 pipeline",
+        ),
     ] {
         let path = format!("{}/examples/{example}", env!("CARGO_MANIFEST_DIR"));
         let out = spanflow(&["check-config", "--config.file", &path]);
