@@ -61,6 +61,9 @@ pub(super) fn judge_stage(
             },
             "the window",
         )
+    } else if members.iter().any(|t| t.from_store) {
+        // A store's status window is one increase, already over several scrapes.
+        (recent(stage, members, generation, 1), "the status window")
     } else {
         let last = recent(stage, members, generation, 1);
         if last.success + last.failure > 0.0 {

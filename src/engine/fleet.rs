@@ -124,10 +124,11 @@ impl Fleet {
         &self.config
     }
 
-    /// Every discovering target has answered once (or there is none): until then a
-    /// snapshot would show their stages without instances.
-    pub(super) fn discovery_settled(&self) -> bool {
-        self.answered.len() == self.discovery.len()
+    /// Every discovering target and every metrics store has answered once (or there is
+    /// none): until then a snapshot would show their stages without instances, and a
+    /// store-sourced pipeline without its split pipelines.
+    pub(super) fn settled(&self) -> bool {
+        self.answered.len() == self.discovery.len() && self.stores.iter().all(|s| s.answered)
     }
 
     /// Starts polling every written target (one instance each).

@@ -176,7 +176,8 @@ impl Prepared {
             pipelines,
             mut timeline,
         } = carried;
-        let reloading = !states.is_empty();
+        // The stopped engine had pipelines: this is a reload.
+        let reloading = !pipelines.is_empty();
         let names: Vec<&str> = config.pipelines.iter().map(|p| p.name.as_str()).collect();
         timeline.retain_pipelines(&names);
 
@@ -210,10 +211,10 @@ impl Prepared {
                 stopped.clone(),
             ));
         }
-        // After a reload with discovery, the first snapshot waits for the first answers
-        // (run): made now, it would show discovered stages without instances — a false
-        // `unknown` in the timeline of stages that never changed.
-        if !reloading || fleet.discovery_settled() {
+        // After a reload with discovery or a metrics store, the first snapshot waits for the
+        // first answers (run): made now, it would show discovered stages without instances, or a
+        // split pipeline not at all — a false change in the timeline of stages that never changed.
+        if !reloading || fleet.settled() {
             snapshot.store(Arc::new(fleet.snapshot(&mut timeline)));
         }
 
@@ -340,7 +341,7 @@ async fn run(
                 let Some(input) = input else { break };
                 fleet.take(input);
                 let now = Instant::now();
-                let earliest = match (fleet.discovery_settled(), last) {
+                let earliest = match (fleet.settled(), last) {
                     (false, None) => started + FIRST_ANSWERS_WAIT,
                     (_, None) => now,
                     (_, Some(at)) => (at + every).max(now),

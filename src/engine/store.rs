@@ -211,6 +211,9 @@ pub(super) struct StorePipeline {
     /// Never empty: before the store names a split value, the key `[]` stands for the
     /// pipeline under its own name.
     splits: BTreeMap<SplitKey, Split>,
+    /// The store has answered (or failed) once: a snapshot before would show the pipeline
+    /// under its own name only.
+    pub answered: bool,
 }
 
 #[derive(Debug)]
@@ -234,6 +237,7 @@ impl StorePipeline {
             source,
             url,
             splits: BTreeMap::new(),
+            answered: false,
         };
         me.splits.insert(Vec::new(), me.split(config));
         me
@@ -289,6 +293,7 @@ impl StorePipeline {
             ..
         } = outcome;
         self.report.last_query_seconds = Some(duration.as_secs_f64());
+        self.answered = true;
         let reading = match result {
             Err(e) => {
                 self.report.failed(&e);
@@ -349,5 +354,137 @@ impl StorePipeline {
                 self.report.note_tempo_api_error(key, e);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::store::RoleReading;
+
+    fn config() -> Config {
+        Config::from_yaml(
+            "poll_interval: 1s\nwindow: 10s\npipelines:\n  - name: fleet\n    source:\n      prometheus: {url: 'http://p:9090', scrape_interval: 1s, split_by: [cluster], roles: {tempo: '{job=\"t\"}'}}\n",
+            "x",
+        )
+        .unwrap()
+    }
+
+    /// A reading naming `clusters`, each with a Tempo that accepted `accepted` spans.
+    fn reading(clusters: &[&str], accepted: f64) -> StoreReading {
+        let mut splits = BTreeMap::new();
+        for c in clusters {
+            let mut r = RoleReading {
+                recognised: true,
+                ..RoleReading::default()
+            };
+            r.window.counters[Counter::TempoAccepted as usize] = accepted;
+            r.recent.counters[Counter::TempoAccepted as usize] = accepted;
+            splits.insert(vec![(*c).to_owned()], vec![r]);
+        }
+        StoreReading {
+            splits,
+            ..StoreReading::default()
+        }
+    }
+
+    fn outcome(at: Instant, result: Result<StoreReading, QueryError>) -> StoreOutcome {
+        StoreOutcome {
+            pipeline: 0,
+            at,
+            wall: SystemTime::now(),
+            duration: Duration::from_millis(5),
+            result,
+            evidence: BTreeMap::new(),
+        }
+    }
+
+    fn names(p: &StorePipeline) -> Vec<String> {
+        p.shown("fleet").into_iter().map(|(n, _)| n).collect()
+    }
+
+    #[test]
+    fn split_values_come_with_the_store_and_leave_a_window_after_it_stops_naming_them() {
+        let config = config();
+        let mut p = StorePipeline::new(&config, 0, "http://p:9090/".into(), 4);
+        // Before any answer, and while the store names no value, the pipeline shows as itself.
+        assert_eq!(names(&p), ["fleet"]);
+        let t0 = Instant::now();
+        p.record(&config, outcome(t0, Ok(reading(&[], 0.0))));
+        assert_eq!(names(&p), ["fleet"]);
+        assert!(!p.splits[&Vec::new()].states[0].recognised);
+        p.record(&config, outcome(t0, Ok(reading(&["eu", "us"], 10.0))));
+        assert_eq!(names(&p), ["fleet/eu", "fleet/us"]);
+        // us is gone from the answers: unknown (no series) while within the window, then gone.
+        p.record(
+            &config,
+            outcome(t0 + Duration::from_secs(5), Ok(reading(&["eu"], 10.0))),
+        );
+        assert_eq!(names(&p), ["fleet/eu", "fleet/us"]);
+        assert!(!p.splits[&vec!["us".to_owned()]].states[0].recognised);
+        p.record(
+            &config,
+            outcome(t0 + Duration::from_secs(11), Ok(reading(&["eu"], 10.0))),
+        );
+        assert_eq!(names(&p), ["fleet/eu"]);
+        assert_eq!(p.report.split_values, 1);
+    }
+
+    #[test]
+    fn a_failed_poll_marks_every_split_down_with_the_error_and_counts_it() {
+        let config = config();
+        let mut p = StorePipeline::new(&config, 0, "http://p:9090/".into(), 4);
+        let t0 = Instant::now();
+        p.record(&config, outcome(t0, Ok(reading(&["eu", "us"], 10.0))));
+        let error = QueryError::Api {
+            status: 422,
+            error_type: "execution".into(),
+            error: "query processing would load too many samples".into(),
+        };
+        p.record(&config, outcome(t0 + Duration::from_secs(1), Err(error)));
+        assert_eq!(names(&p), ["fleet/eu", "fleet/us"]);
+        for split in p.splits.values() {
+            let state = &split.states[0];
+            assert_eq!(state.up, Some(false));
+            assert!(
+                state
+                    .last_error
+                    .as_ref()
+                    .unwrap()
+                    .to_string()
+                    .contains("too many samples")
+            );
+        }
+        assert_eq!(p.report.up, Some(false));
+        assert_eq!(p.report.errors_total["api_error"], 1);
+        // The next good poll brings them back.
+        p.record(
+            &config,
+            outcome(
+                t0 + Duration::from_secs(2),
+                Ok(reading(&["eu", "us"], 10.0)),
+            ),
+        );
+        assert_eq!(p.report.up, Some(true));
+        assert!(p.splits.values().all(|s| s.states[0].up == Some(true)));
+    }
+
+    #[test]
+    fn more_split_values_than_the_cap_are_not_followed_and_the_report_says_so() {
+        let config = config();
+        let mut p = StorePipeline::new(&config, 0, "http://p:9090/".into(), 4);
+        let many: Vec<String> = (0..MAX_SPLIT_VALUES + 10)
+            .map(|i| format!("c{i:04}"))
+            .collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        p.record(&config, outcome(Instant::now(), Ok(reading(&refs, 1.0))));
+        assert_eq!(p.splits.len(), MAX_SPLIT_VALUES);
+        assert!(
+            p.report
+                .last_error
+                .as_ref()
+                .unwrap()
+                .contains("only the first 256")
+        );
     }
 }
