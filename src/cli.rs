@@ -219,24 +219,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // would build them.
             engine::prepare(Arc::clone(&config)).map_err(|e| UsageError(e.into()))?;
             cli.web.web_config()?;
-            let count = config.targets.len();
-            let pipelines = config.pipelines.len();
-            let stores = config
-                .pipelines
-                .iter()
-                .filter(|p| p.source.is_some())
-                .count();
-            let stores = match stores {
-                0 => String::new(),
-                1 => " and 1 metrics store".to_owned(),
-                n => format!(" and {n} metrics stores"),
-            };
-            println!(
-                "{}: valid, {count} target{}{stores} in {pipelines} pipeline{}",
-                path.display(),
-                if count == 1 { "" } else { "s" },
-                if pipelines == 1 { "" } else { "s" }
-            );
+            println!("{}: valid, {}", path.display(), summary(&config));
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => match cli.config.file {
@@ -294,6 +277,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             diagnose(config, wait, output, pipeline.as_deref()).await
         }
     }
+}
+
+/// What a valid configuration holds, in words: `3 targets and 1 metrics store in 2 pipelines`.
+fn summary(config: &Config) -> String {
+    let count = config.targets.len();
+    let pipelines = config.pipelines.len();
+    let stores = match config
+        .pipelines
+        .iter()
+        .filter(|p| p.source.is_some())
+        .count()
+    {
+        0 => String::new(),
+        1 => " and 1 metrics store".to_owned(),
+        n => format!(" and {n} metrics stores"),
+    };
+    format!(
+        "{count} target{}{stores} in {pipelines} pipeline{}",
+        if count == 1 { "" } else { "s" },
+        if pipelines == 1 { "" } else { "s" }
+    )
 }
 
 /// Polls for `wait` with an interval short enough for four polls, then reports.

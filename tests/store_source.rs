@@ -450,12 +450,17 @@ async fn diagnose_names_the_cause_from_the_store_and_says_what_tempo_api_would_a
     let (code, out, err) = common::run_diagnose_on(&yaml, "2s", &["--pipeline", "without"]).await;
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(
-        out.contains(&format!("Pipeline without/{address}: Spans stop at tempo_ingester")),
+        out.contains(&format!(
+            "Pipeline without/{address}: Spans stop at tempo_ingester"
+        )),
         "{out}"
     );
     assert!(!out.contains("Pipeline with/"), "{out}");
     assert!(
-        out.contains(&format!("Sources:\n  without from prometheus {}/: up, ", prometheus.url)),
+        out.contains(&format!(
+            "Sources:\n  without from prometheus {}/: up, ",
+            prometheus.url
+        )),
         "{out}"
     );
     assert!(out.contains("in the status window"), "{out}");

@@ -202,24 +202,7 @@ impl Check<'_> {
             },
             poll_interval,
         )?;
-        let mut split_by = Vec::new();
-        for label in p.split_by {
-            if !is_label_name(&label) {
-                return Err(self.invalid(
-                    line,
-                    at("split_by"),
-                    format!("{label:?} is not a label name"),
-                ));
-            }
-            if split_by.contains(&label) {
-                return Err(self.invalid(
-                    line,
-                    at("split_by"),
-                    format!("{label:?} is listed twice"),
-                ));
-            }
-            split_by.push(label);
-        }
+        let split_by = self.split_labels(line, &at("split_by"), p.split_by)?;
         let scrape_interval = p.scrape_interval.unwrap_or(DEFAULT_SCRAPE_INTERVAL);
         if scrape_interval.is_zero() {
             return Err(self.invalid(line, at("scrape_interval"), "must be above zero"));
@@ -262,6 +245,26 @@ impl Check<'_> {
             roles,
             tempo_api,
         })
+    }
+
+    /// `split_by`: label names, each once.
+    fn split_labels(
+        &self,
+        line: u64,
+        field: &str,
+        labels: Vec<String>,
+    ) -> Result<Vec<String>, super::ConfigError> {
+        let mut split_by = Vec::new();
+        for label in labels {
+            if !is_label_name(&label) {
+                return Err(self.invalid(line, field, format!("{label:?} is not a label name")));
+            }
+            if split_by.contains(&label) {
+                return Err(self.invalid(line, field, format!("{label:?} is listed twice")));
+            }
+            split_by.push(label);
+        }
+        Ok(split_by)
     }
 
     /// `roles`: at least one; each a `{…}` selector (the app's also its success and
