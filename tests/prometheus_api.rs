@@ -54,6 +54,8 @@ async fn mimir_thanos_and_victoriametrics_are_asked_as_they_expect() {
         let mut want = vec![
             ("query".to_owned(), query.to_owned()),
             ("time".to_owned(), "1733300000.250".to_owned()),
+            // The client's timeout, so the store stops when spanflow does.
+            ("timeout".to_owned(), "500ms".to_owned()),
         ];
         want.extend(
             params

@@ -109,6 +109,12 @@ impl QueryApi {
             let mut pairs = url.query_pairs_mut();
             pairs.append_pair("query", query);
             pairs.append_pair("time", &format!("{time:.3}"));
+            // The store gives up when spanflow does, rather than evaluating for nobody
+            // (Prometheus caps it by its own -query.timeout).
+            if !self.params.iter().any(|(k, _)| k == "timeout") {
+                let timeout = crate::source::query_plan::promql_duration(self.client.timeout());
+                pairs.append_pair("timeout", &timeout);
+            }
             for (k, v) in &self.params {
                 pairs.append_pair(k, v);
             }

@@ -198,6 +198,11 @@ impl TargetClient {
         &self.base
     }
 
+    /// The whole-request timeout.
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
+    }
+
     /// The URL without user or password, for showing.
     pub fn shown_url(&self) -> String {
         let mut shown = self.base.clone();
