@@ -49,7 +49,7 @@ fn promtool_checks_and_unit_tests_pass() {
         ],
     );
     assert!(
-        checked.contains("SUCCESS: 8 rules found") && checked.contains("SUCCESS: 15 rules found"),
+        checked.contains("SUCCESS: 9 rules found") && checked.contains("SUCCESS: 15 rules found"),
         "{checked}"
     );
     let tested = common::run_tool(
@@ -505,12 +505,28 @@ async fn real_family_names() -> BTreeSet<String> {
         max_instances: 8,
     });
     config.targets.push(fleet);
+    // And a pipeline read from a query API (so the source's families have samples).
+    let (store, _) = common::query_api(
+        200,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"3"]}]}}"#,
+        Duration::ZERO,
+    )
+    .await;
+    let sourced = spanflow::config::Config::from_yaml(
+        &format!(
+            "poll_interval: 250ms\nwindow: 3s\npipelines:\n  - name: store\n    source:\n      prometheus: {{url: '{store}', timeout: 200ms, scrape_interval: 1s, status_window: 2s, roles: {{tempo: '{{job=\"tempo\"}}'}}}}\n"
+        ),
+        "store.yml",
+    )
+    .unwrap();
+    config.pipelines.extend(sourced.pipelines);
     let engine = spanflow::engine::start(Arc::new(config)).unwrap();
     for _ in 0..100 {
         let s = engine.snapshot.load();
         if !s.pipelines[0].causes.is_empty()
             && !s.pipelines[0].discarded_per_second.is_empty()
             && s.discovery.first().is_some_and(|d| d.instances == 1)
+            && s.sources.first().is_some_and(|s| s.up == Some(true))
         {
             break;
         }
