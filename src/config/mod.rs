@@ -14,10 +14,12 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 use thiserror::Error;
 
+pub mod canary;
 pub mod discovery;
 pub mod selector;
 pub mod store;
 
+use self::canary::{Canary, RawCanary};
 use self::discovery::{Discovery, RawDiscovery};
 use self::selector::Selector;
 use self::store::{RawSource, StoreSource};
@@ -29,6 +31,7 @@ pub const DEFAULT_BODY_SIZE_LIMIT: u64 = 16 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_FAILING_BELOW: f64 = 0.01;
 pub const DEFAULT_DEGRADED_BELOW: f64 = 0.99;
+pub const DEFAULT_BALANCE_BELOW: f64 = 0.95;
 
 /// The pipeline a top-level `targets:` list makes.
 pub const DEFAULT_PIPELINE: &str = "default";
@@ -47,6 +50,9 @@ pub struct Config {
     /// Every pipeline's targets, pipeline by pipeline in the order written
     /// ([`Target::pipeline`] is the index into `pipelines`).
     pub targets: Vec<Target>,
+    /// Spans accepted by a hop over spans the hop before sent, below which spans are lost
+    /// between them (and above `2 - balance_below`, counted twice).
+    pub balance_below: f64,
 }
 
 /// One pipeline: its own stages, status, blocked stage and causes.
@@ -57,6 +63,8 @@ pub struct Pipeline {
     pub thresholds: BTreeMap<Stage, Thresholds>,
     /// Counters read from a metrics store instead of targets (the pipeline has none then).
     pub source: Option<std::sync::Arc<StoreSource>>,
+    /// A trace written at the entry and read back from Tempo.
+    pub canary: Option<std::sync::Arc<Canary>>,
 }
 
 impl Pipeline {
@@ -66,6 +74,7 @@ impl Pipeline {
             name: DEFAULT_PIPELINE.to_owned(),
             thresholds,
             source: None,
+            canary: None,
         }
     }
 
@@ -368,6 +377,9 @@ struct RawConfig {
     probes: Option<Spanned<RawProbes>>,
     targets: Option<Vec<RawTarget>>,
     pipelines: Option<Vec<RawPipeline>>,
+    /// The canary of the pipeline a top-level `targets:` list makes.
+    canary: Option<RawCanary>,
+    balance_below: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -378,6 +390,7 @@ struct RawPipeline {
     stages: BTreeMap<String, Spanned<RawThresholds>>,
     targets: Option<Vec<RawTarget>>,
     source: Option<RawSource>,
+    canary: Option<RawCanary>,
 }
 
 #[derive(Deserialize)]
@@ -512,9 +525,21 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
     let thresholds = check.thresholds(raw.stages, "stages")?;
     let (pipelines, targets) = match (raw.targets, raw.pipelines) {
         (Some(targets), None) => {
-            let pipeline = Pipeline::default_with(thresholds.clone());
+            let mut pipeline = Pipeline::default_with(thresholds.clone());
             let targets = check.targets("targets", 0, targets, poll_interval)?;
+            if let Some(raw) = raw.canary {
+                pipeline.canary = Some(std::sync::Arc::new(
+                    check.canary(0, "canary", raw, &targets)?,
+                ));
+            }
             (vec![pipeline], targets)
+        }
+        (None, Some(_)) if raw.canary.is_some() => {
+            return Err(check.invalid(
+                0,
+                "canary",
+                "with pipelines, each pipeline has its own canary (pipelines[].canary)",
+            ));
         }
         (None, Some(raw_pipelines)) => {
             check.pipelines(raw_pipelines, &thresholds, poll_interval, window)?
@@ -531,6 +556,14 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
         }
     };
     let probes = check.probes(raw.probes, poll_interval)?;
+    let balance_below = raw.balance_below.unwrap_or(DEFAULT_BALANCE_BELOW);
+    if !(0.0..1.0).contains(&balance_below) {
+        return Err(check.invalid(
+            0,
+            "balance_below",
+            "must be a ratio between 0 and 1 (below 1)",
+        ));
+    }
     Ok(Config {
         poll_interval,
         window,
@@ -539,6 +572,7 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
         probes,
         pipelines,
         targets,
+        balance_below,
     })
 }
 
@@ -635,10 +669,23 @@ impl Check<'_> {
                     ));
                 }
             };
+            let canary = match p.canary {
+                None => None,
+                Some(raw) => {
+                    let start = targets.partition_point(|t: &Target| t.pipeline < index);
+                    Some(std::sync::Arc::new(self.canary(
+                        line,
+                        &format!("{field}.canary"),
+                        raw,
+                        &targets[start..],
+                    )?))
+                }
+            };
             pipelines.push(Pipeline {
                 name,
                 thresholds: own,
                 source,
+                canary,
             });
         }
         Ok((pipelines, targets))
@@ -1048,7 +1095,7 @@ targets:
             error_of(
                 "pipelines:\n  - name: a\n    stages: {tempo_nope: {failing_below: 0.1}}\n    targets: [{name: t, role: tempo, url: 'http://x:1'}]\n"
             ),
-            "spanflow.yml: line 3: pipelines[0].stages.tempo_nope: unknown stage; known stages: app, collector_receiver, collector_exporter, tempo_distributor, tempo_kafka, tempo_ingester, tempo_live_store, tempo_storage"
+            "spanflow.yml: line 3: pipelines[0].stages.tempo_nope: unknown stage; known stages: app, collector_receiver, collector_exporter, tempo_distributor, tempo_kafka, tempo_ingester, tempo_live_store, tempo_storage, canary"
         );
         assert!(
             error_of("pipelines: []\n").ends_with("pipelines: at least one pipeline is needed")

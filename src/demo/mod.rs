@@ -709,5 +709,6 @@ pub fn config(base: &str) -> Config {
             target("otelcol", Role::Collector, "/otelcol/metrics"),
             target("tempo", Role::Tempo, "/tempo"),
         ],
+        balance_below: crate::config::DEFAULT_BALANCE_BELOW,
     }
 }

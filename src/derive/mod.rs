@@ -25,6 +25,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use tokio::time::Instant;
 
+pub mod canary;
 mod history;
 mod judge;
 
@@ -62,6 +63,26 @@ pub struct Derived {
     pub targets: Vec<Arc<TargetReport>>,
     /// The Tempo architecture the stage list was chosen for.
     pub tempo_generation: Generation,
+    /// The canary's outcomes, latencies and errors (a pipeline with a `canary:` block).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<canary::CanaryReport>,
+    /// Spans accepted by a hop over spans the hop before sent, over the window.
+    pub hop_balance: Vec<HopBalance>,
+}
+
+/// What one hop sent against what the next accepted, over the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct HopBalance {
+    /// The sending stage (`app`, `collector_exporter`).
+    pub from: Stage,
+    /// The receiving stage (`collector_receiver`, `tempo_distributor`).
+    pub to: Stage,
+    pub sent: f64,
+    pub accepted: f64,
+    /// `accepted / sent`.
+    pub ratio: f64,
+    /// Below this, spans are lost between the hops; above `2 - below`, counted twice.
+    pub below: f64,
 }
 
 /// The pipeline's verdict, from its stages.
@@ -354,6 +375,7 @@ pub fn derive(
     pipeline: usize,
     targets: &[TargetState],
     discovery: &[DiscoveryReport],
+    canary: Option<&canary::CanaryState>,
     now: Instant,
     wall: SystemTime,
 ) -> (Derived, Totals) {
@@ -395,7 +417,13 @@ pub fn derive(
         ));
     }
 
+    let canary = canary.map(|c| c.report(now));
+    if let Some(report) = &canary {
+        let thresholds = config.pipelines[pipeline].thresholds(Stage::Canary);
+        stages.push(report.stage(thresholds, config.window.as_secs_f64()));
+    }
     let (totals, discarded_per_second) = totals(targets);
+    let hop_balance = hop_balance(&stages, &totals, config.balance_below);
 
     let mut derived = Derived {
         generated_unix: unix(wall),
@@ -416,9 +444,55 @@ pub fn derive(
             })
             .collect(),
         tempo_generation: generation,
+        canary,
+        hop_balance,
     };
     derived.judge_pipeline();
     (derived, totals)
+}
+
+/// The hops whose both sides can be judged, each with what the sender sent and the receiver
+/// accepted over the window: app exporter → Collector receiver, Collector exporter → Tempo's
+/// distributor. Never inside the Collector, where samplers drop on purpose; never when a
+/// side is unknown (a member down or not yet judged: its counts are not the whole hop).
+fn hop_balance(stages: &[StageReport], totals: &Totals, below: f64) -> Vec<HopBalance> {
+    use crate::model::counter::Counter;
+    let judged = |stage: Stage| {
+        stages
+            .iter()
+            .any(|s| s.stage == stage && s.status != stage::StageStatus::Unknown)
+    };
+    let w = &totals.window;
+    // Tempo 2.4–2.5 has no receiver counters: what the distributor received stands in.
+    let tempo_accepted = match w.get(Counter::TempoAccepted) {
+        0.0 => w.get(Counter::TempoSpansReceived),
+        accepted => accepted,
+    };
+    let hops = [
+        (
+            Stage::App,
+            Stage::CollectorReceiver,
+            w.get(Counter::AppSuccess),
+            w.get(Counter::CollectorAccepted),
+        ),
+        (
+            Stage::CollectorExporter,
+            Stage::TempoDistributor,
+            w.get(Counter::CollectorSent),
+            tempo_accepted,
+        ),
+    ];
+    hops.into_iter()
+        .filter(|(from, to, sent, _)| judged(*from) && judged(*to) && *sent > 0.0)
+        .map(|(from, to, sent, accepted)| HopBalance {
+            from,
+            to,
+            sent,
+            accepted,
+            ratio: accepted / sent,
+            below,
+        })
+        .collect()
 }
 
 /// The counter totals of every instance, and Tempo's discards per reason per second.

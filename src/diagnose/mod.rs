@@ -21,6 +21,7 @@
 //! never blames a stage the snapshot does not have.
 
 mod app;
+mod canary;
 mod collector;
 mod targets;
 mod tempo;
@@ -59,10 +60,16 @@ pub enum Cause {
     AppNotExporting,
     TempoReceiverMetricsMissing,
     QueryFrontendNoQueriers,
+    SilentLoss,
+    CanaryWriteRejected,
+    QueryPathFailing,
+    CanarySlow,
+    SpansLostBetweenHops,
+    HopDoubleCounted,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 20] = [
+    pub const ALL: [Cause; 26] = [
         Cause::TargetUnreachable,
         Cause::TargetAuthFailed,
         Cause::TargetPageUnreadable,
@@ -83,6 +90,12 @@ impl Cause {
         Cause::AppNotExporting,
         Cause::TempoReceiverMetricsMissing,
         Cause::QueryFrontendNoQueriers,
+        Cause::SilentLoss,
+        Cause::CanaryWriteRejected,
+        Cause::QueryPathFailing,
+        Cause::CanarySlow,
+        Cause::SpansLostBetweenHops,
+        Cause::HopDoubleCounted,
     ];
 
     fn text(self) -> &'static CauseText {
@@ -116,7 +129,7 @@ struct CauseText {
 }
 
 /// Every cause's id, summary and default fix, in the order of [`Cause`] (a test checks).
-const CAUSE_TEXTS: [CauseText; 20] = [
+const CAUSE_TEXTS: [CauseText; 26] = [
     CauseText {
         cause: Cause::TargetUnreachable,
         id: "target_unreachable",
@@ -236,6 +249,42 @@ const CAUSE_TEXTS: [CauseText; 20] = [
         id: "query_frontend_no_queriers",
         summary: "no querier is connected to Tempo's query-frontend: traces may be stored, but nothing can search or fetch them (the read path)",
         fix: "make the queriers reach the query-frontend: querier.frontend_worker.frontend_address must point at it, and querier.frontend_worker.grpc_client_config must agree with server.grpc_tls_config (with a certificate on the gRPC server: tls_enabled: true with tls_ca_path or tls_insecure_skip_verify; without one: tls_enabled: false)",
+    },
+    CauseText {
+        cause: Cause::SilentLoss,
+        id: "silent_loss",
+        summary: "spans are accepted everywhere and never become queryable: every counter stage is ok, yet canary traces are missing",
+        fix: "follow a canary trace: check the Collector's tail_sampling and filter processors (exempt spanflow.canary=true or service.name=spanflow-canary), an exporter pointed at another Tempo or tenant, and Tempo's ingester/live-store and block flushes (tempo_ingester_blocks_flushed_total, compactor retention)",
+    },
+    CauseText {
+        cause: Cause::CanaryWriteRejected,
+        id: "canary_write_rejected",
+        summary: "the pipeline's entry refuses the canary's OTLP write",
+        fix: "check canary.write (endpoint, protocol, headers such as X-Scope-OrgID, TLS) against the receiver the apps use; the status and message say why it refused",
+    },
+    CauseText {
+        cause: Cause::QueryPathFailing,
+        id: "query_path_failing",
+        summary: "Tempo's query API fails while ingest looks fine: traces may be stored, but cannot be read",
+        fix: "check Tempo's query-frontend and queriers (tempo_query_frontend_queue_length, querier logs), the read target's URL and credentials, and that /api/traces/<id> answers for a known trace",
+    },
+    CauseText {
+        cause: Cause::CanarySlow,
+        id: "canary_slow",
+        summary: "canary traces become queryable, but later than canary.slow_after",
+        fix: "look for the delay: the Collector's batch timeout and queue (otelcol_exporter_queue_size), Tempo's ingester flush (max_block_duration) or the live-store's lag, and the query-frontend's search of recent data",
+    },
+    CauseText {
+        cause: Cause::SpansLostBetweenHops,
+        id: "spans_lost_between_hops",
+        summary: "the next hop accepts fewer spans than the hop before says it sent, while both report success",
+        fix: "find where the rest go: a second, unwatched Collector or Tempo the senders also export to, a load balancer dropping connections, or instances of either side spanflow does not poll",
+    },
+    CauseText {
+        cause: Cause::HopDoubleCounted,
+        id: "hop_double_counted",
+        summary: "the next hop accepts more spans than the hop before says it sent: retries counted twice, or senders spanflow does not watch",
+        fix: "check retry settings on the sending side (retry_on_failure, the SDK's retries) and whether other senders export to the same receiver",
     },
 ];
 
@@ -363,6 +412,8 @@ pub fn diagnose(snapshot: &Derived, totals: &Totals) -> Vec<Diagnosis> {
     collector::collector(&facts, &mut found);
     app::app(&facts, &mut found);
     tempo::read_path(&facts, &mut found);
+    canary::canary(&facts, &mut found);
+    canary::hops(&facts, &mut found);
     found.retain(|d| {
         d.stage
             .stage()

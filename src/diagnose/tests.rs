@@ -40,6 +40,8 @@ struct Case {
     targets: Vec<TargetReport>,
     generation: Generation,
     totals: Totals,
+    canary: Option<crate::derive::canary::CanaryReport>,
+    hop_balance: Vec<crate::derive::HopBalance>,
 }
 
 impl Case {
@@ -54,6 +56,8 @@ impl Case {
                 window_seconds: 60.0,
                 ..Totals::default()
             },
+            canary: None,
+            hop_balance: Vec::new(),
         }
     }
 
@@ -92,6 +96,8 @@ impl Case {
             discarded_per_second: BTreeMap::new(),
             targets: self.targets.into_iter().map(Arc::new).collect(),
             tempo_generation: self.generation,
+            canary: self.canary,
+            hop_balance: self.hop_balance,
         };
         diagnose(&snapshot, &self.totals)
     }

@@ -21,6 +21,7 @@ use super::poller::{TargetPoller, phase, poll_target};
 use super::store::StorePipeline;
 use super::{Carried, Input};
 use crate::config::{Config, Target};
+use crate::derive::canary::CanaryState;
 use crate::derive::{DiscoveryReport, SourceReport, TargetState, unix};
 use crate::snapshot::{self, Shown, Snapshot, Timeline};
 use crate::source::discovery::{Answer, DiscoveryError};
@@ -68,6 +69,8 @@ pub(super) struct Fleet {
     next_id: u64,
     /// One per store-sourced pipeline, in configuration order.
     stores: Vec<StorePipeline>,
+    /// One per pipeline with a canary: its index and the canary's outcomes.
+    canaries: Vec<(usize, CanaryState)>,
 }
 
 impl Fleet {
@@ -117,6 +120,7 @@ impl Fleet {
             pollers: JoinSet::new(),
             next_id: 0,
             stores: Vec::new(),
+            canaries: Vec::new(),
         }
     }
 
@@ -144,6 +148,12 @@ impl Fleet {
         self.reorder();
     }
 
+    /// Follows a pipeline's canary (its task is the engine's).
+    pub(super) fn add_canary(&mut self, pipeline: usize, canary: &crate::config::canary::Canary) {
+        let state = CanaryState::new(self.config.window, canary.slow_after, canary.timeout);
+        self.canaries.push((pipeline, state));
+    }
+
     /// Follows a store-sourced pipeline (its query task is the engine's).
     pub(super) fn add_store(&mut self, pipeline: usize, url: String, queries: usize) {
         self.stores
@@ -154,9 +164,16 @@ impl Fleet {
     /// store-sourced one as its split values.
     pub(super) fn snapshot(&self, timeline: &mut Timeline) -> Snapshot {
         let mut shown = Vec::new();
-        for p in snapshot::written(&self.config, &self.states) {
+        for mut p in snapshot::written(&self.config, &self.states) {
             match self.stores.iter().find(|s| s.pipeline == p.index) {
-                None => shown.push(p),
+                None => {
+                    p.canary = self
+                        .canaries
+                        .iter()
+                        .find(|(i, _)| *i == p.index)
+                        .map(|(_, c)| c);
+                    shown.push(p)
+                }
                 Some(store) => {
                     for (name, states) in store.shown(&p.name) {
                         shown.push(Shown {
@@ -164,6 +181,7 @@ impl Fleet {
                             name,
                             states,
                             source: Some(&store.report),
+                            canary: None,
                         });
                     }
                 }
@@ -187,6 +205,11 @@ impl Fleet {
             Input::Polled(outcome) => {
                 if let Some(&at) = self.positions.get(&outcome.instance) {
                     self.states[at].record(outcome);
+                }
+            }
+            Input::Canary { pipeline, event } => {
+                if let Some((_, state)) = self.canaries.iter_mut().find(|(i, _)| *i == pipeline) {
+                    state.record(event, Instant::now(), SystemTime::now());
                 }
             }
             Input::Queried(outcome) => {
@@ -370,7 +393,7 @@ impl Fleet {
             tokio::select! {
                 input = inputs.recv() => match input {
                     Some(Input::Polled(outcome)) => self.take(Input::Polled(outcome)),
-                    Some(Input::Queried(outcome)) => self.take(Input::Queried(outcome)),
+                    Some(input @ (Input::Queried(_) | Input::Canary { .. })) => self.take(input),
                     Some(Input::Discovered { .. }) => {}
                     None => break,
                 },
@@ -378,7 +401,10 @@ impl Fleet {
             }
         }
         while let Ok(input) = inputs.try_recv() {
-            if matches!(input, Input::Polled(_) | Input::Queried(_)) {
+            if matches!(
+                input,
+                Input::Polled(_) | Input::Queried(_) | Input::Canary { .. }
+            ) {
                 self.take(input);
             }
         }

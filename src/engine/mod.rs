@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
+mod canary;
 mod fleet;
 mod poller;
 mod store;
@@ -43,6 +44,7 @@ use self::fleet::Fleet;
 use crate::config::Config;
 use crate::derive::{PollOutcome, TargetState};
 use crate::snapshot::{self, SharedSnapshot, Timeline};
+use crate::source::canary::{CanaryReader, CanaryWriter};
 use crate::source::discovery::{Answer, Discoverer, DiscoverySetupError};
 use crate::source::probe::{ProbeSettings, ProbeSetupError};
 use crate::source::scrape::{self, ClientSetupError, TargetClient};
@@ -54,7 +56,7 @@ pub struct Engine {
     pub snapshot: SharedSnapshot,
     stop: watch::Sender<bool>,
     discoverers: JoinSet<()>,
-    /// One query task per store-sourced pipeline.
+    /// One query task per store-sourced pipeline, one canary task per pipeline with one.
     queriers: JoinSet<()>,
     runner: Option<JoinHandle<Carried>>,
 }
@@ -83,6 +85,11 @@ pub enum Input {
     Polled(PollOutcome),
     /// One poll of a store-sourced pipeline.
     Queried(Box<StoreOutcome>),
+    /// What a pipeline's canary found.
+    Canary {
+        pipeline: usize,
+        event: crate::derive::canary::CanaryEvent,
+    },
     /// What a refresh of the discovering target at `target` (an index into the
     /// configuration's targets) found.
     Discovered {
@@ -114,6 +121,8 @@ pub struct Prepared {
     discoverers: Vec<(usize, Discoverer)>,
     /// One per store-sourced pipeline, with its index.
     stores: Vec<(usize, StoreReader)>,
+    /// One per pipeline with a canary, with its index.
+    canaries: Vec<(usize, CanaryWriter, CanaryReader)>,
 }
 
 /// Builds every target's client (failing on unreadable TLS or credential files), the probe
@@ -139,12 +148,23 @@ pub fn prepare(config: Arc<Config>) -> Result<Prepared, StartError> {
             stores.push((index, reader));
         }
     }
+    let mut canaries = Vec::new();
+    for (index, pipeline) in config.pipelines.iter().enumerate() {
+        if let Some(canary) = &pipeline.canary {
+            canaries.push((
+                index,
+                CanaryWriter::new(canary, config.body_size_limit)?,
+                CanaryReader::new(canary, config.body_size_limit)?,
+            ));
+        }
+    }
     Ok(Prepared {
         config,
         clients,
         probes,
         discoverers,
         stores,
+        canaries,
     })
 }
 
@@ -170,6 +190,7 @@ impl Prepared {
             probes,
             discoverers,
             stores,
+            canaries,
         } = self;
         let Carried {
             states,
@@ -207,6 +228,18 @@ impl Prepared {
                 reader,
                 tempo,
                 config.poll_interval,
+                tx.clone(),
+                stopped.clone(),
+            ));
+        }
+        for (index, writer, reader) in canaries {
+            let canary = Arc::clone(config.pipelines[index].canary.as_ref().expect("a canary"));
+            fleet.add_canary(index, &canary);
+            querying.spawn(canary::run_canary(
+                index,
+                canary,
+                writer,
+                reader,
                 tx.clone(),
                 stopped.clone(),
             ));

@@ -201,6 +201,8 @@ pub fn stage_counts(stage: Stage, inc: &Increases, tempo: Generation) -> StageCo
             let failures = inc.get(KafkaProduceFailures);
             ((inc.get(KafkaProduced) - failures).max(0.0), failures)
         }
+        // Counted from canary traces, not from counters (`derive::canary`).
+        Stage::Canary => (0.0, 0.0),
     };
     StageCounts { success, failure }
 }

@@ -43,10 +43,12 @@ pub enum Stage {
     /// Tempo 3.x: the live-store that replaced the ingester.
     TempoLiveStore,
     TempoStorage,
+    /// A canary trace written at the entry and read back from Tempo's query API.
+    Canary,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 8] = [
+    pub const ALL: [Stage; 9] = [
         Stage::App,
         Stage::CollectorReceiver,
         Stage::CollectorExporter,
@@ -55,6 +57,7 @@ impl Stage {
         Stage::TempoIngester,
         Stage::TempoLiveStore,
         Stage::TempoStorage,
+        Stage::Canary,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +70,7 @@ impl Stage {
             Stage::TempoIngester => "tempo_ingester",
             Stage::TempoLiveStore => "tempo_live_store",
             Stage::TempoStorage => "tempo_storage",
+            Stage::Canary => "canary",
         }
     }
 
@@ -75,6 +79,7 @@ impl Stage {
     }
 
     /// The role whose targets feed this stage.
+    /// The role whose targets count the stage; the canary is read back from Tempo.
     pub fn role(self) -> Role {
         match self {
             Stage::App => Role::App,
@@ -90,6 +95,7 @@ impl Stage {
             Stage::TempoKafka => "records",
             Stage::TempoLiveStore => "traces and blocks",
             Stage::TempoStorage => "block flushes",
+            Stage::Canary => "canary traces",
             _ => "spans",
         }
     }
@@ -160,7 +166,10 @@ pub fn stages_for(roles: &[Role], tempo: Generation) -> Vec<Stage> {
 /// Stages whose counters move once per block (every 30 s or more) are judged over the long
 /// window; judging them over the last poll would flap between ok and idle.
 pub fn judged_over_long_window(stage: Stage) -> bool {
-    matches!(stage, Stage::TempoStorage | Stage::TempoLiveStore)
+    matches!(
+        stage,
+        Stage::TempoStorage | Stage::TempoLiveStore | Stage::Canary
+    )
 }
 
 #[cfg(test)]

@@ -55,6 +55,8 @@ impl BuildInfo {
 pub enum Kind {
     Gauge,
     Counter,
+    /// Samples named `<name>_bucket` (with `le`), `<name>_sum` and `<name>_count`.
+    Histogram,
 }
 
 /// A sample's labels: names are the contract's, values mostly borrowed from the snapshot
@@ -69,6 +71,8 @@ pub struct Family<'a> {
     pub help: &'static str,
     pub kind: Kind,
     pub samples: Vec<(Labels<'a>, f64)>,
+    /// For a histogram, each sample's suffix (`_bucket`, `_sum`, `_count`); empty otherwise.
+    pub suffixes: Vec<&'static str>,
 }
 
 impl<'a> Family<'a> {
@@ -78,11 +82,38 @@ impl<'a> Family<'a> {
             help,
             kind,
             samples: Vec::new(),
+            suffixes: Vec::new(),
         }
     }
 
     fn push(&mut self, labels: Labels<'a>, value: f64) {
         self.samples.push((labels, value));
+    }
+
+    /// A histogram's samples: cumulative `counts` per upper bound of `bounds`, then `+Inf`
+    /// (the total), the sum and the count.
+    fn push_histogram(
+        &mut self,
+        labels: Labels<'a>,
+        bounds: &[f64],
+        counts: &[u64],
+        sum: f64,
+        total: u64,
+    ) {
+        for (bound, n) in bounds.iter().zip(counts) {
+            let mut l = labels.clone();
+            l.push(("le", Cow::Owned(format!("{bound}"))));
+            self.samples.push((l, *n as f64));
+            self.suffixes.push("_bucket");
+        }
+        let mut l = labels.clone();
+        l.push(("le", Cow::Borrowed("+Inf")));
+        self.samples.push((l, total as f64));
+        self.suffixes.push("_bucket");
+        self.samples.push((labels.clone(), sum));
+        self.suffixes.push("_sum");
+        self.samples.push((labels, total as f64));
+        self.suffixes.push("_count");
     }
 }
 
@@ -98,12 +129,13 @@ pub fn families<'a>(
     build: &BuildInfo,
     reload: &ReloadStatus,
 ) -> Vec<Family<'a>> {
-    let mut all = Vec::with_capacity(27);
+    let mut all = Vec::with_capacity(32);
     all.extend(stage_families(snapshot));
     all.extend(pipeline_families(snapshot));
     all.extend(target_families(snapshot));
     all.extend(discovery_families(snapshot));
     all.extend(source_families(snapshot));
+    all.extend(canary_families(snapshot));
     all.extend(process_families(
         snapshot,
         snapshot_age_seconds,
@@ -370,6 +402,68 @@ fn source_families(snapshot: &Snapshot) -> [Family<'_>; 5] {
     [up, duration, errors, partial, samples]
 }
 
+/// Per pipeline with a canary: its traces by result, failed reads, latency, last found; and
+/// per pipeline, the hops' balance.
+fn canary_families(snapshot: &Snapshot) -> [Family<'_>; 5] {
+    use Kind::{Counter, Gauge, Histogram};
+    let mut traces = Family::new(
+        "spanflow_canary_traces_total",
+        Counter,
+        "Canary traces written at the pipeline's entry by what became of them: found in Tempo's query API, incomplete or missing after canary.timeout, or write_failed (the entry refused them)",
+    );
+    let mut errors = Family::new(
+        "spanflow_canary_query_errors_total",
+        Counter,
+        "Reads of Tempo's query API for a canary trace that failed, by reason (timeout, connect, tls, http_status, too_large, parse); a trace is read again until its timeout",
+    );
+    let mut latency = Family::new(
+        "spanflow_canary_latency_seconds",
+        Histogram,
+        "Time from a canary write the entry accepted to the trace first found whole in Tempo's query API",
+    );
+    let mut last_found = Family::new(
+        "spanflow_canary_last_found_timestamp_seconds",
+        Gauge,
+        "Unix time the last canary trace was found; absent before the first",
+    );
+    let mut balance = Family::new(
+        "spanflow_hop_balance_ratio",
+        Gauge,
+        "Spans the next hop accepted over spans the hop before sent, over the window (app → collector_receiver, collector_exporter → tempo_distributor); only when both sides can be judged and sent something",
+    );
+    for p in &snapshot.pipelines {
+        let pipeline = || ("pipeline", Cow::Borrowed(p.name.as_str()));
+        for hop in &p.hop_balance {
+            balance.push(
+                vec![
+                    pipeline(),
+                    ("from", hop.from.as_str().into()),
+                    ("to", hop.to.as_str().into()),
+                ],
+                hop.ratio,
+            );
+        }
+        let Some(c) = &p.canary else { continue };
+        for (result, n) in &c.traces_total {
+            traces.push(vec![pipeline(), ("result", (*result).into())], *n as f64);
+        }
+        for (reason, n) in &c.query_errors_total {
+            errors.push(vec![pipeline(), ("reason", (*reason).into())], *n as f64);
+        }
+        latency.push_histogram(
+            vec![pipeline()],
+            &crate::derive::canary::LATENCY_BUCKETS,
+            &c.latency.buckets,
+            c.latency.sum,
+            c.latency.count,
+        );
+        if let Some(at) = c.last_found_unix {
+            last_found.push(vec![pipeline()], at);
+        }
+    }
+    [traces, errors, latency, last_found, balance]
+}
+
 /// spanflow itself: the window, the snapshot's age, the build, configuration reloads.
 fn process_families(
     snapshot: &Snapshot,
@@ -466,11 +560,13 @@ pub fn encode_text(families: &[Family<'_>]) -> String {
         let kind = match f.kind {
             Kind::Gauge => "gauge",
             Kind::Counter => "counter",
+            Kind::Histogram => "histogram",
         };
         let _ = writeln!(out, "# HELP {} {}", f.name, escape_help(f.help));
         let _ = writeln!(out, "# TYPE {} {kind}", f.name);
-        for (labels, value) in &f.samples {
+        for (i, (labels, value)) in f.samples.iter().enumerate() {
             out.push_str(f.name);
+            out.push_str(f.suffixes.get(i).copied().unwrap_or(""));
             write_labels(&mut out, labels);
             out.push(' ');
             write_value(&mut out, *value);
@@ -517,14 +613,16 @@ pub fn encode_openmetrics(families: Vec<Family<'_>>) -> String {
         let (family, kind) = match f.kind {
             Kind::Counter => (f.name.strip_suffix("_total").unwrap_or(f.name), "counter"),
             Kind::Gauge => (f.name, "gauge"),
+            Kind::Histogram => (f.name, "histogram"),
         };
         let _ = writeln!(out, "# HELP {family} {}", f.help);
         let _ = writeln!(out, "# TYPE {family} {kind}");
-        for (labels, v) in &f.samples {
+        for (i, (labels, v)) in f.samples.iter().enumerate() {
             out.push_str(family);
             if f.kind == Kind::Counter {
                 out.push_str("_total");
             }
+            out.push_str(f.suffixes.get(i).copied().unwrap_or(""));
             out.push('{');
             write_label_pairs(&mut out, labels);
             out.push_str("} ");
@@ -739,6 +837,39 @@ mod tests {
         assert!(om.ends_with("# EOF\n"));
     }
 
+    #[test]
+    fn histograms_are_bucket_sum_and_count() {
+        let mut h = Family::new("spanflow_h_seconds", Kind::Histogram, "h");
+        h.push_histogram(
+            vec![("pipeline", "p".into())],
+            &[0.25, 1.0],
+            &[1, 3],
+            2.5,
+            4,
+        );
+        assert_eq!(
+            encode_text(std::slice::from_ref(&h)),
+            "# HELP spanflow_h_seconds h\n# TYPE spanflow_h_seconds histogram\n\
+             spanflow_h_seconds_bucket{pipeline=\"p\",le=\"0.25\"} 1\n\
+             spanflow_h_seconds_bucket{pipeline=\"p\",le=\"1\"} 3\n\
+             spanflow_h_seconds_bucket{pipeline=\"p\",le=\"+Inf\"} 4\n\
+             spanflow_h_seconds_sum{pipeline=\"p\"} 2.5\n\
+             spanflow_h_seconds_count{pipeline=\"p\"} 4\n"
+        );
+        let om = encode_openmetrics(vec![h]);
+        assert!(om.contains("# TYPE spanflow_h_seconds histogram\n"), "{om}");
+        assert!(
+            om.contains("spanflow_h_seconds_bucket{pipeline=\"p\",le=\"+Inf\"} 4.0\n"),
+            "{om}"
+        );
+        assert!(
+            om.contains("spanflow_h_seconds_count{pipeline=\"p\"} 4.0\n"),
+            "{om}"
+        );
+        // Both parse as what they say.
+        crate::source::expfmt::parse(&om, crate::source::expfmt::Format::OpenMetrics).unwrap();
+    }
+
     /// prometheus-client's OpenMetrics encoder, replaying the same families: the oracle
     /// our encoder is held to.
     #[derive(Debug)]
@@ -760,6 +891,11 @@ mod tests {
                         MetricType::Counter,
                     ),
                     Kind::Gauge => (f.name, MetricType::Gauge),
+                    // Held to the format by `histograms_are_bucket_sum_and_count` instead.
+                    Kind::Histogram => {
+                        assert!(f.samples.is_empty(), "no histogram samples in the oracle");
+                        (f.name, MetricType::Histogram)
+                    }
                 };
                 let mut family = encoder.encode_descriptor(name, f.help, None, kind)?;
                 for (labels, value) in &f.samples {
@@ -768,7 +904,7 @@ mod tests {
                     let sample = family.encode_family(&labels)?;
                     match f.kind {
                         Kind::Counter => ConstCounter::new(*value).encode(sample)?,
-                        Kind::Gauge => ConstGauge::new(*value).encode(sample)?,
+                        Kind::Gauge | Kind::Histogram => ConstGauge::new(*value).encode(sample)?,
                     }
                 }
             }

@@ -95,6 +95,8 @@ impl PipelineSnapshot {
             discarded_per_second: Default::default(),
             targets: Vec::new(),
             tempo_generation: crate::model::software::Generation::Unknown,
+            canary: None,
+            hop_balance: Vec::new(),
         };
         derived.judge_pipeline();
         PipelineSnapshot {
@@ -134,6 +136,8 @@ pub struct Shown<'a> {
     pub states: &'a [TargetState],
     /// The store the states were read from, for a store-sourced pipeline.
     pub source: Option<&'a SourceReport>,
+    /// The pipeline's canary, when it has one.
+    pub canary: Option<&'a crate::derive::canary::CanaryState>,
 }
 
 /// The configuration's pipelines with their instances: `states` holds each pipeline's
@@ -152,6 +156,7 @@ pub fn written<'a>(config: &Config, states: &'a [TargetState]) -> Vec<Shown<'a>>
                 name: pipeline.name.clone(),
                 states: &states[start..end],
                 source: None,
+                canary: None,
             }
         })
         .collect()
@@ -185,7 +190,8 @@ pub fn make_shown(
 ) -> Snapshot {
     let mut pipelines = Vec::with_capacity(shown.len());
     for p in shown {
-        let (mut derived, totals) = derive::derive(config, p.index, p.states, discovery, now, wall);
+        let (mut derived, totals) =
+            derive::derive(config, p.index, p.states, discovery, p.canary, now, wall);
         let mut causes = diagnose::diagnose(&derived, &totals);
         if p.source.is_some() {
             diagnose::note_store_evidence(&mut causes, &derived);

@@ -13,8 +13,11 @@
 //!   the PromQL that reads a role's counters there, from the catalogue; [`store`]: one
 //!   poll of a store-sourced pipeline, every query at one time, sorted by split value.
 //!
+//! - [`canary`]: a canary trace written over OTLP and read back from Tempo's query API.
+//!
 //! Nothing here keeps history, knows a stage's status or names a cause.
 
+pub mod canary;
 pub mod discovery;
 pub mod expfmt;
 pub mod page;

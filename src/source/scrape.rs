@@ -248,18 +248,35 @@ impl TargetClient {
         url: reqwest::Url,
         accept: &str,
     ) -> Result<Page, ScrapeError> {
-        match tokio::time::timeout(self.timeout, self.fetch_unbounded(url, accept)).await {
+        let request = self.client.get(url).header(ACCEPT, accept);
+        match tokio::time::timeout(self.timeout, self.send_unbounded(request)).await {
             Ok(result) => result,
             Err(_) => Err(ScrapeError::Timeout(self.timeout)),
         }
     }
 
-    async fn fetch_unbounded(&self, url: reqwest::Url, accept: &str) -> Result<Page, ScrapeError> {
-        let mut request = self
+    /// POSTs `body` as `content_type` to `url` (the canary's OTLP/HTTP write), within the
+    /// timeout and the body cap, and returns the answer whatever its status.
+    pub async fn post_any_status(
+        &self,
+        url: reqwest::Url,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Page, ScrapeError> {
+        let request = self
             .client
-            .get(url)
-            .headers(self.headers.clone())
-            .header(ACCEPT, accept);
+            .post(url)
+            .header(CONTENT_TYPE, content_type)
+            .header(ACCEPT, content_type)
+            .body(body);
+        match tokio::time::timeout(self.timeout, self.send_unbounded(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(ScrapeError::Timeout(self.timeout)),
+        }
+    }
+
+    async fn send_unbounded(&self, request: reqwest::RequestBuilder) -> Result<Page, ScrapeError> {
+        let mut request = request.headers(self.headers.clone());
         match &self.auth {
             Auth::None => {}
             Auth::Bearer { token_file } => {
