@@ -937,3 +937,15 @@ impl Prometheus {
         }
     }
 }
+
+/// Waits (5 s at most) until something listens at `address`.
+pub async fn wait_tcp(address: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(address).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens at {address}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
