@@ -157,11 +157,10 @@ impl TraceService for Grpc {
     }
 }
 
-/// The Tempo stand-in and both OTLP receivers: (base URL, gRPC URL, shared state).
-async fn tempo() -> (String, String, Shared) {
-    let shared: Shared = Arc::default();
+/// The Tempo stand-in's routes: the OTLP/HTTP receiver, the query API, `/metrics`.
+fn tempo_app(shared: Shared) -> axum::Router {
     let page = common::read_testdata("fixtures/tempo-2.7.2/healthy/metrics.txt");
-    let app = axum::Router::new()
+    axum::Router::new()
         .route("/v1/traces", axum::routing::post(otlp_http))
         .route("/api/traces/{id}", axum::routing::get(query))
         .route(
@@ -171,7 +170,13 @@ async fn tempo() -> (String, String, Shared) {
                 async move { ([("content-type", common::TEMPO_CONTENT_TYPE)], page) }
             }),
         )
-        .with_state(shared.clone());
+        .with_state(shared)
+}
+
+/// The Tempo stand-in and both OTLP receivers: (base URL, gRPC URL, shared state).
+async fn tempo() -> (String, String, Shared) {
+    let shared: Shared = Arc::default();
+    let app = tempo_app(shared.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -409,4 +414,44 @@ async fn a_slow_trace_is_found_late_and_named_slow() {
     ] {
         assert!(metrics.contains(line), "{line}\n{metrics}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_path_verifies_tls_with_the_ca_file() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let (base, _, shared) = tempo().await;
+    // The same receiver over https, with a certificate for localhost only this test trusts.
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
+        cert.cert.pem().into_bytes(),
+        cert.signing_key.serialize_pem().into_bytes(),
+    )
+    .await
+    .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = axum_server::from_tcp_rustls(listener, tls).unwrap();
+    let app = tempo_app(shared.clone());
+    tokio::spawn(async move { server.serve(app.into_make_service()).await.unwrap() });
+    let https = format!("https://localhost:{port}");
+    let s = until(
+        config(&base, &format!("{{endpoint: '{https}', tls: {{ca_file: '{}'}}}}", ca.display())),
+        |s| s.pipelines[0].canary.as_ref().is_some_and(|c| c.found >= 1),
+    )
+    .await;
+    assert_eq!(canary_status(&s), Some(StageStatus::Ok));
+    // Without the CA the write fails on the handshake, and says so.
+    let s = until(config(&base, &format!("{{endpoint: '{https}'}}")), |s| {
+        s.pipelines[0].canary.as_ref().is_some_and(|c| c.write_failed >= 1)
+    })
+    .await;
+    let c = s.pipelines[0].canary.as_ref().unwrap();
+    assert!(
+        c.last_write_error.as_ref().unwrap().contains("TLS"),
+        "{c:#?}"
+    );
 }
