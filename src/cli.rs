@@ -363,6 +363,9 @@ async fn run_demo(scenario: Scenario, web_args: &WebArgs) -> anyhow::Result<Exit
         }
     });
     let config = demo::config(&base);
+    let otlp_grpc = demo::otlp::serve_grpc(control.clone())
+        .await
+        .context("starting the demo's OTLP/gRPC receiver on 127.0.0.1")?;
     let shown = web_args.listen_address;
     println!(
         "spanflow demo — a simulated app → Collector → Tempo 2.7.2 pipeline, scenario {}",
@@ -374,6 +377,9 @@ async fn run_demo(scenario: Scenario, web_args: &WebArgs) -> anyhow::Result<Exit
     println!("  switch:       curl -X POST 'http://{shown}/demo/scenario?name=tls-mismatch'");
     println!("                (scenarios: {})", Scenario::names());
     println!("  simulator:    {base}/tempo/metrics, {base}/otelcol/metrics, {base}/app/metrics");
+    println!(
+        "  OTLP:         {base}/otelcol/v1/traces (HTTP), {otlp_grpc} (gRPC); traces back at {base}/tempo/api/traces/<id>"
+    );
     let served = serve(
         config,
         None,

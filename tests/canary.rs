@@ -439,14 +439,23 @@ async fn the_write_path_verifies_tls_with_the_ca_file() {
     tokio::spawn(async move { server.serve(app.into_make_service()).await.unwrap() });
     let https = format!("https://localhost:{port}");
     let s = until(
-        config(&base, &format!("{{endpoint: '{https}', tls: {{ca_file: '{}'}}}}", ca.display())),
+        config(
+            &base,
+            &format!(
+                "{{endpoint: '{https}', tls: {{ca_file: '{}'}}}}",
+                ca.display()
+            ),
+        ),
         |s| s.pipelines[0].canary.as_ref().is_some_and(|c| c.found >= 1),
     )
     .await;
     assert_eq!(canary_status(&s), Some(StageStatus::Ok));
     // Without the CA the write fails on the handshake, and says so.
     let s = until(config(&base, &format!("{{endpoint: '{https}'}}")), |s| {
-        s.pipelines[0].canary.as_ref().is_some_and(|c| c.write_failed >= 1)
+        s.pipelines[0]
+            .canary
+            .as_ref()
+            .is_some_and(|c| c.write_failed >= 1)
     })
     .await;
     let c = s.pipelines[0].canary.as_ref().unwrap();

@@ -94,7 +94,9 @@ async fn switching_scenarios_turns_a_stage_failing_and_back() {
             Stage::CollectorExporter,
             Stage::TempoDistributor,
             Stage::TempoIngester,
-            Stage::TempoStorage
+            Stage::TempoStorage,
+            // The demo writes a canary trace and reads it back.
+            Stage::Canary
         ]
     );
 
@@ -211,4 +213,101 @@ async fn every_scenario_shows_what_it_simulates() {
             }
         }
     }
+}
+
+/// `spanflow demo --scenario <name>` as a process on a free port; its status JSON when
+/// `check` holds for it (60 s at most: a lost canary trace is known after its 8 s timeout).
+async fn demo_binary_until(
+    scenario: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let port = common_free_port();
+    let _child = tokio::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
+        .args(["demo", "--scenario", scenario, "--web.listen-address"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/api/v1/status");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut last = serde_json::Value::Null;
+    while std::time::Instant::now() < deadline {
+        if let Ok(r) = reqwest::get(&url).await
+            && let Ok(status) = r.json::<serde_json::Value>().await
+        {
+            if check(&status) {
+                return status;
+            }
+            last = status;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{scenario}: never came: {:#}", last["pipelines"][0]);
+}
+
+fn common_free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn stage_status<'a>(status: &'a serde_json::Value, stage: &str) -> &'a str {
+    status["pipelines"][0]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == stage)
+        .and_then(|s| s["status"].as_str())
+        .unwrap_or("absent")
+}
+
+fn has_cause(status: &serde_json::Value, cause: &str) -> bool {
+    status["pipelines"][0]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["cause"] == cause)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_loss_fails_only_the_canary_and_names_it() {
+    let status = demo_binary_until("silent-loss", |s| {
+        s["pipelines"][0]["blocked_stage"] == "canary" && has_cause(s, "silent_loss")
+    })
+    .await;
+    // Every stage counted from counters is ok; only the canary fails.
+    for stage in status["pipelines"][0]["stages"].as_array().unwrap() {
+        let expected = if stage["stage"] == "canary" {
+            "failing"
+        } else {
+            "ok"
+        };
+        assert!(
+            stage["status"] == expected
+                || (stage["stage"] == "tempo_storage" && stage["status"] == "idle"),
+            "{stage:#}"
+        );
+    }
+    assert_eq!(status["pipelines"][0]["canary"]["found"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lossy_hop_shows_the_balance_and_names_the_loss() {
+    let status = demo_binary_until("lossy-hop", |s| {
+        has_cause(s, "spans_lost_between_hops") && stage_status(s, "canary") == "ok"
+    })
+    .await;
+    let hops = status["pipelines"][0]["hop_balance"].as_array().unwrap();
+    let tempo = hops
+        .iter()
+        .find(|h| h["to"] == "tempo_distributor")
+        .unwrap();
+    let ratio = tempo["ratio"].as_f64().unwrap();
+    assert!((ratio - 0.7).abs() < 0.05, "{tempo:#}");
+    assert_eq!(stage_status(&status, "canary"), "ok");
+    assert_eq!(stage_status(&status, "tempo_distributor"), "ok");
 }

@@ -4,7 +4,10 @@
 //! OpenTelemetry Collector (`/otelcol/metrics`) and a Tempo 2.7.2 single binary (`/tempo`
 //! as API base: `/tempo/metrics`, `/tempo/ready`, `/tempo/api/status/buildinfo`,
 //! `/tempo/status/services`, `/tempo/status/config`, `/tempo/ingester/ring`), whose ingester
-//! is a real gRPC health server ([`DemoIngesters`]) so the probe works on the demo too. Their
+//! is a real gRPC health server ([`DemoIngesters`]) so the probe works on the demo too. The
+//! Collector takes OTLP traces (`POST /otelcol/v1/traces`, and gRPC on its own port) and
+//! Tempo serves them back (`/tempo/api/traces/<id>`), so the canary runs on the demo too
+//! ([`otlp`]). Their
 //! counters grow with time at the rates of the current [`Scenario`], the way the real
 //! captures in `testdata/fixtures/` grow (20 spans/s, 15 over gRPC and 5 over HTTP, one
 //! push per batch, a labelled series created at its first event). Everything is generated
@@ -31,6 +34,7 @@ use crate::config::{AppSelectors, Config, Target};
 use crate::model::stage::Role;
 
 pub mod grpc;
+pub mod otlp;
 
 /// A state of the simulated pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,15 +52,23 @@ pub enum Scenario {
     Rf3Healthy,
     /// Replication factor 3 with one ingester: every push refused before any append.
     RingRf3,
+    /// Every counter healthy, but traces never become queryable: the Collector accepts
+    /// them and drops them (a tail sampler, a misrouted exporter). Only the canary sees it.
+    SilentLoss,
+    /// The Collector sends 100 spans/s, Tempo accepts 70: spans lost between the hops
+    /// while both report success.
+    LossyHop,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Healthy,
         Scenario::TlsMismatch,
         Scenario::RateLimited,
         Scenario::Rf3Healthy,
         Scenario::RingRf3,
+        Scenario::SilentLoss,
+        Scenario::LossyHop,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +78,8 @@ impl Scenario {
             Scenario::RateLimited => "rate-limited",
             Scenario::Rf3Healthy => "rf3-healthy",
             Scenario::RingRf3 => "ring-rf3",
+            Scenario::SilentLoss => "silent-loss",
+            Scenario::LossyHop => "lossy-hop",
         }
     }
 
@@ -93,7 +107,15 @@ impl Scenario {
             ..Rates::default()
         };
         match self {
-            Scenario::Healthy => {}
+            Scenario::Healthy | Scenario::SilentLoss => {}
+            Scenario::LossyHop => {
+                r.app_exported = 100.0;
+                r.col_accepted = 100.0;
+                r.col_sent = 100.0;
+                r.tempo_accepted = 70.0;
+                r.tempo_received = 70.0;
+                r.appends = 7.0;
+            }
             Scenario::Rf3Healthy => {
                 r.appends = pushes * 3.0;
                 r.append_failures = pushes; // the third write of each push is cancelled
@@ -218,6 +240,7 @@ impl Simulation {
 pub struct DemoControl {
     sim: Arc<Mutex<Simulation>>,
     ingesters: IngesterAddresses,
+    traces: otlp::SharedTraces,
 }
 
 impl DemoControl {
@@ -305,12 +328,15 @@ pub fn simulator(scenario: Scenario, ingesters: &DemoIngesters) -> (Router, Demo
     let control = DemoControl {
         sim: Arc::new(Mutex::new(Simulation::new(scenario))),
         ingesters: ingesters.addresses(),
+        traces: otlp::SharedTraces::default(),
     };
     let router = Router::new()
         .route("/app/metrics", get(|State(c): State<DemoControl>| async move { c.page(app_page) }))
         .route("/otelcol/metrics", get(|State(c): State<DemoControl>| async move { c.page(collector_page) }))
         .route("/tempo/metrics", get(|State(c): State<DemoControl>| async move { c.page(tempo_page) }))
         .route("/tempo/ready", get(|| async { "ready\n" }))
+        .route("/otelcol/v1/traces", axum::routing::post(otlp::receive_http))
+        .route("/tempo/api/traces/{id}", get(otlp::query))
         .route("/tempo/status/services", get(|| async { TEMPO_SERVICES }))
         .route("/tempo/status/config", get(|State(c): State<DemoControl>| async move { c.tempo_config() }))
         .route("/tempo/ingester/ring", get(|State(c): State<DemoControl>, headers: axum::http::HeaderMap| async move { c.ingester_ring(&headers) }))
@@ -359,7 +385,10 @@ impl DemoControl {
     fn ring_members(&self) -> (Vec<&'static str>, &str, u32) {
         let a = &self.ingesters;
         match self.scenario() {
-            Scenario::Healthy | Scenario::RateLimited => (vec!["ingester-0"], &a.plaintext, 1),
+            Scenario::Healthy
+            | Scenario::RateLimited
+            | Scenario::SilentLoss
+            | Scenario::LossyHop => (vec!["ingester-0"], &a.plaintext, 1),
             Scenario::TlsMismatch => (vec!["ingester-0"], &a.tls_only, 1),
             Scenario::Rf3Healthy => (
                 vec!["ingester-0", "ingester-1", "ingester-2"],
@@ -697,17 +726,30 @@ pub fn config(base: &str) -> Config {
         failure: Selector::parse("otel_sdk_exporter_span_exported_total{error_type!=\"\"}")
             .expect("valid selector"),
     });
+    let tempo = target("tempo", Role::Tempo, "/tempo");
+    let mut pipeline = crate::config::Pipeline::default_with(BTreeMap::new());
+    // The canary writes to the simulated Collector's OTLP/HTTP receiver and reads back from
+    // the simulated Tempo; short times so a lost trace shows within seconds.
+    pipeline.canary = Some(Arc::new(crate::config::canary::Canary {
+        interval: std::time::Duration::from_secs(2),
+        write: target("canary", Role::Collector, "/otelcol"),
+        protocol: crate::config::canary::Protocol::HttpProtobuf,
+        read: tempo.clone(),
+        timeout: std::time::Duration::from_secs(8),
+        slow_after: std::time::Duration::from_secs(4),
+        service_name: crate::config::canary::DEFAULT_SERVICE_NAME.to_owned(),
+    }));
     Config {
         poll_interval: std::time::Duration::from_secs(2),
         window: std::time::Duration::from_secs(60),
         body_size_limit: crate::config::DEFAULT_BODY_SIZE_LIMIT,
         thresholds: BTreeMap::new(),
         probes: crate::config::Probes::default_for(std::time::Duration::from_secs(2)),
-        pipelines: vec![crate::config::Pipeline::default_with(BTreeMap::new())],
+        pipelines: vec![pipeline],
         targets: vec![
             app,
             target("otelcol", Role::Collector, "/otelcol/metrics"),
-            target("tempo", Role::Tempo, "/tempo"),
+            tempo,
         ],
         balance_below: crate::config::DEFAULT_BALANCE_BELOW,
     }

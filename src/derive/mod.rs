@@ -77,7 +77,9 @@ pub struct HopBalance {
     pub from: Stage,
     /// The receiving stage (`collector_receiver`, `tempo_distributor`).
     pub to: Stage,
+    /// Spans per second the sender sent, over the window.
     pub sent: f64,
+    /// Spans per second the receiver accepted, over the window.
     pub accepted: f64,
     /// `accepted / sent`.
     pub ratio: f64,
@@ -423,7 +425,7 @@ pub fn derive(
         stages.push(report.stage(thresholds, config.window.as_secs_f64()));
     }
     let (totals, discarded_per_second) = totals(targets);
-    let hop_balance = hop_balance(&stages, &totals, config.balance_below);
+    let hop_balance = hop_balance(&stages, config.window.as_secs_f64(), config.balance_below);
 
     let mut derived = Derived {
         generated_unix: unix(wall),
@@ -451,40 +453,31 @@ pub fn derive(
     (derived, totals)
 }
 
-/// The hops whose both sides can be judged, each with what the sender sent and the receiver
-/// accepted over the window: app exporter → Collector receiver, Collector exporter → Tempo's
-/// distributor. Never inside the Collector, where samplers drop on purpose; never when a
-/// side is unknown (a member down or not yet judged: its counts are not the whole hop).
-fn hop_balance(stages: &[StageReport], totals: &Totals, below: f64) -> Vec<HopBalance> {
-    use crate::model::counter::Counter;
-    let judged = |stage: Stage| {
+/// Fewer spans than this sent over the window are too few to weigh one hop against the next
+/// (polls of the two sides land at different moments).
+const MIN_SPANS_FOR_BALANCE: f64 = 100.0;
+
+/// The hops whose both sides can be judged, each with the rate the sender sent and the
+/// receiver accepted over the window: app exporter → Collector receiver, Collector exporter
+/// → Tempo's distributor. Rates, not counts: each side's targets are polled at their own
+/// moments, and a rate is its own window's. Never inside the Collector, where samplers drop
+/// on purpose; never when a side is unknown (a member down or not yet judged: its counts are
+/// not the whole hop) or sent too little to weigh.
+fn hop_balance(stages: &[StageReport], window_seconds: f64, below: f64) -> Vec<HopBalance> {
+    let rate = |stage: Stage| {
         stages
             .iter()
-            .any(|s| s.stage == stage && s.status != stage::StageStatus::Unknown)
+            .find(|s| s.stage == stage && s.status != stage::StageStatus::Unknown)
+            .and_then(|s| s.success_per_second)
     };
-    let w = &totals.window;
-    // Tempo 2.4–2.5 has no receiver counters: what the distributor received stands in.
-    let tempo_accepted = match w.get(Counter::TempoAccepted) {
-        0.0 => w.get(Counter::TempoSpansReceived),
-        accepted => accepted,
-    };
-    let hops = [
-        (
-            Stage::App,
-            Stage::CollectorReceiver,
-            w.get(Counter::AppSuccess),
-            w.get(Counter::CollectorAccepted),
-        ),
-        (
-            Stage::CollectorExporter,
-            Stage::TempoDistributor,
-            w.get(Counter::CollectorSent),
-            tempo_accepted,
-        ),
-    ];
-    hops.into_iter()
-        .filter(|(from, to, sent, _)| judged(*from) && judged(*to) && *sent > 0.0)
-        .map(|(from, to, sent, accepted)| HopBalance {
+    [
+        (Stage::App, Stage::CollectorReceiver),
+        (Stage::CollectorExporter, Stage::TempoDistributor),
+    ]
+    .into_iter()
+    .filter_map(|(from, to)| {
+        let (sent, accepted) = (rate(from)?, rate(to)?);
+        (sent * window_seconds >= MIN_SPANS_FOR_BALANCE).then(|| HopBalance {
             from,
             to,
             sent,
@@ -492,7 +485,8 @@ fn hop_balance(stages: &[StageReport], totals: &Totals, below: f64) -> Vec<HopBa
             ratio: accepted / sent,
             below,
         })
-        .collect()
+    })
+    .collect()
 }
 
 /// The counter totals of every instance, and Tempo's discards per reason per second.

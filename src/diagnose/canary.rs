@@ -7,7 +7,7 @@
 //! - `spans_lost_between_hops` / `hop_double_counted`: the next hop accepted fewer (more)
 //!   spans than the hop before sent, while both report success.
 
-use super::{Cause, Certainty, Diagnosis, Facts, Severity, count, diagnosis};
+use super::{Cause, Certainty, Diagnosis, Facts, Severity, diagnosis};
 use crate::model::stage::{Stage, StageStatus};
 
 pub(super) fn canary(f: &Facts, found: &mut Vec<Diagnosis>) {
@@ -109,11 +109,11 @@ pub(super) fn hops(f: &Facts, found: &mut Vec<Diagnosis>) {
         };
         let mut d = diagnosis(cause, hop.to, Severity::Warning, Certainty::Likely);
         d.evidence.push(format!(
-            "{} sent {} spans, {} accepted {} ({:.1} %) {}",
+            "{} sent {:.1} spans/s, {} accepted {:.1} spans/s ({:.1} %) {}",
             hop.from.as_str(),
-            count(hop.sent),
+            hop.sent,
             hop.to.as_str(),
-            count(hop.accepted),
+            hop.accepted,
             hop.ratio * 100.0,
             f.over()
         ));
