@@ -44,11 +44,18 @@ fn observed(pages: &[String]) -> BTreeMap<String, (Option<String>, BTreeSet<Stri
             spanflow::source::expfmt::parse(page, spanflow::source::expfmt::Format::Text).unwrap();
         for family in families {
             let entry = out.entry(family.name.to_string()).or_default();
-            entry.0 = Some(format!("{:?}", family.kind).to_lowercase());
+            let kind = format!("{:?}", family.kind).to_lowercase();
+            // A histogram's `le` is the format's, not the contract's.
+            let histogram = kind == "histogram";
+            entry.0 = Some(kind);
             for sample in &family.samples {
-                entry
-                    .1
-                    .extend(sample.labels.iter().map(|l| l.name.to_string()));
+                entry.1.extend(
+                    sample
+                        .labels
+                        .iter()
+                        .filter(|l| !(histogram && l.name == "le"))
+                        .map(|l| l.name.to_string()),
+                );
             }
         }
     }
@@ -127,7 +134,35 @@ async fn real_output() -> Vec<String> {
     }
     let discovered = discovered.expect("the discovered Collector is polled within 10 s");
     let fleet = metrics::encode_text(&metrics::families(&discovered, 0.0, &build, &reload));
-    vec![golden, collector, fleet]
+
+    // The canary's and the hop balance's families come with the demo's lossy-hop scenario:
+    // its canary traces are found, its Collector → Tempo hop loses 30 %.
+    let ingesters = spanflow::demo::DemoIngesters::start().await.unwrap();
+    let (simulator, _control) =
+        spanflow::demo::simulator(spanflow::demo::Scenario::LossyHop, &ingesters);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, simulator).await.unwrap() });
+    let mut config = spanflow::demo::config(&base);
+    config.poll_interval = std::time::Duration::from_millis(500);
+    let engine = spanflow::engine::start(std::sync::Arc::new(config)).unwrap();
+    let mut demo = None;
+    for _ in 0..150 {
+        let s = engine.snapshot.load_full();
+        let p = &s.pipelines[0];
+        if p.canary
+            .as_ref()
+            .is_some_and(|c| c.last_found_unix.is_some())
+            && !p.hop_balance.is_empty()
+        {
+            demo = Some(s);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let demo = demo.expect("the demo's canary found a trace and weighed a hop within 15 s");
+    let demo = metrics::encode_text(&metrics::families(&demo, 0.0, &build, &reload));
+    vec![golden, collector, fleet, demo]
 }
 
 #[tokio::test]

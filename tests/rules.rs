@@ -49,7 +49,7 @@ fn promtool_checks_and_unit_tests_pass() {
         ],
     );
     assert!(
-        checked.contains("SUCCESS: 9 rules found") && checked.contains("SUCCESS: 15 rules found"),
+        checked.contains("SUCCESS: 12 rules found") && checked.contains("SUCCESS: 15 rules found"),
         "{checked}"
     );
     let tested = common::run_tool(
