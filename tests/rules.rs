@@ -391,7 +391,8 @@ fn dashboard_follows_the_dashboard_linter_rules() {
                 "bargauge",
                 "gauge",
                 "text",
-                "status-history"
+                "status-history",
+                "heatmap"
             ]
             .contains(&kind),
             "{title}: panel type {kind} is deprecated or unexpected"
@@ -458,7 +459,7 @@ fn dashboard_follows_the_dashboard_linter_rules() {
             );
         }
     }
-    assert_eq!(rows, 3);
+    assert_eq!(rows, 4);
     // The dashboard shows the stages in pipeline order, one query per stage.
     let status = &d["panels"][1];
     let order: Vec<&str> = status["targets"]
@@ -481,7 +482,7 @@ fn dashboard_follows_the_dashboard_linter_rules() {
 /// Collector also found through a file_sd file (so discovery's families have samples too).
 async fn real_family_names() -> BTreeSet<String> {
     let ingesters = spanflow::demo::DemoIngesters::start().await.unwrap();
-    let (simulator, _control) =
+    let (simulator, control) =
         spanflow::demo::simulator(spanflow::demo::Scenario::TlsMismatch, &ingesters);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -527,18 +528,37 @@ async fn real_family_names() -> BTreeSet<String> {
             && !s.pipelines[0].discarded_per_second.is_empty()
             && s.discovery.first().is_some_and(|d| d.instances == 1)
             && s.sources.first().is_some_and(|s| s.up == Some(true))
+            && s.pipelines[0]
+                .canary
+                .as_ref()
+                .is_some_and(|c| c.last_found_unix.is_some())
         {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let snapshot = engine.snapshot.load();
+    let snapshot = engine.snapshot.load_full();
     assert!(
         !snapshot.pipelines[0].causes.is_empty(),
         "the demo never diagnosed the incident"
     );
+    let mut names = exposed_names(&snapshot);
+    // The hop balance needs both hops healthy and one losing: the lossy-hop scenario.
+    control.switch(spanflow::demo::Scenario::LossyHop);
+    for _ in 0..100 {
+        if !engine.snapshot.load().pipelines[0].hop_balance.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    names.extend(exposed_names(&engine.snapshot.load_full()));
+    names
+}
+
+/// The families of a snapshot's `/metrics` that have samples.
+fn exposed_names(snapshot: &spanflow::snapshot::Snapshot) -> BTreeSet<String> {
     let (body, _) = spanflow::serve::metrics::render(
-        &snapshot,
+        snapshot,
         0.1,
         &spanflow::serve::reload::ReloadStatus::loaded_now(),
         None,
@@ -597,8 +617,14 @@ async fn every_spanflow_name_in_dashboards_and_alerts_is_in_the_real_metrics_out
             name.starts_with("spanflow_"),
             "{whence}: {name} is not spanflow's"
         );
+        // A histogram's series are its family's name with a suffix.
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .filter(|f| exposed.contains(*f))
+            .unwrap_or(name);
         assert!(
-            exposed.contains(name),
+            exposed.contains(family),
             "{whence}: {name} is not in spanflow's /metrics ({exposed:?})"
         );
     }
