@@ -77,15 +77,22 @@ async fn webhook() -> (String, Received) {
 }
 
 async fn wait_for_alert(received: &Received, status: &str, limit: Duration) -> (Instant, Value) {
+    wait_for(received, "SpanflowPipelineBlocked", status, limit).await
+}
+
+async fn wait_for(
+    received: &Received,
+    alertname: &str,
+    status: &str,
+    limit: Duration,
+) -> (Instant, Value) {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         let found = received
             .lock()
             .unwrap()
             .iter()
-            .find(|(_, a)| {
-                a["labels"]["alertname"] == "SpanflowPipelineBlocked" && a["status"] == status
-            })
+            .find(|(_, a)| a["labels"]["alertname"] == alertname && a["status"] == status)
             .cloned();
         if let Some(found) = found {
             return found;
@@ -93,7 +100,7 @@ async fn wait_for_alert(received: &Received, status: &str, limit: Duration) -> (
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!(
-        "no {status} SpanflowPipelineBlocked at the webhook within {limit:?}; received: {:?}",
+        "no {status} {alertname} at the webhook within {limit:?}; received: {:?}",
         received
             .lock()
             .unwrap()
@@ -101,6 +108,69 @@ async fn wait_for_alert(received: &Received, status: &str, limit: Duration) -> (
             .map(|(_, a)| (a["labels"]["alertname"].clone(), a["status"].clone()))
             .collect::<Vec<_>>()
     );
+}
+
+/// A real Alertmanager routing every alert to `hook`, and a real Prometheus scraping spanflow
+/// at `spanflow` every second with the shipped rules (`for:` shortened); killed when dropped.
+async fn alerting_stack(
+    logs: &Path,
+    hook: &str,
+    spanflow: &str,
+) -> ([tokio::process::Child; 2], u16) {
+    // Alertmanager routing everything to the test's webhook.
+    let am_port = common::free_port();
+    let am_config = logs.join("alertmanager.yml");
+    std::fs::write(
+        &am_config,
+        format!(
+            "route:\n  receiver: hook\n  group_by: [alertname, job, instance, pipeline, stage]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: '{hook}'\n        send_resolved: true\n"
+        ),
+    )
+    .unwrap();
+    let alertmanager = common::spawn_logged(
+        ALERTMANAGER,
+        &[
+            format!("--config.file={}", am_config.display()),
+            format!("--storage.path={}", logs.join("am-data").display()),
+            format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=".into(),
+        ],
+        &logs.join("alertmanager.log"),
+    );
+    common::wait_http_ok(
+        &format!("http://127.0.0.1:{am_port}/-/ready"),
+        Duration::from_secs(30),
+    )
+    .await;
+
+    // Prometheus scraping spanflow with the shipped rules.
+    let rule_files = rules_for_test(logs);
+    let prom_port = common::free_port();
+    let prom_config = logs.join("prometheus.yml");
+    std::fs::write(
+        &prom_config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{}]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n  - job_name: spanflow\n    static_configs:\n      - targets: ['{spanflow}']\n",
+            rule_files.iter().map(|f| format!("'{f}'")).collect::<Vec<_>>().join(", ")
+        ),
+    )
+    .unwrap();
+    let prometheus = common::spawn_logged(
+        PROMETHEUS,
+        &[
+            format!("--config.file={}", prom_config.display()),
+            format!("--storage.tsdb.path={}", logs.join("prom-data").display()),
+            format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ],
+        &logs.join("prometheus.log"),
+    );
+    common::wait_http_ok(
+        &format!("http://127.0.0.1:{prom_port}/-/ready"),
+        Duration::from_secs(30),
+    )
+    .await;
+
+    ([alertmanager, prometheus], prom_port)
 }
 
 #[tokio::test]
@@ -158,58 +228,7 @@ async fn the_broken_pipeline_of_two_pages_through_prometheus_and_alertmanager_an
     )
     .await;
 
-    // Alertmanager routing everything to the test's webhook.
-    let am_port = common::free_port();
-    let am_config = logs.join("alertmanager.yml");
-    std::fs::write(
-        &am_config,
-        format!(
-            "route:\n  receiver: hook\n  group_by: [alertname, job, instance, pipeline, stage]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: '{hook}'\n        send_resolved: true\n"
-        ),
-    )
-    .unwrap();
-    let _alertmanager = common::spawn_logged(
-        ALERTMANAGER,
-        &[
-            format!("--config.file={}", am_config.display()),
-            format!("--storage.path={}", logs.join("am-data").display()),
-            format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=".into(),
-        ],
-        &logs.join("alertmanager.log"),
-    );
-    common::wait_http_ok(
-        &format!("http://127.0.0.1:{am_port}/-/ready"),
-        Duration::from_secs(30),
-    )
-    .await;
-
-    // Prometheus scraping spanflow with the shipped rules.
-    let rule_files = rules_for_test(logs);
-    let prom_port = common::free_port();
-    let prom_config = logs.join("prometheus.yml");
-    std::fs::write(
-        &prom_config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{}]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n  - job_name: spanflow\n    static_configs:\n      - targets: ['{spanflow}']\n",
-            rule_files.iter().map(|f| format!("'{f}'")).collect::<Vec<_>>().join(", ")
-        ),
-    )
-    .unwrap();
-    let _prometheus = common::spawn_logged(
-        PROMETHEUS,
-        &[
-            format!("--config.file={}", prom_config.display()),
-            format!("--storage.tsdb.path={}", logs.join("prom-data").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ],
-        &logs.join("prometheus.log"),
-    );
-    common::wait_http_ok(
-        &format!("http://127.0.0.1:{prom_port}/-/ready"),
-        Duration::from_secs(30),
-    )
-    .await;
+    let (_stack, prom_port) = alerting_stack(logs, &hook, &spanflow).await;
 
     // The page: critical, the blocked stage, the cause in the description.
     let (fired_at, alert) = wait_for_alert(&received, "firing", Duration::from_secs(90)).await;
@@ -290,4 +309,61 @@ async fn the_broken_pipeline_of_two_pages_through_prometheus_and_alertmanager_an
             );
         }
     }
+}
+
+/// The demo's silent loss — every counter healthy, the Collector drops the traces — pages
+/// through the canary alone.
+#[tokio::test]
+async fn silent_loss_pages_through_the_canary() {
+    for tool in [PROMETHEUS, ALERTMANAGER] {
+        assert!(
+            Path::new(tool).exists(),
+            "{tool} missing: apt-get install prometheus prometheus-alertmanager (scripts/test.sh does)"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path();
+    let (hook, received) = webhook().await;
+    let spanflow = format!("127.0.0.1:{}", common::free_port());
+    let _spanflow = common::spawn_logged(
+        env!("CARGO_BIN_EXE_spanflow"),
+        &[
+            "demo".into(),
+            "--scenario".into(),
+            "silent-loss".into(),
+            "--web.listen-address".into(),
+            spanflow.clone(),
+        ],
+        &logs.join("spanflow.log"),
+    );
+    common::wait_http_ok(
+        &format!("http://{spanflow}/-/healthy"),
+        Duration::from_secs(20),
+    )
+    .await;
+    let _stack = alerting_stack(logs, &hook, &spanflow).await;
+    let (_, alert) = wait_for(
+        &received,
+        "SpanflowCanaryMissing",
+        "firing",
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(alert["labels"]["severity"], "critical", "{alert}");
+    assert_eq!(alert["labels"]["pipeline"], "default", "{alert}");
+    let description = alert["annotations"]["description"].as_str().unwrap();
+    assert!(description.contains("Cause: silent_loss"), "{description}");
+    assert!(
+        description.contains("were not found in Tempo, and none was"),
+        "{description}"
+    );
+    // Nothing counted says so: no stage but the canary pages.
+    let blocked: Vec<Value> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, a)| a["labels"]["alertname"] == "SpanflowPipelineBlocked")
+        .map(|(_, a)| a["labels"]["stage"].clone())
+        .collect();
+    assert!(blocked.iter().all(|s| s == "canary"), "{blocked:?}");
 }

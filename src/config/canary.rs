@@ -222,3 +222,78 @@ impl Check<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn error_of(canary: &str) -> String {
+        let yaml = format!(
+            "targets: [{{name: tempo, role: tempo, url: 'http://t:3200'}}, {{name: otel, role: collector, url: 'http://c:8888/metrics'}}]\ncanary: {canary}\n"
+        );
+        Config::from_yaml(&yaml, "c.yml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_canary_loads_with_its_defaults() {
+        let c = Config::from_yaml(
+            "targets: [{name: tempo, role: tempo, url: 'http://t:3200', headers: {X-Scope-OrgID: ops}}]\ncanary: {write: {endpoint: 'http://otel:4318'}, read: {target: tempo}}\n",
+            "c.yml",
+        )
+        .unwrap();
+        let canary = c.pipelines[0].canary.as_ref().unwrap();
+        assert_eq!(canary.interval, super::DEFAULT_INTERVAL);
+        assert_eq!(canary.timeout, super::DEFAULT_TIMEOUT);
+        assert_eq!(canary.protocol, super::Protocol::HttpProtobuf);
+        assert_eq!(canary.read.headers["X-Scope-OrgID"], "ops");
+        assert_eq!(canary.service_name, "spanflow-canary");
+        assert_eq!(canary.max_in_flight(), 9);
+    }
+
+    #[test]
+    fn every_mistake_names_its_field() {
+        let w = "write: {endpoint: 'http://otel:4318'}";
+        for (canary, want) in [
+            (
+                format!("{{{w}, read: {{target: otel}}}}"),
+                "canary.read.target: \"otel\" is not a tempo target of this pipeline (tempo targets: tempo)",
+            ),
+            (
+                format!("{{{w}, read: {{target: tempo}}, interval: 100ms}}"),
+                "canary.interval: must be at least 1s",
+            ),
+            (
+                format!("{{{w}, read: {{target: tempo}}, interval: 1m, timeout: 30s}}"),
+                "canary.timeout: must be at least the interval (1m)",
+            ),
+            (
+                format!("{{{w}, read: {{target: tempo}}, slow_after: 5m}}"),
+                "canary.slow_after: must be above zero and at most the timeout",
+            ),
+            (
+                "{write: {endpoint: 'otel:4318'}, read: {target: tempo}}".to_owned(),
+                "canary.write.endpoint: \"otel:4318\" must be an absolute http:// or https:// URL",
+            ),
+            (
+                "{write: {endpoint: 'https://otel:4317', protocol: grpc}, read: {target: tempo}}"
+                    .to_owned(),
+                "canary.write.tls: grpc over https needs tls.ca_file (or insecure_skip_verify: true)",
+            ),
+            (
+                "{write: {endpoint: 'http://otel:4318', protocol: thrift}, read: {target: tempo}}"
+                    .to_owned(),
+                "unknown variant `thrift`",
+            ),
+        ] {
+            let e = error_of(&canary);
+            assert!(e.contains(want), "{canary}\n→ {e}\nwants {want}");
+        }
+        let with_pipelines = "pipelines: [{name: a, targets: [{name: t, role: tempo, url: 'http://t:1'}]}]\ncanary: {write: {endpoint: 'http://o:4318'}, read: {target: t}}\n";
+        assert!(
+            Config::from_yaml(with_pipelines, "c.yml")
+                .unwrap_err()
+                .to_string()
+                .contains("canary: with pipelines, each pipeline has its own canary")
+        );
+    }
+}
