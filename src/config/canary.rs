@@ -119,7 +119,8 @@ impl Check<'_> {
                 ),
             ));
         }
-        let slow_after = raw.slow_after.unwrap_or(DEFAULT_SLOW_AFTER);
+        // Unless given, a trace is slow after 30 s or the timeout, whichever comes first.
+        let slow_after = raw.slow_after.unwrap_or(DEFAULT_SLOW_AFTER.min(timeout));
         if slow_after.is_zero() || slow_after > timeout {
             return Err(self.invalid(
                 line,
