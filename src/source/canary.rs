@@ -477,6 +477,10 @@ mod tests {
                 .iter()
                 .all(|s| s.start_time_unix_nano < s.end_time_unix_nano)
         );
+        // What one write costs on the wire.
+        let size = request.encode_to_vec().len();
+        eprintln!("canary request: {size} bytes");
+        assert!(size < 1024, "{size} bytes");
     }
 
     #[test]
