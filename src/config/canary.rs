@@ -138,7 +138,52 @@ impl Check<'_> {
                 "must be a non-empty printable string",
             ));
         }
-        let w = raw.write;
+        let (write, protocol) = self.canary_write(line, field, raw.write, interval)?;
+        let read = targets
+            .iter()
+            .find(|t| t.name == raw.read.target && t.role == Role::Tempo)
+            .cloned()
+            .ok_or_else(|| {
+                let tempos: Vec<&str> = targets
+                    .iter()
+                    .filter(|t| t.role == Role::Tempo)
+                    .map(|t| t.name.as_str())
+                    .collect();
+                self.invalid(
+                    line,
+                    at("read.target"),
+                    format!(
+                        "{:?} is not a tempo target of this pipeline (tempo targets: {})",
+                        raw.read.target,
+                        if tempos.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            tempos.join(", ")
+                        }
+                    ),
+                )
+            })?;
+        Ok(Canary {
+            interval,
+            write,
+            protocol,
+            read,
+            timeout,
+            slow_after,
+            service_name,
+        })
+    }
+
+    /// `canary.write`: an http(s) endpoint, TLS files in pairs (gRPC over https verified by
+    /// a CA file or not at all), a timeout within the interval, valid headers.
+    fn canary_write(
+        &self,
+        line: u64,
+        field: &str,
+        w: RawWrite,
+        interval: Duration,
+    ) -> Result<(Target, Protocol), super::ConfigError> {
+        let at = |f: &str| format!("{field}.{f}");
         let shown = super::without_userinfo(&w.endpoint);
         let url = reqwest::Url::parse(&w.endpoint).map_err(|e| {
             self.invalid(
@@ -188,39 +233,7 @@ impl Check<'_> {
         write.timeout = write_timeout;
         write.tls = w.tls;
         write.headers = w.headers;
-        let read = targets
-            .iter()
-            .find(|t| t.name == raw.read.target && t.role == Role::Tempo)
-            .cloned()
-            .ok_or_else(|| {
-                let tempos: Vec<&str> = targets
-                    .iter()
-                    .filter(|t| t.role == Role::Tempo)
-                    .map(|t| t.name.as_str())
-                    .collect();
-                self.invalid(
-                    line,
-                    at("read.target"),
-                    format!(
-                        "{:?} is not a tempo target of this pipeline (tempo targets: {})",
-                        raw.read.target,
-                        if tempos.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            tempos.join(", ")
-                        }
-                    ),
-                )
-            })?;
-        Ok(Canary {
-            interval,
-            write,
-            protocol: w.protocol,
-            read,
-            timeout,
-            slow_after,
-            service_name,
-        })
+        Ok((write, w.protocol))
     }
 }
 

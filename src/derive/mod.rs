@@ -1,6 +1,7 @@
 //! Derives stage health from polled counters.
 //!
-//! Input: one [`PollOutcome`] per target per poll. Output: a [`Derived`] — per stage the
+//! Input: one [`PollOutcome`] per target per poll (or a store's increases), and a pipeline's
+//! canary outcomes ([`canary`]). Output: a [`Derived`] — per stage the
 //! success/failure counts over the short and the long window, the status, the success
 //! ratio and rates, the blocked stage and the verdict, Tempo's discards and per-target
 //! health — and the counter [`Totals`] diagnosis reads. It never names a cause: that is

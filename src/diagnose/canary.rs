@@ -75,6 +75,11 @@ pub(super) fn canary(f: &Facts, found: &mut Vec<Diagnosis>) {
         );
         found.push(d);
     }
+    slow(report, found);
+}
+
+/// `canary_slow`: the p90 from write to found above `slow_after`.
+fn slow(report: &crate::derive::canary::CanaryReport, found: &mut Vec<Diagnosis>) {
     if let Some(p90) = report.p90_seconds
         && p90 > report.slow_after_seconds
     {

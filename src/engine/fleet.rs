@@ -128,6 +128,11 @@ impl Fleet {
         &self.config
     }
 
+    /// The gRPC probe settings every Tempo poller uses.
+    pub(super) fn probes(&self) -> Option<ProbeSettings> {
+        self.probes.clone()
+    }
+
     /// Every discovering target and every metrics store has answered once (or there is
     /// none): until then a snapshot would show their stages without instances, and a
     /// store-sourced pipeline without its split pipelines.

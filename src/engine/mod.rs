@@ -8,7 +8,8 @@
 //! address, the gRPC probes of its write ring ([`TargetPoller`]) — and sends a
 //! [`PollOutcome`]. A poll never outlives the target's timeout, which is at most the poll
 //! interval. A discovery task refreshes its target's instances every `refresh_interval`
-//! (a file_sd file also when it changes) and sends what it found.
+//! (a file_sd file also when it changes) and sends what it found. A store-sourced pipeline
+//! has a query task (`store.rs`), a pipeline with a canary a canary task (`canary.rs`).
 //!
 //! The runner owns every instance's [`TargetState`] and the set of instances
 //! (`fleet.rs`): it starts and stops poll tasks as discovery adds and removes
@@ -209,41 +210,13 @@ impl Prepared {
         let mut fleet = Fleet::new(
             Arc::clone(&config),
             clients,
-            probes.clone(),
+            probes,
             tx.clone(),
             stopped.clone(),
             (states, pipelines),
         );
         fleet.start_written();
-        let mut querying = JoinSet::new();
-        for (index, reader) in stores {
-            fleet.add_store(index, reader.shown_url(), reader.queries_per_poll());
-            let tempo = store::TempoApis::new(
-                Arc::clone(config.pipelines[index].source.as_ref().expect("a source")),
-                probes.clone(),
-                config.body_size_limit,
-            );
-            querying.spawn(store::query_store(
-                index,
-                reader,
-                tempo,
-                config.poll_interval,
-                tx.clone(),
-                stopped.clone(),
-            ));
-        }
-        for (index, writer, reader) in canaries {
-            let canary = Arc::clone(config.pipelines[index].canary.as_ref().expect("a canary"));
-            fleet.add_canary(index, &canary);
-            querying.spawn(canary::run_canary(
-                index,
-                canary,
-                writer,
-                reader,
-                tx.clone(),
-                stopped.clone(),
-            ));
-        }
+        let querying = spawn_queriers(&config, &mut fleet, stores, canaries, &tx, &stopped);
         // After a reload with discovery or a metrics store, the first snapshot waits for the
         // first answers (run): made now, it would show discovered stages without instances, or a
         // split pipeline not at all — a false change in the timeline of stages that never changed.
@@ -275,6 +248,48 @@ impl Prepared {
             runner: Some(runner),
         }
     }
+}
+
+/// One query task per store-sourced pipeline and one canary task per pipeline with a canary,
+/// each followed by `fleet`.
+fn spawn_queriers(
+    config: &Arc<Config>,
+    fleet: &mut Fleet,
+    stores: Vec<(usize, StoreReader)>,
+    canaries: Vec<(usize, CanaryWriter, CanaryReader)>,
+    tx: &mpsc::Sender<Input>,
+    stopped: &watch::Receiver<bool>,
+) -> JoinSet<()> {
+    let mut querying = JoinSet::new();
+    for (index, reader) in stores {
+        fleet.add_store(index, reader.shown_url(), reader.queries_per_poll());
+        let tempo = store::TempoApis::new(
+            Arc::clone(config.pipelines[index].source.as_ref().expect("a source")),
+            fleet.probes(),
+            config.body_size_limit,
+        );
+        querying.spawn(store::query_store(
+            index,
+            reader,
+            tempo,
+            config.poll_interval,
+            tx.clone(),
+            stopped.clone(),
+        ));
+    }
+    for (index, writer, reader) in canaries {
+        let canary = Arc::clone(config.pipelines[index].canary.as_ref().expect("a canary"));
+        fleet.add_canary(index, &canary);
+        querying.spawn(canary::run_canary(
+            index,
+            canary,
+            writer,
+            reader,
+            tx.clone(),
+            stopped.clone(),
+        ));
+    }
+    querying
 }
 
 impl Engine {
