@@ -588,3 +588,95 @@ fn scale_counters(page: &str, k: u32) -> String {
     }
     out
 }
+
+/// An app target without selectors polled three times over a page whose counters grow by
+/// the page's values every poll; the last snapshot.
+async fn poll_app_page(page: &str) -> spanflow::snapshot::Snapshot {
+    let server = PageServer::start().await;
+    let mut poller = Poller::new(&format!(
+        "poll_interval: 2s\nwindow: 1m\ntargets:\n  - {{name: backend, role: app, url: '{}/metrics', timeout: 1s}}\n",
+        server.base
+    ));
+    let mut last = None;
+    for k in 0..3 {
+        server.set(scale_counters(page, k), "text/plain; version=0.0.4");
+        last = Some(poller.poll().await);
+    }
+    last.unwrap()
+}
+
+fn app_causes(s: &spanflow::snapshot::Snapshot) -> Vec<(&'static str, &'static str)> {
+    s.pipelines[0]
+        .causes
+        .iter()
+        .map(|d| (d.cause.as_str(), d.severity.as_str()))
+        .collect()
+}
+
+#[tokio::test]
+async fn sdk_self_metrics_are_read_without_selectors() {
+    // Real pages of the OpenTelemetry Python SDK 1.45.2 with its self-metrics on.
+    let healthy = common::read_testdata("fixtures/sdk/python-1.45.2-healthy-http/metrics.txt");
+    let s = poll_app_page(&healthy).await;
+    let app = &s.pipelines[0].stages[0];
+    assert_eq!(app.stage, Stage::App);
+    assert_eq!(app.status, StageStatus::Ok, "{}", app.reason);
+    assert_eq!((app.judged.success, app.judged.failure), (220.0, 0.0));
+    assert!(app_causes(&s).is_empty(), "{:?}", app_causes(&s));
+
+    // Exporting to a closed port: every span counted under error_type="ConnectionError".
+    let failing = common::read_testdata("fixtures/sdk/python-1.45.2-failing-http/metrics.txt");
+    let s = poll_app_page(&failing).await;
+    let app = &s.pipelines[0].stages[0];
+    assert_eq!(app.status, StageStatus::Failing, "{}", app.reason);
+    assert_eq!((app.judged.success, app.judged.failure), (0.0, 186.0));
+    assert_eq!(app_causes(&s), [("app_export_failing", "critical")]);
+
+    // The Java agent's legacy names (2020): processedSpans{dropped="false"} is no drop and
+    // the page has no export counter: the app is read, and idle (exports unseen: info).
+    let legacy = common::read_testdata("fixtures/sdk/javaagent-issue1880-2020-legacy/metrics.txt");
+    let s = poll_app_page(&legacy).await;
+    assert!(s.pipelines[0].targets[0].up);
+    assert_eq!(status(&s, Stage::App), StageStatus::Idle);
+    assert_eq!(app_causes(&s), [("app_not_exporting", "info")]);
+    // The same page with drops (constructed: dropped="true" as the legacy counter writes it).
+    let dropping = format!(
+        "{legacy}processedSpans{{dropped=\"true\",spanProcessorType=\"BatchSpanProcessor\",}} 7.0\n"
+    );
+    let s = poll_app_page(&dropping).await;
+    assert_eq!(
+        app_causes(&s),
+        [("app_queue_full", "warning"), ("app_not_exporting", "info")]
+    );
+}
+
+#[tokio::test]
+async fn semantic_convention_sdk_pages_of_other_sdks_read_the_same() {
+    // Constructed from the semantic conventions (otel.sdk.*, Development), as a Go SDK with
+    // OTEL_GO_X_OBSERVABILITY=true and a Prometheus exporter that adds no _total would
+    // write them: success series without error_type, failures with it, queue drops.
+    let page = "# TYPE otel_sdk_exporter_span_exported counter\n\
+        otel_sdk_exporter_span_exported{otel_component_name=\"otlp_grpc_span_exporter/0\",otel_component_type=\"otlp_grpc_span_exporter\"} 90\n\
+        otel_sdk_exporter_span_exported{error_type=\"\",otel_component_name=\"otlp_grpc_span_exporter/0\",otel_component_type=\"otlp_grpc_span_exporter\"} 5\n\
+        otel_sdk_exporter_span_exported{error_type=\"rpc error: code = Unavailable\",otel_component_name=\"otlp_grpc_span_exporter/0\",otel_component_type=\"otlp_grpc_span_exporter\"} 5\n\
+        # TYPE otel_sdk_processor_span_processed counter\n\
+        otel_sdk_processor_span_processed{otel_component_name=\"batching_span_processor/0\",otel_component_type=\"batching_span_processor\"} 100\n\
+        otel_sdk_processor_span_processed{error_type=\"queue_full\",otel_component_name=\"batching_span_processor/0\",otel_component_type=\"batching_span_processor\"} 20\n";
+    let s = poll_app_page(page).await;
+    let app = &s.pipelines[0].stages[0];
+    // 95 of 100 exported (with and without error_type=""), 5 failed: degraded.
+    assert_eq!((app.judged.success, app.judged.failure), (95.0, 5.0));
+    assert_eq!(app.status, StageStatus::Degraded, "{}", app.reason);
+    assert_eq!(
+        app_causes(&s),
+        [
+            ("app_export_failing", "warning"),
+            ("app_queue_full", "warning")
+        ]
+    );
+    // A page without any SDK self-metric does not look like an app.
+    let s =
+        poll_app_page("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 3\n")
+            .await;
+    assert_eq!(status(&s, Stage::App), StageStatus::Unknown);
+}

@@ -904,7 +904,8 @@ impl Check<'_> {
         Ok(())
     }
 
-    /// An app's success and failure selectors (both needed); none for other roles.
+    /// An app's success and failure selectors (both, or neither: then its SDK's own
+    /// self-metrics are read); none for other roles.
     fn app_selectors(
         &self,
         line: u64,
@@ -923,12 +924,12 @@ impl Check<'_> {
                     failure: parse("failure", &failure)?,
                 }))
             }
+            (_, None, None) => Ok(None),
             (Role::App, ..) => Err(self.invalid(
                 line,
                 field("success"),
-                "app targets need success and failure selectors, e.g. 'otel_sdk_exporter_span_exported_total{error_type=\"\"}'",
+                "success and failure go together (or give neither: the app's SDK self-metrics are read), e.g. 'otel_sdk_exporter_span_exported_total{error_type=\"\"}'",
             )),
-            (_, None, None) => Ok(None),
             (role, ..) => Err(self.invalid(
                 line,
                 field("success"),
@@ -1171,9 +1172,13 @@ targets:
 
     #[test]
     fn selectors_belong_to_app_targets_only() {
-        let e = error_of("targets:\n  - {name: a, role: app, url: 'http://x'}\n");
+        // Neither selector: the app's SDK self-metrics are read.
+        let c = Config::from_yaml("targets:\n  - {name: a, role: app, url: 'http://x'}\n", "x")
+            .unwrap();
+        assert!(c.targets[0].app_selectors.is_none());
+        let e = error_of("targets:\n  - {name: a, role: app, url: 'http://x', success: 'm'}\n");
         assert!(
-            e.contains("targets[0].success: app targets need success and failure selectors"),
+            e.contains("targets[0].success: success and failure go together"),
             "{e}"
         );
         let e = error_of("targets:\n  - {name: a, role: tempo, url: 'http://x', success: 'm'}\n");

@@ -1,5 +1,6 @@
-//! The app's cause: it exports nothing, or every export fails while the Collector receives
-//! nothing.
+//! The app's causes: it exports nothing, or every export fails while the Collector receives
+//! nothing (`app_not_exporting`); its SDK reports exports failing (`app_export_failing`);
+//! its SDK's span processor drops spans, the queue full (`app_queue_full`).
 
 use super::{Cause, Certainty, Diagnosis, Facts, Severity, count, diagnosis};
 use crate::model::counter::Counter;
@@ -26,7 +27,7 @@ pub(super) fn app(f: &Facts, found: &mut Vec<Diagnosis>) {
             );
             found.push(d);
         }
-        StageStatus::Failing if !collector_configured || collector_receives == 0.0 => {
+        StageStatus::Failing if collector_configured && collector_receives == 0.0 => {
             let mut d = diagnosis(
                 Cause::AppNotExporting,
                 Stage::App,
@@ -39,12 +40,44 @@ pub(super) fn app(f: &Facts, found: &mut Vec<Diagnosis>) {
                 count(f.window(Counter::AppFailure)),
                 f.over()
             ));
-            if collector_configured {
-                d.evidence
-                    .push("the Collector's receiver got nothing: the app does not reach it".into());
-            }
+            d.evidence
+                .push("the Collector's receiver got nothing: the app does not reach it".into());
+            found.push(d);
+        }
+        StageStatus::Failing | StageStatus::Degraded => {
+            let mut d = diagnosis(
+                Cause::AppExportFailing,
+                Stage::App,
+                if report.status == StageStatus::Failing {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                },
+                Certainty::Confirmed,
+            );
+            d.evidence.push(format!(
+                "the app reports {} spans exported and {} failed {}",
+                count(f.window(Counter::AppSuccess)),
+                count(f.window(Counter::AppFailure)),
+                f.over()
+            ));
             found.push(d);
         }
         _ => {}
+    }
+    let dropped = f.window(Counter::AppQueueDropped);
+    if f.recent(Counter::AppQueueDropped) > 0.0 {
+        let mut d = diagnosis(
+            Cause::AppQueueFull,
+            Stage::App,
+            Severity::Warning,
+            Certainty::Confirmed,
+        );
+        d.evidence.push(format!(
+            "the SDK's span processor dropped {} spans, its queue full, {}; they were never exported",
+            count(dropped),
+            f.over()
+        ));
+        found.push(d);
     }
 }

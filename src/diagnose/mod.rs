@@ -66,10 +66,12 @@ pub enum Cause {
     CanarySlow,
     SpansLostBetweenHops,
     HopDoubleCounted,
+    AppExportFailing,
+    AppQueueFull,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 26] = [
+    pub const ALL: [Cause; 28] = [
         Cause::TargetUnreachable,
         Cause::TargetAuthFailed,
         Cause::TargetPageUnreadable,
@@ -96,6 +98,8 @@ impl Cause {
         Cause::CanarySlow,
         Cause::SpansLostBetweenHops,
         Cause::HopDoubleCounted,
+        Cause::AppExportFailing,
+        Cause::AppQueueFull,
     ];
 
     fn text(self) -> &'static CauseText {
@@ -129,7 +133,7 @@ struct CauseText {
 }
 
 /// Every cause's id, summary and default fix, in the order of [`Cause`] (a test checks).
-const CAUSE_TEXTS: [CauseText; 26] = [
+const CAUSE_TEXTS: [CauseText; 28] = [
     CauseText {
         cause: Cause::TargetUnreachable,
         id: "target_unreachable",
@@ -285,6 +289,18 @@ const CAUSE_TEXTS: [CauseText; 26] = [
         id: "hop_double_counted",
         summary: "the next hop accepts more spans than the hop before says it sent: retries counted twice, or senders spanflow does not watch",
         fix: "check retry settings on the sending side (retry_on_failure, the SDK's retries) and whether other senders export to the same receiver",
+    },
+    CauseText {
+        cause: Cause::AppExportFailing,
+        id: "app_export_failing",
+        summary: "the app's SDK reports its span exports failing",
+        fix: "check the SDK's exporter endpoint (OTEL_EXPORTER_OTLP_ENDPOINT / _TRACES_ENDPOINT), protocol (grpc vs http/protobuf and their ports 4317/4318), TLS and headers against the Collector's receiver; the SDK's error_type says how it fails",
+    },
+    CauseText {
+        cause: Cause::AppQueueFull,
+        id: "app_queue_full",
+        summary: "the app's SDK drops spans before export: its span processor's queue is full",
+        fix: "raise the batch span processor's queue (OTEL_BSP_MAX_QUEUE_SIZE) or its export rate (OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_SCHEDULE_DELAY), or sample less; a slow or failing exporter fills the queue too",
     },
 ];
 

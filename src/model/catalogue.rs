@@ -6,8 +6,8 @@
 //! family, a new spelling (`_total` or not, a unit suffix) or a new software version is one
 //! row in [`CATALOGUE`], with where it was seen. Names are matched exactly; extra labels
 //! (`service_*`, `otel_scope_*`, `receiver`, `transport`, `tenant`) never matter — every
-//! series of a counter is summed. The app role is not here: its families come from the
-//! configuration's selectors.
+//! series of a counter is summed. The app role's rows are the SDKs' own self-metrics, read
+//! when an app target has no `success`/`failure` selectors.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -26,6 +26,14 @@ pub enum Feeds {
         counter: Counter,
         label: &'static str,
         prefix: &'static str,
+    },
+    /// Every series is a success or a failure by one label's value: `success` when the
+    /// label reads `success_when` (a missing label reads as ""), `failure` otherwise.
+    Outcome {
+        label: &'static str,
+        success_when: &'static str,
+        success: Counter,
+        failure: Counter,
     },
     /// Tempo's discards, kept per `reason` label.
     DiscardedByReason,
@@ -64,7 +72,22 @@ use Feeds::{
     Counter as Count, CounterWhere, DiscardedByReason, ProcessStart, QueueCapacity, QueueSize,
     RingGauge, Version,
 };
-use Role::{Collector, Tempo};
+use Role::{App, Collector, Tempo};
+
+/// An SDK's export counter: failed when `error_type` is set (semantic conventions).
+const SDK_EXPORTED: Feeds = Feeds::Outcome {
+    label: "error_type",
+    success_when: "",
+    success: C::AppSuccess,
+    failure: C::AppFailure,
+};
+
+/// An SDK's span processor: a span dropped because its queue was full.
+const SDK_QUEUE_FULL: Feeds = Feeds::CounterWhere {
+    counter: C::AppQueueDropped,
+    label: "error_type",
+    prefix: "queue_full",
+};
 
 /// Every family spanflow reads. Tempo writes its receiver counters without `_total`
 /// (Tempo 2.6–2.10, 3.0; absent in 2.4–2.5, grafana/tempo#3758); the Collector writes its
@@ -341,6 +364,51 @@ pub const CATALOGUE: &[Entry] = &[
         "process_start_time_seconds",
         ProcessStart,
         "Collectors that expose it",
+    ),
+    row(
+        App,
+        "otel_sdk_exporter_span_exported_total",
+        SDK_EXPORTED,
+        "OpenTelemetry semantic conventions (otel.sdk.exporter.span.exported, Development); Python SDK 1.45.2 with OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED (captured)",
+    ),
+    row(
+        App,
+        "otel_sdk_exporter_span_exported",
+        SDK_EXPORTED,
+        "the same without _total, as a reader that adds no suffix writes it",
+    ),
+    row(
+        App,
+        "otel_sdk_processor_span_processed_total",
+        SDK_QUEUE_FULL,
+        "semantic conventions: error_type=\"queue_full\" counts spans dropped before export; Python SDK 1.45.2 (captured)",
+    ),
+    row(
+        App,
+        "otel_sdk_processor_span_processed",
+        SDK_QUEUE_FULL,
+        "the same without _total",
+    ),
+    row(
+        App,
+        "otlp_exporter_exported",
+        Feeds::Outcome {
+            label: "success",
+            success_when: "true",
+            success: C::AppSuccess,
+            failure: C::AppFailure,
+        },
+        "Java SDK legacy self-metrics (before the semantic conventions)",
+    ),
+    row(
+        App,
+        "processedSpans",
+        Feeds::CounterWhere {
+            counter: C::AppQueueDropped,
+            label: "dropped",
+            prefix: "true",
+        },
+        "Java SDK/agent legacy BatchSpanProcessor counter (opentelemetry-java-instrumentation#1880, 2020)",
     ),
 ];
 

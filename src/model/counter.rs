@@ -38,10 +38,12 @@ pub enum Counter {
     KafkaProduceFailures,
     /// Spans the Collector's memory_limiter processor refused (evidence, not a stage count).
     CollectorMemoryLimited,
+    /// Spans an SDK's span processor dropped before export, its queue full (evidence).
+    AppQueueDropped,
 }
 
 impl Counter {
-    pub const COUNT: usize = Counter::CollectorMemoryLimited as usize + 1;
+    pub const COUNT: usize = Counter::AppQueueDropped as usize + 1;
 
     /// Every counter, in declaration order (index = `as usize`).
     pub const ALL: [Counter; Counter::COUNT] = {
@@ -70,6 +72,7 @@ impl Counter {
             KafkaProduced,
             KafkaProduceFailures,
             CollectorMemoryLimited,
+            AppQueueDropped,
         ]
     };
 
@@ -89,6 +92,7 @@ impl Counter {
                 | Counter::LiveStoreFailedFlushes
                 | Counter::KafkaProduceFailures
                 | Counter::CollectorMemoryLimited
+                | Counter::AppQueueDropped
         )
     }
 }

@@ -132,6 +132,7 @@ pub fn read_page(
         counted: HashSet::new(),
     };
     let mut families = Families::default();
+    let mut sdk_families = false;
     // Asked once per sample line; a family's lines come together, so the answer for the
     // previous line's name is kept (a Tempo page has ~1,000 lines of ~250 names).
     let mut last_name = String::with_capacity(64);
@@ -141,10 +142,14 @@ pub fn read_page(
             return last_answer;
         }
         families.note(role, name);
-        let answer = match role {
-            Role::App => app.is_some_and(|a| name == a.success.metric || name == a.failure.metric),
+        let answer = match (role, app) {
+            (Role::App, Some(a)) => name == a.success.metric || name == a.failure.metric,
+            // Without selectors, an app is read by its SDK's own self-metrics.
             _ => catalogue::lookup(role, name).is_some(),
         };
+        if answer && role == Role::App && app.is_none() {
+            sdk_families = true;
+        }
         last_name.clear();
         last_name.push_str(name);
         last_answer = answer;
@@ -160,7 +165,9 @@ pub fn read_page(
         Role::Tempo => families.tempo,
         Role::Collector => families.collector,
         // An app creates its export counter at the first export; any valid page will do.
-        Role::App => summary.sample_lines > 0 || body.trim().is_empty(),
+        Role::App if app.is_some() => summary.sample_lines > 0 || body.trim().is_empty(),
+        // Without selectors, the page must carry an SDK's self-metrics.
+        Role::App => sdk_families,
     };
     reading.software = Software::detect(
         role,
@@ -193,9 +200,9 @@ impl PageReader<'_> {
             return;
         }
         let series_id = series_hash(s.name, s.labels.raw());
-        let key = match self.role {
-            Role::App => self.app_counter(&s, series_id),
-            role => match catalogue::lookup(role, s.name) {
+        let key = match (self.role, self.app) {
+            (Role::App, Some(_)) => self.app_counter(&s, series_id),
+            (role, _) => match catalogue::lookup(role, s.name) {
                 Some(feeds) => self.feed(feeds, &s, series_id),
                 None => None,
             },
@@ -224,6 +231,20 @@ impl PageReader<'_> {
                 .get(label)
                 .is_some_and(|v| v.starts_with(prefix))
                 .then_some(SeriesKey::Counter(counter, series_id)),
+            Feeds::Outcome {
+                label,
+                success_when,
+                success,
+                failure,
+            } => {
+                let value = s.labels.get(label).unwrap_or_default();
+                let counter = if value == success_when {
+                    success
+                } else {
+                    failure
+                };
+                Some(SeriesKey::Counter(counter, series_id))
+            }
             Feeds::DiscardedByReason => self.discarded(s, series_id),
             Feeds::RingGauge => {
                 if self.reading.ring_gauges.len() < MAX_RING_GAUGES
