@@ -680,3 +680,35 @@ async fn semantic_convention_sdk_pages_of_other_sdks_read_the_same() {
             .await;
     assert_eq!(status(&s, Stage::App), StageStatus::Unknown);
 }
+
+#[tokio::test]
+async fn every_spelling_of_a_collector_counter_reads_as_the_same_counter() {
+    // Constructed pages: the same counts as the default reader writes them (no suffix), as
+    // v0.119–v0.151 with explicit readers write them (_total), and as v0.130.0's bug wrote
+    // them (the unit doubled: __spans__total).
+    for suffix in ["", "_total", "__spans__total"] {
+        let page = format!(
+            "# TYPE otelcol_receiver_accepted_spans{suffix} counter\notelcol_receiver_accepted_spans{suffix}{{receiver=\"otlp\",transport=\"grpc\"}} 30\n\
+             # TYPE otelcol_receiver_refused_spans{suffix} counter\notelcol_receiver_refused_spans{suffix}{{receiver=\"otlp\",transport=\"grpc\"}} 10\n\
+             # TYPE otelcol_exporter_sent_spans{suffix} counter\notelcol_exporter_sent_spans{suffix}{{exporter=\"otlp\"}} 25\n\
+             # TYPE otelcol_exporter_send_failed_spans{suffix} counter\notelcol_exporter_send_failed_spans{suffix}{{exporter=\"otlp\"}} 5\n"
+        );
+        let server = PageServer::start().await;
+        let mut poller = Poller::new(&format!(
+            "poll_interval: 2s\nwindow: 1m\ntargets:\n  - {{name: otelcol, role: collector, url: '{}/metrics', timeout: 1s}}\n",
+            server.base
+        ));
+        let mut last = None;
+        for k in 0..3 {
+            server.set(scale_counters(&page, k), "text/plain; version=0.0.4");
+            last = Some(poller.poll().await);
+        }
+        let s = last.unwrap();
+        let judged: Vec<(f64, f64)> = s.pipelines[0]
+            .stages
+            .iter()
+            .map(|r| (r.judged.success, r.judged.failure))
+            .collect();
+        assert_eq!(judged, [(30.0, 10.0), (25.0, 5.0)], "suffix {suffix:?}");
+    }
+}

@@ -410,6 +410,48 @@ pub const CATALOGUE: &[Entry] = &[
         },
         "Java SDK/agent legacy BatchSpanProcessor counter (opentelemetry-java-instrumentation#1880, 2020)",
     ),
+    row(
+        Collector,
+        "otelcol_receiver_accepted_spans__spans__total",
+        Count(C::CollectorAccepted),
+        "Collector v0.130.0 only: the unit doubled into the name (fixed in v0.130.1)",
+    ),
+    row(
+        Collector,
+        "otelcol_receiver_refused_spans__spans__total",
+        Count(C::CollectorRefused),
+        "Collector v0.130.0 only: the unit doubled into the name (fixed in v0.130.1)",
+    ),
+    row(
+        Collector,
+        "otelcol_receiver_failed_spans__spans__total",
+        Count(C::CollectorFailed),
+        "Collector v0.130.0 only: the unit doubled into the name (fixed in v0.130.1)",
+    ),
+    row(
+        Collector,
+        "otelcol_exporter_sent_spans__spans__total",
+        Count(C::CollectorSent),
+        "Collector v0.130.0 only: the unit doubled into the name (fixed in v0.130.1)",
+    ),
+    row(
+        Collector,
+        "otelcol_exporter_send_failed_spans__spans__total",
+        Count(C::CollectorSendFailed),
+        "Collector v0.130.0 only: the unit doubled into the name (fixed in v0.130.1)",
+    ),
+    row(
+        Collector,
+        "otelcol_exporter_enqueue_failed_spans__spans__total",
+        Count(C::CollectorEnqueueFailed),
+        "Collector v0.130.0 only: the unit doubled into the name (fixed in v0.130.1)",
+    ),
+    row(
+        Collector,
+        "otelcol_processor_memory_limiter_refused_spans__spans__total",
+        Count(C::CollectorMemoryLimited),
+        "Collector v0.130.0 only: the unit doubled into the name (fixed in v0.130.1)",
+    ),
 ];
 
 /// The catalogue by (role, family). Looked up once per run of a family's lines on every
@@ -467,7 +509,11 @@ mod tests {
             e.role == Collector && matches!(e.feeds, Feeds::Counter(_) | Feeds::CounterWhere { .. })
         });
         for e in counters {
-            if let Some(base) = e.family.strip_suffix("_total") {
+            let base = e
+                .family
+                .strip_suffix("__spans__total")
+                .or_else(|| e.family.strip_suffix("_total"));
+            if let Some(base) = base {
                 assert_eq!(lookup(Collector, base), Some(e.feeds), "{}", e.family);
             }
         }

@@ -337,7 +337,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             accepted.promql,
-            r#"sum by (cluster) (increase({__name__=~"otelcol_receiver_accepted_spans|otelcol_receiver_accepted_spans_total",job=~".+/otel-collector"}[300s]))"#
+            r#"sum by (cluster) (increase({__name__=~"otelcol_receiver_accepted_spans|otelcol_receiver_accepted_spans_total|otelcol_receiver_accepted_spans__spans__total",job=~".+/otel-collector"}[300s]))"#
         );
         // One query per counter and label filter, never per family spelling: a counter fed
         // by two differently filtered families (the memory limiter's, renamed in v0.155) is
@@ -351,6 +351,7 @@ mod tests {
         for name in names {
             let quoted = |q: &PlannedQuery| {
                 q.promql.contains(&format!("\"{name}|"))
+                    || q.promql.contains(&format!("|{name}|"))
                     || q.promql.contains(&format!("|{name}\""))
                     || q.promql.contains(&format!("\"{name}\""))
             };
