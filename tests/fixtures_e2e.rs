@@ -712,3 +712,64 @@ async fn every_spelling_of_a_collector_counter_reads_as_the_same_counter() {
         assert_eq!(judged, [(30.0, 10.0), (25.0, 5.0)], "suffix {suffix:?}");
     }
 }
+
+/// A collector target's last snapshot after three polls of `page`, its counters growing by
+/// the page's values every poll.
+async fn poll_collector_page(page: &str) -> spanflow::snapshot::Snapshot {
+    let server = PageServer::start().await;
+    let mut poller = Poller::new(&format!(
+        "poll_interval: 2s\nwindow: 1m\ntargets:\n  - {{name: alloy, role: collector, url: '{}/metrics', timeout: 1s}}\n",
+        server.base
+    ));
+    let mut last = None;
+    for k in 0..3 {
+        server.set(scale_counters(page, k), "text/plain; version=0.0.4");
+        last = Some(poller.poll().await);
+    }
+    last.unwrap()
+}
+
+#[tokio::test]
+async fn alloy_as_the_collector_is_recognised_and_judged_by_its_otelcol_counters() {
+    // Real Alloy pages (controller families only, published by others): recognised as the
+    // collector — up, not "something else" — with no span counted yet.
+    for dir in ["foreach3-1.7-dev-controller", "issue1825-1.x-controller"] {
+        let page = common::read_testdata(&format!("fixtures/alloy/{dir}/metrics.txt"));
+        let s = poll_collector_page(&page).await;
+        let t = &s.pipelines[0].targets[0];
+        assert!(t.up && t.last_error.is_none(), "{dir}: {:?}", t.last_error);
+        assert_eq!(
+            status(&s, Stage::CollectorReceiver),
+            StageStatus::Idle,
+            "{dir}"
+        );
+    }
+    // Constructed from Alloy's documentation (otelcol series with _total and component_id /
+    // component_path labels, alloy_build_info): every export fails while Alloy calls the
+    // component healthy — spanflow must not.
+    let page = "# TYPE alloy_build_info gauge\n\
+        alloy_build_info{branch=\"HEAD\",goversion=\"go1.24.1\",revision=\"abc\",version=\"v1.7.0\"} 1\n\
+        # TYPE alloy_component_controller_running_components gauge\n\
+        alloy_component_controller_running_components{controller_id=\"\",controller_path=\"/\",health_type=\"healthy\"} 2\n\
+        # TYPE otelcol_receiver_accepted_spans_total counter\n\
+        otelcol_receiver_accepted_spans_total{component_id=\"otelcol.receiver.otlp.default\",component_path=\"/\",receiver=\"otlp\",transport=\"grpc\"} 40\n\
+        # TYPE otelcol_exporter_sent_spans_total counter\n\
+        otelcol_exporter_sent_spans_total{component_id=\"otelcol.exporter.otlp.tempo\",component_path=\"/\",exporter=\"otlp\"} 0\n\
+        # TYPE otelcol_exporter_send_failed_spans_total counter\n\
+        otelcol_exporter_send_failed_spans_total{component_id=\"otelcol.exporter.otlp.tempo\",component_path=\"/\",exporter=\"otlp\"} 40\n";
+    let s = poll_collector_page(page).await;
+    assert_eq!(
+        s.pipelines[0].targets[0].version.as_deref(),
+        Some("alloy v1.7.0")
+    );
+    assert_eq!(status(&s, Stage::CollectorReceiver), StageStatus::Ok);
+    assert_eq!(status(&s, Stage::CollectorExporter), StageStatus::Failing);
+    assert!(
+        s.pipelines[0]
+            .causes
+            .iter()
+            .any(|d| d.cause.as_str() == "collector_exporter_failing"),
+        "{:?}",
+        s.pipelines[0].causes
+    );
+}

@@ -452,6 +452,12 @@ pub const CATALOGUE: &[Entry] = &[
         Count(C::CollectorMemoryLimited),
         "Collector v0.130.0 only: the unit doubled into the name (fixed in v0.130.1)",
     ),
+    row(
+        Collector,
+        "alloy_build_info",
+        Version { label: "version" },
+        "Grafana Alloy (the collector role pointed at Alloy's /metrics, default :12345); shown as alloy <version>",
+    ),
 ];
 
 /// The catalogue by (role, family). Looked up once per run of a family's lines on every

@@ -60,7 +60,7 @@ pub enum Name {
 
 /// The family names that tell which software runs and in which shape. A new version's
 /// telling family is one row.
-pub const TELLING: [(Role, Name, Tells); 8] = [
+pub const TELLING: [(Role, Name, Tells); 9] = [
     (Role::Tempo, Name::Prefix("tempo"), Tells::Tempo),
     (
         Role::Tempo,
@@ -93,6 +93,8 @@ pub const TELLING: [(Role, Name, Tells); 8] = [
         Tells::KafkaProduce,
     ),
     (Role::Collector, Name::Prefix("otelcol_"), Tells::Collector),
+    // Grafana Alloy as the collector: its own families beside the otelcol ones.
+    (Role::Collector, Name::Prefix("alloy_"), Tells::Collector),
 ];
 
 /// Which telling families a page has, noted while its family names are scanned.

@@ -261,7 +261,12 @@ impl PageReader<'_> {
             }
             Feeds::Version { label } => {
                 if self.version.is_none() {
-                    self.version = s.labels.get(label).map(|v| v.into_owned());
+                    // Alloy carries the Collector's components: its version says it is Alloy.
+                    let product = s.name.strip_suffix("_build_info").filter(|p| *p == "alloy");
+                    self.version = s.labels.get(label).map(|v| match product {
+                        Some(p) => format!("{p} {v}"),
+                        None => v.into_owned(),
+                    });
                 }
                 None
             }
