@@ -68,10 +68,11 @@ pub enum Cause {
     HopDoubleCounted,
     AppExportFailing,
     AppQueueFull,
+    InvalidTraceOrSpanIds,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 28] = [
+    pub const ALL: [Cause; 29] = [
         Cause::TargetUnreachable,
         Cause::TargetAuthFailed,
         Cause::TargetPageUnreadable,
@@ -100,6 +101,7 @@ impl Cause {
         Cause::HopDoubleCounted,
         Cause::AppExportFailing,
         Cause::AppQueueFull,
+        Cause::InvalidTraceOrSpanIds,
     ];
 
     fn text(self) -> &'static CauseText {
@@ -133,7 +135,7 @@ struct CauseText {
 }
 
 /// Every cause's id, summary and default fix, in the order of [`Cause`] (a test checks).
-const CAUSE_TEXTS: [CauseText; 28] = [
+const CAUSE_TEXTS: [CauseText; 29] = [
     CauseText {
         cause: Cause::TargetUnreachable,
         id: "target_unreachable",
@@ -301,6 +303,12 @@ const CAUSE_TEXTS: [CauseText; 28] = [
         id: "app_queue_full",
         summary: "the app's SDK drops spans before export: its span processor's queue is full",
         fix: "raise the batch span processor's queue (OTEL_BSP_MAX_QUEUE_SIZE) or its export rate (OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_SCHEDULE_DELAY), or sample less; a slow or failing exporter fills the queue too",
+    },
+    CauseText {
+        cause: Cause::InvalidTraceOrSpanIds,
+        id: "invalid_trace_or_span_ids",
+        summary: "Tempo discards spans whose trace or span ID is invalid (all zero, or not 16 / 8 bytes): a sender writes bad IDs",
+        fix: "find the sender (the discards carry the tenant; Tempo's log names the trace): a custom ID generator or propagator, a proxy or converter that rewrites IDs, a hand-made OTLP payload; Tempo 3.x discards such spans (reason invalid_trace_id / invalid_span_id)",
     },
 ];
 

@@ -626,6 +626,27 @@ pub(super) fn tempo_limits(f: &Facts, found: &mut Vec<Diagnosis>) {
         d.evidence.push(f.distributor_numbers());
         found.push(d);
     }
+    // Tempo 3.x discards spans with invalid IDs (tempodb's discard reasons, 3.0).
+    let invalid = ["invalid_trace_id", "invalid_span_id"];
+    if invalid.iter().map(|r| f.recent_discarded(r)).sum::<f64>() > 0.0 {
+        let mut d = diagnosis(
+            Cause::InvalidTraceOrSpanIds,
+            Stage::TempoDistributor,
+            Severity::Warning,
+            Certainty::Confirmed,
+        );
+        for reason in invalid {
+            let n = f.window_discarded(reason);
+            if n > 0.0 {
+                d.evidence.push(format!(
+                    "{} spans discarded with reason=\"{reason}\" {}",
+                    count(n),
+                    f.over()
+                ));
+            }
+        }
+        found.push(d);
+    }
 }
 
 pub(super) fn storage(f: &Facts, found: &mut Vec<Diagnosis>) {

@@ -911,3 +911,19 @@ fn queriers_not_connected_is_a_read_path_cause_at_tempo_query() {
         .run();
     assert!(found.is_empty(), "{found:?}");
 }
+
+#[test]
+fn invalid_ids_discarded_by_tempo_3_are_named() {
+    let found = Case::v2(&[(Stage::TempoDistributor, StageStatus::Ok)])
+        .set(Counter::TempoAccepted, 500.0)
+        .discard("invalid_trace_id", 12.0)
+        .discard("invalid_span_id", 3.0)
+        .run();
+    assert_eq!(causes(&found), [("invalid_trace_or_span_ids", "confirmed")]);
+    assert_eq!(found[0].evidence.len(), 2, "{:?}", found[0].evidence);
+    // An unknown reason is not a cause, and is not dropped either (it stays in the discards).
+    let found = Case::v2(&[(Stage::TempoDistributor, StageStatus::Ok)])
+        .discard("trace_too_large_to_compact", 4.0)
+        .run();
+    assert!(causes(&found).is_empty(), "{:?}", causes(&found));
+}
