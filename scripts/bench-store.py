@@ -27,6 +27,10 @@ import tempfile
 import time
 import urllib.request
 
+# The /proc sampler fleet.py's polling benchmark uses.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fleet import proc_sample  # noqa: E402
+
 STEP = 15
 
 
@@ -34,19 +38,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def proc_sample(pid):
-    """(RSS KiB, CPU seconds) of a process, from /proc."""
-    rss = 0
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return rss, (int(fields[11]) + int(fields[12])) / ticks
 
 
 def pod_series(cluster, kind, pod, broken):

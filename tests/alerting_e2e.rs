@@ -53,6 +53,18 @@ fn rules_for_test(dir: &Path) -> Vec<String> {
 /// Alerts received by the webhook: (arrival, status, labels, annotations).
 type Received = Arc<Mutex<Vec<(Instant, Value)>>>;
 
+/// Checks the tools are installed; a folder for logs and data, and the webhook.
+async fn prepared() -> (tempfile::TempDir, String, Received) {
+    for tool in [PROMETHEUS, ALERTMANAGER] {
+        assert!(
+            Path::new(tool).exists(),
+            "{tool} missing: apt-get install prometheus prometheus-alertmanager (scripts/test.sh does)"
+        );
+    }
+    let (hook, received) = webhook().await;
+    (tempfile::tempdir().unwrap(), hook, received)
+}
+
 async fn webhook() -> (String, Received) {
     let received: Received = Arc::new(Mutex::new(Vec::new()));
     let store = received.clone();
@@ -175,15 +187,8 @@ async fn alerting_stack(
 
 #[tokio::test]
 async fn the_broken_pipeline_of_two_pages_through_prometheus_and_alertmanager_and_resolves() {
-    for tool in [PROMETHEUS, ALERTMANAGER] {
-        assert!(
-            Path::new(tool).exists(),
-            "{tool} missing: apt-get install prometheus prometheus-alertmanager (scripts/test.sh does)"
-        );
-    }
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, hook, received) = prepared().await;
     let logs = dir.path();
-    let (hook, received) = webhook().await;
 
     // Two Tempos replaying captures with counters that keep moving (one page per poll).
     let eu = common::FixtureServer::start("fixtures/tempo-2.7.2/tls-mismatch").await;
@@ -315,15 +320,8 @@ async fn the_broken_pipeline_of_two_pages_through_prometheus_and_alertmanager_an
 /// through the canary alone.
 #[tokio::test]
 async fn silent_loss_pages_through_the_canary() {
-    for tool in [PROMETHEUS, ALERTMANAGER] {
-        assert!(
-            Path::new(tool).exists(),
-            "{tool} missing: apt-get install prometheus prometheus-alertmanager (scripts/test.sh does)"
-        );
-    }
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, hook, received) = prepared().await;
     let logs = dir.path();
-    let (hook, received) = webhook().await;
     let spanflow = format!("127.0.0.1:{}", common::free_port());
     let _spanflow = common::spawn_logged(
         env!("CARGO_BIN_EXE_spanflow"),

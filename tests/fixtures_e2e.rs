@@ -589,12 +589,12 @@ fn scale_counters(page: &str, k: u32) -> String {
     out
 }
 
-/// An app target without selectors polled three times over a page whose counters grow by
-/// the page's values every poll; the last snapshot.
-async fn poll_app_page(page: &str) -> spanflow::snapshot::Snapshot {
+/// A target of `role` (an app without selectors) polled three times over a page whose
+/// counters grow by the page's values every poll; the last snapshot.
+async fn poll_page(role: &str, page: &str) -> spanflow::snapshot::Snapshot {
     let server = PageServer::start().await;
     let mut poller = Poller::new(&format!(
-        "poll_interval: 2s\nwindow: 1m\ntargets:\n  - {{name: backend, role: app, url: '{}/metrics', timeout: 1s}}\n",
+        "poll_interval: 2s\nwindow: 1m\ntargets:\n  - {{name: {role}, role: {role}, url: '{}/metrics', timeout: 1s}}\n",
         server.base
     ));
     let mut last = None;
@@ -603,6 +603,10 @@ async fn poll_app_page(page: &str) -> spanflow::snapshot::Snapshot {
         last = Some(poller.poll().await);
     }
     last.unwrap()
+}
+
+async fn poll_app_page(page: &str) -> spanflow::snapshot::Snapshot {
+    poll_page("app", page).await
 }
 
 fn app_causes(s: &spanflow::snapshot::Snapshot) -> Vec<(&'static str, &'static str)> {
@@ -693,17 +697,7 @@ async fn every_spelling_of_a_collector_counter_reads_as_the_same_counter() {
              # TYPE otelcol_exporter_sent_spans{suffix} counter\notelcol_exporter_sent_spans{suffix}{{exporter=\"otlp\"}} 25\n\
              # TYPE otelcol_exporter_send_failed_spans{suffix} counter\notelcol_exporter_send_failed_spans{suffix}{{exporter=\"otlp\"}} 5\n"
         );
-        let server = PageServer::start().await;
-        let mut poller = Poller::new(&format!(
-            "poll_interval: 2s\nwindow: 1m\ntargets:\n  - {{name: otelcol, role: collector, url: '{}/metrics', timeout: 1s}}\n",
-            server.base
-        ));
-        let mut last = None;
-        for k in 0..3 {
-            server.set(scale_counters(&page, k), "text/plain; version=0.0.4");
-            last = Some(poller.poll().await);
-        }
-        let s = last.unwrap();
+        let s = poll_page("collector", &page).await;
         let judged: Vec<(f64, f64)> = s.pipelines[0]
             .stages
             .iter()
@@ -713,29 +707,13 @@ async fn every_spelling_of_a_collector_counter_reads_as_the_same_counter() {
     }
 }
 
-/// A collector target's last snapshot after three polls of `page`, its counters growing by
-/// the page's values every poll.
-async fn poll_collector_page(page: &str) -> spanflow::snapshot::Snapshot {
-    let server = PageServer::start().await;
-    let mut poller = Poller::new(&format!(
-        "poll_interval: 2s\nwindow: 1m\ntargets:\n  - {{name: alloy, role: collector, url: '{}/metrics', timeout: 1s}}\n",
-        server.base
-    ));
-    let mut last = None;
-    for k in 0..3 {
-        server.set(scale_counters(page, k), "text/plain; version=0.0.4");
-        last = Some(poller.poll().await);
-    }
-    last.unwrap()
-}
-
 #[tokio::test]
 async fn alloy_as_the_collector_is_recognised_and_judged_by_its_otelcol_counters() {
     // Real Alloy pages (controller families only, published by others): recognised as the
     // collector — up, not "something else" — with no span counted yet.
     for dir in ["foreach3-1.7-dev-controller", "issue1825-1.x-controller"] {
         let page = common::read_testdata(&format!("fixtures/alloy/{dir}/metrics.txt"));
-        let s = poll_collector_page(&page).await;
+        let s = poll_page("collector", &page).await;
         let t = &s.pipelines[0].targets[0];
         assert!(t.up && t.last_error.is_none(), "{dir}: {:?}", t.last_error);
         assert_eq!(
@@ -757,7 +735,7 @@ async fn alloy_as_the_collector_is_recognised_and_judged_by_its_otelcol_counters
         otelcol_exporter_sent_spans_total{component_id=\"otelcol.exporter.otlp.tempo\",component_path=\"/\",exporter=\"otlp\"} 0\n\
         # TYPE otelcol_exporter_send_failed_spans_total counter\n\
         otelcol_exporter_send_failed_spans_total{component_id=\"otelcol.exporter.otlp.tempo\",component_path=\"/\",exporter=\"otlp\"} 40\n";
-    let s = poll_collector_page(page).await;
+    let s = poll_page("collector", page).await;
     assert_eq!(
         s.pipelines[0].targets[0].version.as_deref(),
         Some("alloy v1.7.0")

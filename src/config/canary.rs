@@ -184,24 +184,8 @@ impl Check<'_> {
         interval: Duration,
     ) -> Result<(Target, Protocol), super::ConfigError> {
         let at = |f: &str| format!("{field}.{f}");
-        let shown = super::without_userinfo(&w.endpoint);
-        let url = reqwest::Url::parse(&w.endpoint).map_err(|e| {
-            self.invalid(
-                line,
-                at("write.endpoint"),
-                format!("{shown:?} is not a URL: {e}"),
-            )
-        })?;
-        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(self.invalid(
-                line,
-                at("write.endpoint"),
-                format!("{shown:?} must be an absolute http:// or https:// URL"),
-            ));
-        }
-        if w.tls.cert_file.is_some() != w.tls.key_file.is_some() {
-            return Err(self.invalid(line, at("write.tls"), "cert_file and key_file go together"));
-        }
+        let url = self.http_url(line, &at("write.endpoint"), &w.endpoint)?;
+        self.tls_pairs(line, &at("write.tls"), &w.tls)?;
         if w.protocol == Protocol::Grpc && url.scheme() == "https" {
             // gRPC over TLS is verified by spanflow's own rustls settings, which have no
             // system roots and no client certificate yet.

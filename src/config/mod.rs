@@ -213,6 +213,20 @@ pub struct Thresholds {
     pub degraded_below: f64,
 }
 
+impl Thresholds {
+    /// The status of a stage with events whose success ratio is `ratio`.
+    pub fn status_of(self, ratio: f64) -> crate::model::stage::StageStatus {
+        use crate::model::stage::StageStatus;
+        if ratio <= self.failing_below {
+            StageStatus::Failing
+        } else if ratio < self.degraded_below {
+            StageStatus::Degraded
+        } else {
+            StageStatus::Ok
+        }
+    }
+}
+
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
@@ -786,31 +800,9 @@ impl Check<'_> {
                 format!("{name:?} is used by two targets"),
             ));
         }
-        let shown = without_userinfo(&t.url);
-        let url = reqwest::Url::parse(&t.url).map_err(|e| {
-            self.invalid(line, field("url"), format!("{shown:?} is not a URL: {e}"))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(self.invalid(
-                line,
-                field("url"),
-                format!("{shown:?} must be an absolute http:// or https:// URL"),
-            ));
-        }
-        let timeout = t.timeout.unwrap_or(DEFAULT_TIMEOUT.min(poll_interval));
-        if timeout.is_zero() || timeout > poll_interval {
-            return Err(self.invalid(
-                line,
-                field("timeout"),
-                format!(
-                    "must be above zero and at most poll_interval ({})",
-                    humantime::format_duration(poll_interval)
-                ),
-            ));
-        }
-        if t.tls.cert_file.is_some() != t.tls.key_file.is_some() {
-            return Err(self.invalid(line, field("tls"), "cert_file and key_file go together"));
-        }
+        let url = self.http_url(line, &field("url"), &t.url)?;
+        let timeout = self.timeout_within(line, &field("timeout"), t.timeout, poll_interval)?;
+        self.tls_pairs(line, &field("tls"), &t.tls)?;
         let auth = self.auth(
             line,
             &field("basic_auth"),
@@ -843,6 +835,52 @@ impl Check<'_> {
             app_selectors,
             discovery,
         })
+    }
+
+    /// An absolute http(s) URL with a host, shown without its credentials when refused.
+    fn http_url(&self, line: u64, field: &str, text: &str) -> Result<reqwest::Url, ConfigError> {
+        let shown = without_userinfo(text);
+        let url = reqwest::Url::parse(text)
+            .map_err(|e| self.invalid(line, field, format!("{shown:?} is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(self.invalid(
+                line,
+                field,
+                format!("{shown:?} must be an absolute http:// or https:// URL"),
+            ));
+        }
+        Ok(url)
+    }
+
+    /// A request timeout: as written or min(10s, poll_interval), above zero and at most the
+    /// poll interval.
+    fn timeout_within(
+        &self,
+        line: u64,
+        field: &str,
+        timeout: Option<Duration>,
+        poll_interval: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT.min(poll_interval));
+        if timeout.is_zero() || timeout > poll_interval {
+            return Err(self.invalid(
+                line,
+                field,
+                format!(
+                    "must be above zero and at most poll_interval ({})",
+                    humantime::format_duration(poll_interval)
+                ),
+            ));
+        }
+        Ok(timeout)
+    }
+
+    /// A client certificate and its key go together.
+    fn tls_pairs(&self, line: u64, field: &str, tls: &TlsSettings) -> Result<(), ConfigError> {
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            return Err(self.invalid(line, field, "cert_file and key_file go together"));
+        }
+        Ok(())
     }
 
     /// Bearer token or basic auth, not both; a password or a password file, not both.

@@ -376,33 +376,9 @@ impl Check<'_> {
         poll_interval: Duration,
     ) -> Result<Target, super::ConfigError> {
         let at = |f: &str| format!("{field}.{f}");
-        let shown = super::without_userinfo(&e.url);
-        let url = reqwest::Url::parse(&e.url).map_err(|err| {
-            self.invalid(line, at("url"), format!("{shown:?} is not a URL: {err}"))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(self.invalid(
-                line,
-                at("url"),
-                format!("{shown:?} must be an absolute http:// or https:// URL"),
-            ));
-        }
-        let timeout = e
-            .timeout
-            .unwrap_or(super::DEFAULT_TIMEOUT.min(poll_interval));
-        if timeout.is_zero() || timeout > poll_interval {
-            return Err(self.invalid(
-                line,
-                at("timeout"),
-                format!(
-                    "must be above zero and at most poll_interval ({})",
-                    humantime::format_duration(poll_interval)
-                ),
-            ));
-        }
-        if e.tls.cert_file.is_some() != e.tls.key_file.is_some() {
-            return Err(self.invalid(line, at("tls"), "cert_file and key_file go together"));
-        }
+        let url = self.http_url(line, &at("url"), &e.url)?;
+        let timeout = self.timeout_within(line, &at("timeout"), e.timeout, poll_interval)?;
+        self.tls_pairs(line, &at("tls"), &e.tls)?;
         let auth = self.auth(line, &at("basic_auth"), e.bearer_token_file, e.basic_auth)?;
         self.headers(line, &at, &e.headers)?;
         let mut target = Target::new(e.name, e.role, url);

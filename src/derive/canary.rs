@@ -257,13 +257,7 @@ impl CanaryReport {
             )
         } else {
             let ratio = success / events;
-            let status = if ratio <= thresholds.failing_below {
-                StageStatus::Failing
-            } else if ratio < thresholds.degraded_below {
-                StageStatus::Degraded
-            } else {
-                StageStatus::Ok
-            };
+            let status = thresholds.status_of(ratio);
             let mut reason = format!(
                 "{} of {} canary traces found in the window",
                 self.found, events

@@ -205,19 +205,21 @@ impl TargetState {
         }
     }
 
+    /// A failed poll: down, counted by reason; values read before it are not fresh any more.
+    fn failed(&mut self, e: PollError) {
+        self.up = Some(false);
+        *self.errors_total.entry(e.reason()).or_default() += 1;
+        self.last_error = Some(e);
+        self.queue_fill_ratio = None;
+        self.ring_gauges.clear();
+        self.tempo = None;
+    }
+
     /// Takes in one poll.
     pub fn record(&mut self, outcome: PollOutcome) {
         self.last_duration = Some(outcome.duration);
         match outcome.result {
-            Err(e) => {
-                self.up = Some(false);
-                *self.errors_total.entry(e.reason()).or_default() += 1;
-                self.last_error = Some(e.into());
-                // Values read before the failure are not fresh any more.
-                self.queue_fill_ratio = None;
-                self.ring_gauges.clear();
-                self.tempo = None;
-            }
+            Err(e) => self.failed(e.into()),
             Ok(mut reading) => {
                 self.up = Some(true);
                 self.last_error = None;
@@ -251,12 +253,7 @@ impl TargetState {
         self.history.clear();
         match result {
             Err(e) => {
-                self.up = Some(false);
-                *self.errors_total.entry(e.reason()).or_default() += 1;
-                self.last_error = Some(e.into());
-                self.queue_fill_ratio = None;
-                self.ring_gauges.clear();
-                self.tempo = None;
+                self.failed(e.into());
                 self.window_sum = (Increases::default(), 0.0);
                 self.last_two_sum = None;
             }

@@ -78,13 +78,7 @@ pub(super) fn judge_stage(
         return report(StageStatus::Idle, format!("no {unit} in {over}"), judged);
     }
     let ratio = judged.success / events;
-    let status = if ratio <= thresholds.failing_below {
-        StageStatus::Failing
-    } else if ratio < thresholds.degraded_below {
-        StageStatus::Degraded
-    } else {
-        StageStatus::Ok
-    };
+    let status = thresholds.status_of(ratio);
     let mut summary = format!(
         "{} of {} {unit} succeeded in {over}",
         round(judged.success),

@@ -344,14 +344,7 @@ pub enum ReadOutcome {
 
 impl ReadOutcome {
     /// Every `reason` of an error, as `spanflow_canary_query_errors_total` has them.
-    pub const REASONS: [&'static str; 6] = [
-        "timeout",
-        "connect",
-        "tls",
-        "http_status",
-        "too_large",
-        "parse",
-    ];
+    pub const REASONS: [&'static str; 6] = ScrapeError::REASONS;
 }
 
 /// Reads canary traces back from one Tempo.
