@@ -224,7 +224,8 @@ fn the_query_plan_doc_lists_the_queries_spanflow_runs() {
         };
         let reads = match &q.query.reads {
             Reads::Counter(c) => format!("{c:?}"),
-            Reads::DiscardedByReason => "discarded spans by reason".to_owned(),
+            Reads::TenantCounter(c) => format!("{c:?} by tenant"),
+            Reads::DiscardedByReason => "discarded spans by reason and tenant".to_owned(),
             Reads::Version { label } => format!("version ({label})"),
             Reads::RingGauge => "ring states".to_owned(),
             Reads::QueueFill => "fullest queue".to_owned(),

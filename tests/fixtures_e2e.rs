@@ -751,3 +751,131 @@ async fn alloy_as_the_collector_is_recognised_and_judged_by_its_otelcol_counters
         s.pipelines[0].causes
     );
 }
+
+/// A multi-tenant Tempo where one tenant is rate limited while the others pass. Constructed
+/// (no published capture has several tenants): the real Tempo 2.7.2 healthy page, with the
+/// series a second and a third tenant would add — `team-b` passing, `team-a` refused by the
+/// rate limiter, counted where Tempo counts it (`tempo_discarded_spans_total{reason=
+/// "rate_limited",tenant}` and `tempo_receiver_refused_spans`, never in
+/// `tempo_distributor_spans_received_total`, as in the real rate-limited capture).
+fn multi_tenant_page() -> String {
+    let healthy = common::read_testdata("fixtures/tempo-2.7.2/healthy/metrics.txt");
+    let mut page = String::new();
+    for line in healthy.lines() {
+        let line = match line {
+            "tempo_receiver_accepted_spans{receiver=\"tempo/otlp_receiver\",transport=\"grpc\"} 100" => {
+                "tempo_receiver_accepted_spans{receiver=\"tempo/otlp_receiver\",transport=\"grpc\"} 400"
+            }
+            "tempo_receiver_refused_spans{receiver=\"tempo/otlp_receiver\",transport=\"grpc\"} 0" => {
+                "tempo_receiver_refused_spans{receiver=\"tempo/otlp_receiver\",transport=\"grpc\"} 4"
+            }
+            other => other,
+        };
+        page.push_str(line);
+        page.push('\n');
+        if line == "tempo_distributor_spans_received_total{tenant=\"single-tenant\"} 150" {
+            page.push_str("tempo_distributor_spans_received_total{tenant=\"team-b\"} 300\n");
+        }
+        if line.starts_with("tempo_discarded_spans_total{reason=\"live_traces_exceeded\"") {
+            page.push_str(
+                "tempo_discarded_spans_total{reason=\"rate_limited\",tenant=\"team-a\"} 4\n",
+            );
+        }
+    }
+    page
+}
+
+#[tokio::test]
+async fn one_tenant_rate_limited_among_passing_tenants_degrades_the_distributor_and_is_named() {
+    let s = poll_page("tempo", &multi_tenant_page()).await;
+    let p = &s.pipelines[0];
+    let distributor = p
+        .stages
+        .iter()
+        .find(|st| st.stage == Stage::TempoDistributor)
+        .unwrap();
+    // 450 of 454 spans passed: 99.1 %, "ok" as a whole — but team-a gets nothing through.
+    assert_eq!(
+        (distributor.judged.success, distributor.judged.failure),
+        (450.0, 4.0)
+    );
+    assert_eq!(
+        distributor.status,
+        StageStatus::Degraded,
+        "{}",
+        distributor.reason
+    );
+    assert!(
+        distributor.reason.ends_with(
+            "; tenant team-a failing: 0 of 4 spans succeeded in the last poll (4 rate_limited)"
+        ),
+        "{}",
+        distributor.reason
+    );
+    let tenants: Vec<(&str, StageStatus)> = p
+        .tenants
+        .iter()
+        .map(|t| (t.tenant.as_str(), t.status))
+        .collect();
+    assert_eq!(
+        tenants,
+        [
+            ("single-tenant", StageStatus::Ok),
+            ("team-a", StageStatus::Failing),
+            ("team-b", StageStatus::Ok),
+        ]
+    );
+    let causes: Vec<&str> = p.causes.iter().map(|d| d.cause.as_str()).collect();
+    assert_eq!(causes, ["tenant_rate_limited"], "{:#?}", p.causes);
+    assert!(p.causes[0].evidence[0].starts_with("tenant team-a failing:"));
+
+    let metrics = spanflow::serve::metrics::encode_text(&spanflow::serve::metrics::families(
+        &s,
+        0.0,
+        &spanflow::serve::metrics::BuildInfo::CURRENT,
+        &spanflow::serve::reload::ReloadStatus::loaded_now(),
+    ));
+    for line in [
+        "spanflow_tenant_status{pipeline=\"default\",stage=\"tempo_distributor\",tenant=\"team-a\",status=\"failing\"} 1",
+        "spanflow_tenant_status{pipeline=\"default\",stage=\"tempo_distributor\",tenant=\"team-b\",status=\"ok\"} 1",
+        "spanflow_tenant_success_ratio{pipeline=\"default\",stage=\"tempo_distributor\",tenant=\"team-a\"} 0",
+        "spanflow_tenant_success_ratio{pipeline=\"default\",stage=\"tempo_distributor\",tenant=\"team-b\"} 1",
+        "spanflow_stage_status{pipeline=\"default\",stage=\"tempo_distributor\",status=\"degraded\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line}\n{metrics}");
+    }
+    let page = spanflow::serve::status_page::render(&s, "/metrics");
+    assert!(page.contains("id=\"default/tenant-team-a\""), "{page}");
+}
+
+#[tokio::test]
+async fn tenants_past_max_tenants_are_summed_as_other() {
+    let server = PageServer::start().await;
+    let mut poller = Poller::new(&format!(
+        "poll_interval: 2s\nwindow: 1m\nmax_tenants: 3\ntargets:\n  - {{name: tempo, role: tempo, url: '{}/metrics', timeout: 1s}}\n",
+        server.base
+    ));
+    // Constructed: ten tenants, t0 busiest; t9 rate limited.
+    let mut page = String::from(
+        "tempo_build_info{version=\"v2.7.2\"} 1\n# TYPE tempo_receiver_accepted_spans counter\ntempo_receiver_accepted_spans 550\n# TYPE tempo_receiver_refused_spans counter\ntempo_receiver_refused_spans 1\n# TYPE tempo_distributor_spans_received_total counter\n",
+    );
+    for i in 0..10 {
+        page.push_str(&format!(
+            "tempo_distributor_spans_received_total{{tenant=\"t{i}\"}} {}\n",
+            100 - 10 * i
+        ));
+    }
+    page.push_str("# TYPE tempo_discarded_spans_total counter\ntempo_discarded_spans_total{reason=\"rate_limited\",tenant=\"t9\"} 1\n");
+    for k in 0..3 {
+        server.set(scale_counters(&page, k), "text/plain; version=0.0.4");
+        poller.poll().await;
+    }
+    let s = poller.poll().await;
+    let tenants: Vec<&str> = s.pipelines[0]
+        .tenants
+        .iter()
+        .map(|t| t.tenant.as_str())
+        .collect();
+    // The failing tenant first, then the busiest; the other eight summed.
+    assert_eq!(tenants, ["other", "t0", "t9"]);
+}

@@ -38,7 +38,8 @@ fn fleet_pipeline(prometheus: &str) -> String {
     )
 }
 
-/// One pipeline's stages as `(stage → (status, ratio))`, and its blocked stage.
+/// One pipeline's stages as `(stage → (status, ratio))` — each tenant of Tempo's distributor
+/// too, as `tempo_distributor/tenant=<name>` — and its blocked stage.
 type Stages = (BTreeMap<String, (String, Option<f64>)>, Option<String>);
 
 fn stages_of(status: &Value, pipeline: &str) -> Option<Stages> {
@@ -46,6 +47,19 @@ fn stages_of(status: &Value, pipeline: &str) -> Option<Stages> {
         .as_array()?
         .iter()
         .find(|p| p["name"] == pipeline)?;
+    let tenants = p["tenants"].as_array()?.iter().map(|t| {
+        (
+            format!(
+                "{}/tenant={}",
+                t["stage"].as_str().unwrap(),
+                t["tenant"].as_str().unwrap()
+            ),
+            (
+                t["status"].as_str().unwrap().to_owned(),
+                t["success_ratio"].as_f64(),
+            ),
+        )
+    });
     let stages = p["stages"]
         .as_array()?
         .iter()
@@ -58,6 +72,7 @@ fn stages_of(status: &Value, pipeline: &str) -> Option<Stages> {
                 ),
             )
         })
+        .chain(tenants)
         .collect();
     Some((stages, p["blocked_stage"].as_str().map(str::to_owned)))
 }

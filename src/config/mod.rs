@@ -23,6 +23,7 @@ use self::canary::{Canary, RawCanary};
 use self::discovery::{Discovery, RawDiscovery};
 use self::selector::Selector;
 use self::store::{RawSource, StoreSource};
+use crate::model::counter::MAX_TENANTS_KEPT;
 use crate::model::stage::{Role, Stage};
 
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(15);
@@ -32,6 +33,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_FAILING_BELOW: f64 = 0.01;
 pub const DEFAULT_DEGRADED_BELOW: f64 = 0.99;
 pub const DEFAULT_BALANCE_BELOW: f64 = 0.95;
+
+/// Tenants shown one by one unless `max_tenants` says otherwise.
+pub const DEFAULT_MAX_TENANTS: usize = 100;
 
 /// The pipeline a top-level `targets:` list makes.
 pub const DEFAULT_PIPELINE: &str = "default";
@@ -53,6 +57,8 @@ pub struct Config {
     /// Spans accepted by a hop over spans the hop before sent, below which spans are lost
     /// between them (and above `2 - balance_below`, counted twice).
     pub balance_below: f64,
+    /// Tenants of Tempo's distributor shown one by one; the rest are summed as `other`.
+    pub max_tenants: usize,
 }
 
 /// One pipeline: its own stages, status, blocked stage and causes.
@@ -394,6 +400,7 @@ struct RawConfig {
     /// The canary of the pipeline a top-level `targets:` list makes.
     canary: Option<RawCanary>,
     balance_below: Option<f64>,
+    max_tenants: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -578,6 +585,14 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
             "must be a ratio between 0 and 1 (below 1)",
         ));
     }
+    let max_tenants = raw.max_tenants.unwrap_or(DEFAULT_MAX_TENANTS);
+    if !(1..=MAX_TENANTS_KEPT).contains(&max_tenants) {
+        return Err(check.invalid(
+            0,
+            "max_tenants",
+            format!("must be between 1 and {MAX_TENANTS_KEPT}"),
+        ));
+    }
     Ok(Config {
         poll_interval,
         window,
@@ -587,6 +602,7 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
         pipelines,
         targets,
         balance_below,
+        max_tenants,
     })
 }
 

@@ -752,5 +752,6 @@ pub fn config(base: &str) -> Config {
             tempo,
         ],
         balance_below: crate::config::DEFAULT_BALANCE_BELOW,
+        max_tenants: crate::config::DEFAULT_MAX_TENANTS,
     }
 }

@@ -305,12 +305,7 @@ impl TargetState {
                 if !increase.is_finite() {
                     continue;
                 }
-                match key {
-                    SeriesKey::Counter(c, _) => increases.counters[*c as usize] += increase,
-                    SeriesKey::Discarded(reason, _) => {
-                        *increases.discarded.entry(reason.clone()).or_default() += increase
-                    }
-                }
+                add_series(&mut increases, key, increase);
             }
             if self.history.len() == self.capacity {
                 self.history.pop_front();
@@ -380,6 +375,27 @@ impl TargetState {
             covered_from = start;
         }
         (sum, last.end.duration_since(covered_from).as_secs_f64())
+    }
+}
+
+/// Adds one series' increase to the counters (and its tenant's, when it names one).
+fn add_series(increases: &mut Increases, key: &SeriesKey, increase: f64) {
+    match key {
+        SeriesKey::Counter(c, _) => increases.counters[*c as usize] += increase,
+        SeriesKey::TenantReceived(c, tenant, _) => {
+            increases.counters[*c as usize] += increase;
+            increases.tenant_mut(tenant).received += increase;
+        }
+        SeriesKey::Discarded { reason, tenant, .. } => {
+            *increases.discarded.entry(reason.clone()).or_default() += increase;
+            if let Some(tenant) = tenant {
+                *increases
+                    .tenant_mut(tenant)
+                    .discarded
+                    .entry(reason.clone())
+                    .or_default() += increase;
+            }
+        }
     }
 }
 

@@ -29,10 +29,12 @@ use tokio::time::Instant;
 pub mod canary;
 mod history;
 mod judge;
+mod tenants;
 
 use history::target_report;
 pub use history::{PollError, PollOutcome, StoreRecord, TargetState, unix};
 use judge::judge_stage;
+pub use tenants::TenantReport;
 
 use crate::config::Config;
 use crate::model::counter::Increases;
@@ -69,6 +71,8 @@ pub struct Derived {
     pub canary: Option<canary::CanaryReport>,
     /// Spans accepted by a hop over spans the hop before sent, over the window.
     pub hop_balance: Vec<HopBalance>,
+    /// Each tenant of Tempo's distributor (at most `max_tenants`, the rest as `other`).
+    pub tenants: Vec<TenantReport>,
 }
 
 /// What one hop sent against what the next accepted, over the window.
@@ -402,6 +406,7 @@ pub fn derive(
         .unwrap_or_default();
 
     let mut stages = Vec::new();
+    let mut tenants = Vec::new();
     for stage in stage::stages_for(&roles, generation) {
         let members: Vec<&TargetState> =
             targets.iter().filter(|t| t.role == stage.role()).collect();
@@ -411,13 +416,11 @@ pub fn derive(
             .filter(|d| d.role == stage.role())
             .collect();
         let thresholds = config.pipelines[pipeline].thresholds(stage);
-        stages.push(judge_stage(
-            thresholds,
-            stage,
-            &members,
-            &discovering,
-            generation,
-        ));
+        let mut report = judge_stage(thresholds, stage, &members, &discovering, generation);
+        let judged = tenants::judge_tenants(&report, &members, thresholds, config.max_tenants);
+        tenants::degrade_for_tenants(&mut report, &judged);
+        tenants.extend(judged);
+        stages.push(report);
     }
 
     let canary = canary.map(|c| c.report(now));
@@ -449,6 +452,7 @@ pub fn derive(
         tempo_generation: generation,
         canary,
         hop_balance,
+        tenants,
     };
     derived.judge_pipeline();
     (derived, totals)

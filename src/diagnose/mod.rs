@@ -69,10 +69,12 @@ pub enum Cause {
     AppExportFailing,
     AppQueueFull,
     InvalidTraceOrSpanIds,
+    TenantRateLimited,
+    TenantRefused,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 29] = [
+    pub const ALL: [Cause; 31] = [
         Cause::TargetUnreachable,
         Cause::TargetAuthFailed,
         Cause::TargetPageUnreadable,
@@ -102,6 +104,8 @@ impl Cause {
         Cause::AppExportFailing,
         Cause::AppQueueFull,
         Cause::InvalidTraceOrSpanIds,
+        Cause::TenantRateLimited,
+        Cause::TenantRefused,
     ];
 
     fn text(self) -> &'static CauseText {
@@ -135,7 +139,7 @@ struct CauseText {
 }
 
 /// Every cause's id, summary and default fix, in the order of [`Cause`] (a test checks).
-const CAUSE_TEXTS: [CauseText; 29] = [
+const CAUSE_TEXTS: [CauseText; 31] = [
     CauseText {
         cause: Cause::TargetUnreachable,
         id: "target_unreachable",
@@ -309,6 +313,18 @@ const CAUSE_TEXTS: [CauseText; 29] = [
         id: "invalid_trace_or_span_ids",
         summary: "Tempo discards spans whose trace or span ID is invalid (all zero, or not 16 / 8 bytes): a sender writes bad IDs",
         fix: "find the sender (the discards carry the tenant; Tempo's log names the trace): a custom ID generator or propagator, a proxy or converter that rewrites IDs, a hand-made OTLP payload; Tempo 3.x discards such spans (reason invalid_trace_id / invalid_span_id)",
+    },
+    CauseText {
+        cause: Cause::TenantRateLimited,
+        id: "tenant_rate_limited",
+        summary: "Tempo refuses one tenant's spans over its ingestion rate limit while other tenants pass",
+        fix: "raise that tenant's limits in the runtime overrides file (overrides: {<tenant>: {ingestion: {rate_limit_bytes, burst_size_bytes}}}; legacy flat overrides: ingestion_rate_limit_bytes / ingestion_burst_size_bytes), or have the tenant send less (sampling); the evidence names the tenant",
+    },
+    CauseText {
+        cause: Cause::TenantRefused,
+        id: "tenant_refused",
+        summary: "Tempo discards one tenant's spans while other tenants pass",
+        fix: "the discard reason in the evidence says which per-tenant limit or fault: live_traces_exceeded → that tenant's max_traces_per_user (3.x: max_live_traces_bytes), trace_too_large → its max_bytes_per_trace, invalid_trace_id / invalid_span_id → its senders' IDs; set per-tenant limits in the runtime overrides file",
     },
 ];
 

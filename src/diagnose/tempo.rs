@@ -586,8 +586,10 @@ fn partition_view(f: &Facts) -> PartitionView {
     view
 }
 
-/// Tempo's limit drops, from its discard counter.
+/// Tempo's limit drops, from its discard counter; a tenant failing while others pass is
+/// named (and then the whole-Tempo `rate_limited` is not said: it would blame every tenant).
 pub(super) fn tempo_limits(f: &Facts, found: &mut Vec<Diagnosis>) {
+    let tenant_limited = tenant_failures(f, found);
     let limits_stage = match f.snapshot.tempo_generation {
         Generation::TempoV3Monolithic | Generation::TempoV3Microservices => Stage::TempoLiveStore,
         _ => Stage::TempoIngester,
@@ -606,7 +608,7 @@ pub(super) fn tempo_limits(f: &Facts, found: &mut Vec<Diagnosis>) {
         ),
         (Cause::TraceTooLarge, "trace_too_large", limits_stage),
     ] {
-        if f.recent_discarded(reason) <= 0.0 {
+        if f.recent_discarded(reason) <= 0.0 || (cause == Cause::RateLimited && tenant_limited) {
             continue;
         }
         let severity = if cause == Cause::RateLimited
@@ -647,6 +649,66 @@ pub(super) fn tempo_limits(f: &Facts, found: &mut Vec<Diagnosis>) {
         }
         found.push(d);
     }
+}
+
+/// Tenants of the distributor that fail while another passes: rate limited, or refused for
+/// another reason (named). Returns whether a tenant was found rate limited.
+fn tenant_failures(f: &Facts, found: &mut Vec<Diagnosis>) -> bool {
+    use StageStatus::{Degraded, Failing, Ok};
+    let tenants = &f.snapshot.tenants;
+    let passing = tenants.iter().filter(|t| t.status == Ok).count();
+    if passing == 0 {
+        return false;
+    }
+    let mut limited = false;
+    for (cause, rate_limited) in [
+        (Cause::TenantRateLimited, true),
+        (Cause::TenantRefused, false),
+    ] {
+        let named: Vec<&crate::derive::TenantReport> = tenants
+            .iter()
+            .filter(|t| matches!(t.status, Failing | Degraded))
+            .filter(|t| (t.top_reason.as_deref() == Some("rate_limited")) == rate_limited)
+            .collect();
+        if named.is_empty() {
+            continue;
+        }
+        limited |= rate_limited;
+        let severity = if named.iter().any(|t| t.status == Failing) {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        let mut d = diagnosis(
+            cause,
+            Stage::TempoDistributor,
+            severity,
+            Certainty::Confirmed,
+        );
+        for t in &named {
+            let reasons: Vec<String> = t
+                .discarded
+                .iter()
+                .filter(|(_, v)| **v > 0.0)
+                .map(|(r, v)| format!("{} {r}", count(*v)))
+                .collect();
+            d.evidence.push(format!(
+                "tenant {} {}: {:.2} ok/s, {:.2} failed/s {} (discarded: {}); now: {}",
+                t.tenant,
+                t.status.as_str(),
+                t.success_per_second,
+                t.failure_per_second,
+                f.over(),
+                reasons.join(", "),
+                t.reason
+            ));
+        }
+        d.evidence.push(format!(
+            "{passing} other tenant(s) pass: the limit or fault is the tenant's, not Tempo's"
+        ));
+        found.push(d);
+    }
+    limited
 }
 
 pub(super) fn storage(f: &Facts, found: &mut Vec<Diagnosis>) {

@@ -42,6 +42,7 @@ struct Case {
     totals: Totals,
     canary: Option<crate::derive::canary::CanaryReport>,
     hop_balance: Vec<crate::derive::HopBalance>,
+    tenants: Vec<crate::derive::TenantReport>,
 }
 
 impl Case {
@@ -58,6 +59,7 @@ impl Case {
             },
             canary: None,
             hop_balance: Vec::new(),
+            tenants: Vec::new(),
         }
     }
 
@@ -98,6 +100,7 @@ impl Case {
             tempo_generation: self.generation,
             canary: self.canary,
             hop_balance: self.hop_balance,
+            tenants: self.tenants,
         };
         diagnose(&snapshot, &self.totals)
     }
@@ -926,4 +929,95 @@ fn invalid_ids_discarded_by_tempo_3_are_named() {
         .discard("trace_too_large_to_compact", 4.0)
         .run();
     assert!(causes(&found).is_empty(), "{:?}", causes(&found));
+}
+
+fn tenant(
+    name: &str,
+    status: StageStatus,
+    discards: &[(&str, f64)],
+) -> crate::derive::TenantReport {
+    let discarded: BTreeMap<String, f64> =
+        discards.iter().map(|(r, v)| (r.to_string(), *v)).collect();
+    let failed: f64 = discarded.values().sum();
+    crate::derive::TenantReport {
+        stage: Stage::TempoDistributor,
+        tenant: name.into(),
+        status,
+        reason: format!("0 of {failed} spans succeeded in the last poll"),
+        success_ratio: Some(if failed > 0.0 { 0.0 } else { 1.0 }),
+        success_per_second: if failed > 0.0 { 0.0 } else { 100.0 },
+        failure_per_second: failed / 60.0,
+        top_reason: discards.first().map(|(r, _)| r.to_string()),
+        discarded,
+    }
+}
+
+#[test]
+fn one_tenant_rate_limited_while_others_pass_is_named_not_blamed_on_tempo() {
+    let mut case = Case::v2(&[
+        (Stage::TempoDistributor, Degraded),
+        (Stage::TempoIngester, Fine),
+        (Stage::TempoStorage, Idle),
+    ])
+    .set(Counter::TempoRefused, 300.0)
+    .set(Counter::TempoAccepted, 9700.0)
+    .discard("rate_limited", 300.0);
+    case.tenants = vec![
+        tenant("team-a", Failing, &[("rate_limited", 300.0)]),
+        tenant("team-b", Fine, &[]),
+        tenant("team-c", Fine, &[]),
+    ];
+    let found = case.run();
+    assert_eq!(causes(&found), [("tenant_rate_limited", "confirmed")]);
+    assert_eq!(found[0].severity, Severity::Critical);
+    assert_eq!(found[0].stage, Stage::TempoDistributor);
+    assert_eq!(
+        found[0].evidence,
+        [
+            "tenant team-a failing: 0.00 ok/s, 5.00 failed/s over the last 60 s (discarded: 300 rate_limited); now: 0 of 300 spans succeeded in the last poll",
+            "2 other tenant(s) pass: the limit or fault is the tenant's, not Tempo's",
+        ]
+    );
+}
+
+#[test]
+fn one_tenant_refused_for_another_reason_is_named_beside_the_reason() {
+    let mut case = Case::v2(&[
+        (Stage::TempoDistributor, Degraded),
+        (Stage::TempoIngester, Fine),
+        (Stage::TempoStorage, Fine),
+    ])
+    .set(Counter::TempoAccepted, 9700.0)
+    .discard("live_traces_exceeded", 40.0);
+    case.tenants = vec![
+        tenant("team-a", Degraded, &[("live_traces_exceeded", 40.0)]),
+        tenant("team-b", Fine, &[]),
+    ];
+    let found = case.run();
+    assert_eq!(
+        causes(&found),
+        [
+            ("tenant_refused", "confirmed"),
+            ("live_traces_exceeded", "confirmed")
+        ]
+    );
+    assert_eq!(found[0].severity, Severity::Warning);
+    assert!(found[0].evidence[0].starts_with("tenant team-a degraded:"));
+}
+
+#[test]
+fn every_tenant_limited_is_tempo_s_rate_limit_not_a_tenant_s() {
+    let mut case = Case::v2(&[
+        (Stage::TempoDistributor, Failing),
+        (Stage::TempoIngester, Idle),
+        (Stage::TempoStorage, Idle),
+    ])
+    .set(Counter::TempoRefused, 600.0)
+    .discard("rate_limited", 600.0);
+    case.tenants = vec![
+        tenant("team-a", Failing, &[("rate_limited", 300.0)]),
+        tenant("team-b", Failing, &[("rate_limited", 300.0)]),
+    ];
+    let found = case.run();
+    assert_eq!(causes(&found), [("rate_limited", "confirmed")]);
 }

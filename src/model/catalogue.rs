@@ -35,7 +35,10 @@ pub enum Feeds {
         success: Counter,
         failure: Counter,
     },
-    /// Tempo's discards, kept per `reason` label.
+    /// Every series is a series of this counter and, by its `tenant` label, of that
+    /// tenant's spans received (Tempo's distributor).
+    ByTenant(Counter),
+    /// Tempo's discards, kept per `reason` label (and per `tenant`, when the series has one).
     DiscardedByReason,
     /// A ring-state gauge, kept per `name` (the ring) and `state` label.
     RingGauge,
@@ -120,7 +123,7 @@ pub const CATALOGUE: &[Entry] = &[
     row(
         Tempo,
         "tempo_distributor_spans_received_total",
-        Count(C::TempoSpansReceived),
+        Feeds::ByTenant(C::TempoSpansReceived),
         "Tempo 2.x, 3.0",
     ),
     row(

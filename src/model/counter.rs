@@ -102,6 +102,76 @@ impl Counter {
 pub struct Increases {
     pub counters: [f64; Counter::COUNT],
     pub discarded: BTreeMap<String, f64>,
+    /// Tempo's distributor per tenant (its `tenant` label), at most [`MAX_TENANTS_KEPT`]
+    /// tenants and the rest under [`OTHER_TENANT`].
+    pub tenants: BTreeMap<String, TenantIncreases>,
+}
+
+/// At most this many tenants are kept per target and per sum; the rest are summed under
+/// [`OTHER_TENANT`], so a Tempo with thousands of tenants cannot grow spanflow's memory.
+/// `max_tenants` (what is shown) is at most this.
+pub const MAX_TENANTS_KEPT: usize = 1000;
+
+/// The tenant the tenants past a bound are summed under.
+pub const OTHER_TENANT: &str = "other";
+
+/// One tenant's spans at Tempo's distributor.
+///
+/// Tempo's distributor counts a push in `tempo_distributor_spans_received_total{tenant}` only
+/// once it passed the rate limiter; a rate-limited push is counted only as a discard
+/// (`tempo_discarded_spans_total{reason="rate_limited",tenant}`), every other discard reason
+/// is counted after the push was received (grafana/tempo modules/distributor/distributor.go,
+/// `PushTraces`: `checkForRateLimits` returns before `metricSpansIngested`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TenantIncreases {
+    /// Spans received past the rate limiter.
+    pub received: f64,
+    /// Spans discarded, per reason.
+    pub discarded: BTreeMap<String, f64>,
+}
+
+impl TenantIncreases {
+    /// The tenant's successes (received and not discarded later) and failures (every discard).
+    pub fn counts(&self) -> StageCounts {
+        let failure: f64 = self.discarded.values().sum();
+        let later: f64 = self
+            .discarded
+            .iter()
+            .filter(|(reason, _)| reason.as_str() != "rate_limited")
+            .map(|(_, v)| v)
+            .sum();
+        StageCounts {
+            success: (self.received - later).max(0.0),
+            failure,
+        }
+    }
+
+    /// The reason most of the tenant's discards give, if any.
+    pub fn top_reason(&self) -> Option<&str> {
+        self.discarded
+            .iter()
+            .filter(|(_, v)| **v > 0.0)
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(r, _)| r.as_str())
+    }
+
+    pub fn add(&mut self, other: &TenantIncreases, factor: f64) {
+        self.received += other.received * factor;
+        for (reason, v) in &other.discarded {
+            add_keyed(&mut self.discarded, reason, v * factor);
+        }
+    }
+}
+
+/// Adds `v` under `key`, cloning the key only the first time it is seen: summing a window
+/// adds the same few keys over and over.
+fn add_keyed(map: &mut BTreeMap<String, f64>, key: &str, v: f64) {
+    match map.get_mut(key) {
+        Some(sum) => *sum += v,
+        None => {
+            map.insert(key.to_owned(), v);
+        }
+    }
 }
 
 impl Increases {
@@ -114,15 +184,26 @@ impl Increases {
             *mine += theirs * factor;
         }
         for (reason, v) in &other.discarded {
-            // Summing a window adds the same few reasons over and over: clone a key only
-            // the first time it is seen.
-            match self.discarded.get_mut(reason) {
-                Some(sum) => *sum += v * factor,
-                None => {
-                    self.discarded.insert(reason.clone(), v * factor);
-                }
-            }
+            add_keyed(&mut self.discarded, reason, v * factor);
         }
+        for (tenant, theirs) in &other.tenants {
+            self.tenant_mut(tenant).add(theirs, factor);
+        }
+    }
+
+    /// A tenant's increases, created on first use; past [`MAX_TENANTS_KEPT`] tenants, the
+    /// [`OTHER_TENANT`] entry's.
+    pub fn tenant_mut(&mut self, tenant: &str) -> &mut TenantIncreases {
+        let key = if self.tenants.contains_key(tenant) || self.tenants.len() < MAX_TENANTS_KEPT {
+            tenant
+        } else {
+            OTHER_TENANT
+        };
+        if !self.tenants.contains_key(key) {
+            self.tenants
+                .insert(key.to_owned(), TenantIncreases::default());
+        }
+        self.tenants.get_mut(key).expect("inserted above")
     }
 
     pub fn discarded(&self, reasons: &[&str]) -> f64 {

@@ -131,6 +131,7 @@ pub fn families<'a>(
 ) -> Vec<Family<'a>> {
     let mut all = Vec::with_capacity(32);
     all.extend(stage_families(snapshot));
+    all.extend(tenant_families(snapshot));
     all.extend(pipeline_families(snapshot));
     all.extend(target_families(snapshot));
     all.extend(discovery_families(snapshot));
@@ -202,6 +203,44 @@ fn stage_families(snapshot: &Snapshot) -> [Family<'_>; 5] {
         }
     }
     [status, changed, ratio, rate, blocked]
+}
+
+/// Per pipeline, stage and tenant of Tempo's distributor: status and success ratio.
+fn tenant_families(snapshot: &Snapshot) -> [Family<'_>; 2] {
+    use Kind::Gauge;
+    let mut status = Family::new(
+        "spanflow_tenant_status",
+        Gauge,
+        "Status of each tenant at a Tempo stage that counts per tenant (tempo_distributor): 1 for the current status (ok, idle, degraded, failing), 0 for the others; at most max_tenants tenants, the rest as tenant=\"other\"",
+    );
+    let mut ratio = Family::new(
+        "spanflow_tenant_success_ratio",
+        Gauge,
+        "Successes / (successes + failures) of each tenant at a Tempo stage over the window (received and not discarded / received plus rate-limited); absent when the tenant saw nothing",
+    );
+    for p in &snapshot.pipelines {
+        for t in &p.tenants {
+            let labels = || {
+                vec![
+                    ("pipeline", Cow::Borrowed(p.name.as_str())),
+                    ("stage", Cow::Borrowed(t.stage.as_str())),
+                    ("tenant", Cow::Borrowed(t.tenant.as_str())),
+                ]
+            };
+            for candidate in StageStatus::ALL {
+                if candidate == StageStatus::Unknown {
+                    continue;
+                }
+                let mut l = labels();
+                l.push(("status", candidate.as_str().into()));
+                status.push(l, flag(candidate == t.status));
+            }
+            if let Some(r) = t.success_ratio {
+                ratio.push(labels(), r);
+            }
+        }
+    }
+    [status, ratio]
 }
 
 /// The pipeline as a whole: healthy, idle, the causes, Tempo's discards.

@@ -114,6 +114,7 @@ pub fn text(snapshot: &Snapshot, pipelines: &[&PipelineSnapshot], colour: bool) 
         }
         let _ = writeln!(out);
         stages_text(&mut out, p, snapshot.generated_unix, &paint);
+        tenants_text(&mut out, p, &paint);
         causes_text(&mut out, p, &paint);
         targets_text(&mut out, p);
     }
@@ -194,6 +195,36 @@ fn stages_text(out: &mut String, snapshot: &PipelineSnapshot, now_unix: f64, pai
     }
     if let Some(note) = status_page::pending_stages_note(snapshot) {
         let _ = writeln!(out, "  (not shown yet: {note})");
+    }
+    let _ = writeln!(out);
+}
+
+/// The tenants that do not pass, and how many do (nothing when every tenant passes).
+fn tenants_text(out: &mut String, snapshot: &PipelineSnapshot, paint: &Paint) {
+    let failing: Vec<_> = snapshot
+        .tenants
+        .iter()
+        .filter(|t| matches!(t.status, StageStatus::Failing | StageStatus::Degraded))
+        .collect();
+    if failing.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Tenants not passing ({} of {} tenants):",
+        failing.len(),
+        snapshot.tenants.len()
+    );
+    for t in failing {
+        let status = format!("{:<8}", t.status.as_str());
+        let _ = writeln!(
+            out,
+            "  {:<19} {} {:<16} {}",
+            t.stage.as_str(),
+            paint.status(t.status, &status),
+            t.tenant,
+            t.reason
+        );
     }
     let _ = writeln!(out);
 }

@@ -232,6 +232,7 @@ fn pipeline(html: &mut String, p: &PipelineSnapshot, snapshot: &Snapshot) {
         );
     }
     causes(html, &name, &p.causes);
+    tenants(html, &name, p);
     tempo_evidence(html, p);
     targets(html, p);
     if !p.discarded_per_second.is_empty() {
@@ -392,6 +393,45 @@ fn stages(html: &mut String, p: &PipelineSnapshot, snapshot: &Snapshot) {
         html.push_str("</div>");
     }
     html.push_str("</div>");
+}
+
+/// Tempo's tenants, failing ones first: which tenant a degraded distributor fails for.
+fn tenants(html: &mut String, pipeline: &str, p: &PipelineSnapshot) {
+    if p.tenants.is_empty() {
+        return;
+    }
+    let _ = write!(
+        html,
+        "<h3>Tenants</h3><table id=\"{pipeline}/tenants\"><tr><th>stage</th><th>tenant</th><th>status</th><th>success over the window</th><th>ok/s</th><th>failed/s</th><th>now</th></tr>"
+    );
+    let mut shown: Vec<&crate::derive::TenantReport> = p.tenants.iter().collect();
+    let worst_first = [
+        StageStatus::Failing,
+        StageStatus::Degraded,
+        StageStatus::Idle,
+        StageStatus::Ok,
+    ];
+    shown.sort_by_key(|t| {
+        let rank = worst_first.iter().position(|s| *s == t.status);
+        (rank, t.tenant.as_str())
+    });
+    for t in shown {
+        let ratio = t
+            .success_ratio
+            .map_or_else(|| "—".to_owned(), |r| format!("{:.1} %", r * 100.0));
+        let _ = write!(
+            html,
+            "<tr id=\"{pipeline}/tenant-{tenant}\"><td>{stage}</td><td>{tenant}</td><td style=\"background:{bg}\">{status}</td><td>{ratio}</td><td>{ok:.2}</td><td>{bad:.2}</td><td>{reason}</td></tr>",
+            tenant = escape_html(&t.tenant),
+            stage = t.stage.as_str(),
+            bg = colour(t.status),
+            status = t.status.as_str(),
+            ok = t.success_per_second,
+            bad = t.failure_per_second,
+            reason = escape_html(&t.reason),
+        );
+    }
+    html.push_str("</table>");
 }
 
 fn causes(html: &mut String, pipeline: &str, causes: &[Diagnosis]) {

@@ -97,6 +97,7 @@ impl PipelineSnapshot {
             tempo_generation: crate::model::software::Generation::Unknown,
             canary: None,
             hop_balance: Vec::new(),
+            tenants: Vec::new(),
         };
         derived.judge_pipeline();
         PipelineSnapshot {

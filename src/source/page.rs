@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::config::AppSelectors;
 use crate::model::catalogue::{self, Feeds};
-use crate::model::counter::Counter;
+use crate::model::counter::{Counter, MAX_TENANTS_KEPT, OTHER_TENANT};
 use crate::model::software::{Families, Software};
 use crate::model::stage::Role;
 use crate::source::expfmt::{self, Format, ParseError};
@@ -34,7 +34,14 @@ const MAX_RING_GAUGES: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SeriesKey {
     Counter(Counter, u64),
-    Discarded(String, u64),
+    /// A counter series that is also one tenant's spans received.
+    TenantReceived(Counter, String, u64),
+    /// Tempo's discards of one reason (and tenant, when the series names one).
+    Discarded {
+        reason: String,
+        tenant: Option<String>,
+        id: u64,
+    },
 }
 
 /// What one poll of one target read.
@@ -94,8 +101,8 @@ impl Reading {
         self.series
             .iter()
             .filter(|(key, _)| match key {
-                SeriesKey::Counter(c, _) => c.is_failure(),
-                SeriesKey::Discarded(..) => true,
+                SeriesKey::Counter(c, _) | SeriesKey::TenantReceived(c, ..) => c.is_failure(),
+                SeriesKey::Discarded { .. } => true,
             })
             .map(|(_, v)| v)
             .sum()
@@ -128,6 +135,7 @@ pub fn read_page(
         queue: BTreeMap::new(),
         version: None,
         discard_reasons: 0,
+        tenants: HashSet::new(),
         unusable: None,
         counted: HashSet::new(),
     };
@@ -188,6 +196,8 @@ struct PageReader<'a> {
     queue: BTreeMap<u64, (Option<f64>, Option<f64>)>,
     version: Option<String>,
     discard_reasons: usize,
+    /// Tenants named so far: past [`MAX_TENANTS_KEPT`], a series counts for [`OTHER_TENANT`].
+    tenants: HashSet<String>,
     /// The first counter that makes the page unusable.
     unusable: Option<ParseError>,
     counted: HashSet<u64>,
@@ -245,6 +255,10 @@ impl PageReader<'_> {
                 };
                 Some(SeriesKey::Counter(counter, series_id))
             }
+            Feeds::ByTenant(c) => Some(match self.tenant_of(s) {
+                Some(tenant) => SeriesKey::TenantReceived(c, tenant, series_id),
+                None => SeriesKey::Counter(c, series_id),
+            }),
             Feeds::DiscardedByReason => self.discarded(s, series_id),
             Feeds::RingGauge => {
                 if self.reading.ring_gauges.len() < MAX_RING_GAUGES
@@ -287,21 +301,39 @@ impl PageReader<'_> {
         }
     }
 
-    /// Tempo's discards per reason, at most [`MAX_DISCARD_REASONS`] reasons.
+    /// Tempo's discards per reason (and tenant), at most [`MAX_DISCARD_REASONS`] reasons.
     fn discarded(&mut self, s: &expfmt::Sample<'_>, series_id: u64) -> Option<SeriesKey> {
         let reason = s.labels.get("reason").unwrap_or_default().into_owned();
         let known = self
             .reading
             .series
             .iter()
-            .any(|(k, _)| matches!(k, SeriesKey::Discarded(r, _) if *r == reason));
+            .any(|(k, _)| matches!(k, SeriesKey::Discarded { reason: r, .. } if *r == reason));
         if !known {
             if self.discard_reasons >= MAX_DISCARD_REASONS {
                 return None;
             }
             self.discard_reasons += 1;
         }
-        Some(SeriesKey::Discarded(reason, series_id))
+        Some(SeriesKey::Discarded {
+            reason,
+            tenant: self.tenant_of(s),
+            id: series_id,
+        })
+    }
+
+    /// The series' `tenant` label, or [`OTHER_TENANT`] once [`MAX_TENANTS_KEPT`] tenants
+    /// were named; `None` when the series has none.
+    fn tenant_of(&mut self, s: &expfmt::Sample<'_>) -> Option<String> {
+        let tenant = s.labels.get("tenant")?;
+        if self.tenants.contains(tenant.as_ref()) {
+            return Some(tenant.into_owned());
+        }
+        if self.tenants.len() >= MAX_TENANTS_KEPT {
+            return Some(OTHER_TENANT.to_owned());
+        }
+        self.tenants.insert(tenant.clone().into_owned());
+        Some(tenant.into_owned())
     }
 
     /// The app's export counters, by the configured selectors.
@@ -377,8 +409,8 @@ mod tests {
         let mut out = BTreeMap::new();
         for (k, v) in &r.series {
             let name = match k {
-                SeriesKey::Counter(c, _) => format!("{c:?}"),
-                SeriesKey::Discarded(r, _) => format!("discarded:{r}"),
+                SeriesKey::Counter(c, _) | SeriesKey::TenantReceived(c, ..) => format!("{c:?}"),
+                SeriesKey::Discarded { reason, .. } => format!("discarded:{reason}"),
             };
             *out.entry(name).or_default() += v;
         }

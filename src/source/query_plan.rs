@@ -20,7 +20,9 @@ use crate::model::stage::Role;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reads {
     Counter(Counter),
-    /// Tempo's discards, per `reason`.
+    /// A counter per `tenant` (Tempo's distributor): each sample is also that tenant's.
+    TenantCounter(Counter),
+    /// Tempo's discards, per `reason` and `tenant`.
     DiscardedByReason,
     /// The software's version, in this label (one sample per split value and version).
     Version {
@@ -212,6 +214,7 @@ pub fn counter_queries(
     type Key<'a> = (usize, Option<(&'a str, &'a str)>);
     let mut families: BTreeMap<Key<'_>, (Counter, Vec<&str>)> = BTreeMap::new();
     let mut discards = Vec::new();
+    let mut by_tenant: BTreeMap<usize, (Counter, Vec<&str>)> = BTreeMap::new();
     for entry in CATALOGUE.iter().filter(|e| e.role == role) {
         match entry.feeds {
             Feeds::Counter(c) => families
@@ -226,6 +229,11 @@ pub fn counter_queries(
             } => families
                 .entry((counter as usize, Some((label, prefix))))
                 .or_insert_with(|| (counter, Vec::new()))
+                .1
+                .push(entry.family),
+            Feeds::ByTenant(c) => by_tenant
+                .entry(c as usize)
+                .or_insert_with(|| (c, Vec::new()))
                 .1
                 .push(entry.family),
             Feeds::DiscardedByReason => discards.push(entry.family),
@@ -246,6 +254,20 @@ pub fn counter_queries(
             }
         })
         .collect();
+    queries.extend(
+        by_tenant
+            .into_values()
+            .map(|(counter, names)| PlannedQuery {
+                reads: Reads::TenantCounter(counter),
+                promql: increase(
+                    &[name_matcher(&names)],
+                    matchers,
+                    split_by,
+                    &["tenant"],
+                    &range,
+                ),
+            }),
+    );
     if !discards.is_empty() {
         queries.push(PlannedQuery {
             reads: Reads::DiscardedByReason,
@@ -253,7 +275,7 @@ pub fn counter_queries(
                 &[name_matcher(&discards)],
                 matchers,
                 split_by,
-                &["reason"],
+                &["reason", "tenant"],
                 &range,
             ),
         });
@@ -386,7 +408,21 @@ mod tests {
             .unwrap();
         assert_eq!(
             discards.promql,
-            r#"sum by (reason) (increase({__name__=~"tempo_discarded_spans_total"}[60500ms]))"#
+            r#"sum by (reason, tenant) (increase({__name__=~"tempo_discarded_spans_total"}[60500ms]))"#
+        );
+        // Spans received per tenant: each tenant judged on its own.
+        let received = counter_queries(
+            Role::Tempo,
+            "",
+            &["cluster".to_owned()],
+            Duration::from_secs(60),
+        )
+        .into_iter()
+        .find(|q| q.reads == Reads::TenantCounter(Counter::TempoSpansReceived))
+        .unwrap();
+        assert_eq!(
+            received.promql,
+            r#"sum by (cluster, tenant) (increase({__name__=~"tempo_distributor_spans_received_total"}[60s]))"#
         );
     }
 

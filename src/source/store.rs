@@ -163,13 +163,16 @@ impl StoreReader {
         let r = &mut roles[q.role];
         let value = sample.value.max(0.0);
         match (&q.query.reads, q.range) {
-            (Reads::Counter(c), range) => {
+            (Reads::Counter(c) | Reads::TenantCounter(c), range) => {
                 let into = if range == Range::Status {
                     &mut r.recent
                 } else {
                     &mut r.window
                 };
                 into.counters[*c as usize] += value;
+                if let Some(tenant) = tenant_of(&q.query.reads, sample) {
+                    into.tenant_mut(tenant).received += value;
+                }
                 r.recognised = true;
                 note_counter(r, role, *c);
             }
@@ -180,6 +183,13 @@ impl StoreReader {
                 } else {
                     &mut r.window
                 };
+                if let Some(tenant) = tenant_of(&q.query.reads, sample) {
+                    *into
+                        .tenant_mut(tenant)
+                        .discarded
+                        .entry(reason.clone())
+                        .or_default() += value;
+                }
                 *into.discarded.entry(reason).or_default() += value;
                 r.recognised = true;
                 r.families.note(role, "tempo_discarded_spans_total");
@@ -216,12 +226,21 @@ impl StoreReader {
     }
 }
 
+/// The tenant a per-tenant answer's sample is of (none when the series had no `tenant`).
+fn tenant_of<'a>(reads: &Reads, sample: &'a Sample) -> Option<&'a str> {
+    matches!(reads, Reads::TenantCounter(_) | Reads::DiscardedByReason)
+        .then(|| sample.labels.get("tenant"))
+        .flatten()
+        .map(String::as_str)
+        .filter(|t| !t.is_empty())
+}
+
 /// Notes the families a counter's answer shows: every spelling the catalogue reads it from
 /// tells the same, so the first is noted.
 fn note_counter(r: &mut RoleReading, role: Role, counter: Counter) {
     if let Some(entry) = CATALOGUE.iter().find(|e| {
         e.role == role
-            && matches!(e.feeds, Feeds::Counter(c) | Feeds::CounterWhere { counter: c, .. } if c == counter)
+            && matches!(e.feeds, Feeds::Counter(c) | Feeds::ByTenant(c) | Feeds::CounterWhere { counter: c, .. } if c == counter)
     }) {
         r.families.note(role, entry.family);
     }
