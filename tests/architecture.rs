@@ -135,8 +135,9 @@ async fn real_output() -> Vec<String> {
     let discovered = discovered.expect("the discovered Collector is polled within 10 s");
     let fleet = metrics::encode_text(&metrics::families(&discovered, 0.0, &build, &reload));
 
-    // The canary's and the hop balance's families come with the demo's lossy-hop scenario:
-    // its canary traces are found, its Collector → Tempo hop loses 30 %.
+    // The canary's, the hop balance's and the tenants' families come with the demo's
+    // lossy-hop scenario: its canary traces are found, its Collector → Tempo hop loses 30 %,
+    // its Tempo counts per tenant (while the distributor can be judged).
     let ingesters = spanflow::demo::DemoIngesters::start().await.unwrap();
     let (simulator, _control) =
         spanflow::demo::simulator(spanflow::demo::Scenario::LossyHop, &ingesters);
@@ -154,6 +155,7 @@ async fn real_output() -> Vec<String> {
             .as_ref()
             .is_some_and(|c| c.last_found_unix.is_some())
             && !p.hop_balance.is_empty()
+            && !p.tenants.is_empty()
         {
             demo = Some(s);
             break;
@@ -225,6 +227,22 @@ fn the_query_plan_doc_lists_the_queries_spanflow_runs() {
         let reads = match &q.query.reads {
             Reads::Counter(c) => format!("{c:?}"),
             Reads::TenantCounter(c) => format!("{c:?} by tenant"),
+            Reads::ByValue {
+                label,
+                cases,
+                spans_only,
+            } => {
+                let cases: Vec<String> = cases
+                    .iter()
+                    .map(|(v, c)| format!("{v:?} → {c:?}"))
+                    .collect();
+                format!(
+                    "by {label:?}: {}{}",
+                    cases.join(", "),
+                    if *spans_only { ", spans only" } else { "" }
+                )
+            }
+            Reads::InFlight => "export requests in flight".to_owned(),
             Reads::DiscardedByReason => "discarded spans by reason and tenant".to_owned(),
             Reads::Version { label } => format!("version ({label})"),
             Reads::RingGauge => "ring states".to_owned(),

@@ -592,6 +592,18 @@ fn scale_counters(page: &str, k: u32) -> String {
 /// A target of `role` (an app without selectors) polled three times over a page whose
 /// counters grow by the page's values every poll; the last snapshot.
 async fn poll_page(role: &str, page: &str) -> spanflow::snapshot::Snapshot {
+    poll_pages(role, "text/plain; version=0.0.4", |k| {
+        scale_counters(page, k)
+    })
+    .await
+}
+
+/// Polls three pages of one target, `page(k)` for k = 0, 1, 2, and returns the last snapshot.
+async fn poll_pages(
+    role: &str,
+    content_type: &str,
+    page: impl Fn(u32) -> String,
+) -> spanflow::snapshot::Snapshot {
     let server = PageServer::start().await;
     let mut poller = Poller::new(&format!(
         "poll_interval: 2s\nwindow: 1m\ntargets:\n  - {{name: {role}, role: {role}, url: '{}/metrics', timeout: 1s}}\n",
@@ -599,7 +611,7 @@ async fn poll_page(role: &str, page: &str) -> spanflow::snapshot::Snapshot {
     ));
     let mut last = None;
     for k in 0..3 {
-        server.set(scale_counters(page, k), "text/plain; version=0.0.4");
+        server.set(page(k), content_type);
         last = Some(poller.poll().await);
     }
     last.unwrap()
@@ -705,6 +717,124 @@ async fn every_spelling_of_a_collector_counter_reads_as_the_same_counter() {
             .collect();
         assert_eq!(judged, [(30.0, 10.0), (25.0, 5.0)], "suffix {suffix:?}");
     }
+}
+
+#[tokio::test]
+async fn the_collector_pipeline_item_counters_read_as_the_stages_in_every_spelling() {
+    // Constructed (no published page has them): a Collector with only the pipeline telemetry
+    // of v0.123+ (gate telemetry.newPipelineTelemetry) — no classic span counters — as the
+    // default reader writes it, as a reader with _total and scope labels writes it, and with
+    // Prometheus 3's quoted UTF-8 names. Items of metrics beside the spans must not count.
+    let plain = |k: u32, name: &str, outcome: &str, signal: &str, v: u32| {
+        format!(
+            "{name}{{otelcol_component_outcome=\"{outcome}\",otelcol_signal=\"{signal}\"}} {}\n",
+            v * k
+        )
+    };
+    let total = |k: u32, name: &str, outcome: &str, signal: &str, v: u32| {
+        format!(
+            "{name}_total{{otel_scope_name=\"go.opentelemetry.io/collector/service\",otelcol_component_outcome=\"{outcome}\",otel_scope_otelcol_signal=\"{signal}\"}} {}\n",
+            v * k
+        )
+    };
+    let utf8 = |k: u32, name: &str, outcome: &str, signal: &str, v: u32| {
+        format!(
+            "{{\"{}\",\"otelcol.component.outcome\"=\"{outcome}\",\"otelcol.signal\"=\"{signal}\"}} {}\n",
+            name.replace('_', "."),
+            v * k
+        )
+    };
+    type Line = fn(u32, &str, &str, &str, u32) -> String;
+    let spellings: [(&str, Line, &str); 3] = [
+        ("no suffix", plain, "text/plain; version=0.0.4"),
+        ("_total", total, "text/plain; version=0.0.4"),
+        (
+            "UTF-8",
+            utf8,
+            "text/plain; version=1.0.0; escaping=allow-utf-8",
+        ),
+    ];
+    for (spelling, line, content_type) in spellings {
+        let page = |k: u32| {
+            [
+                ("otelcol_receiver_produced_items", "success", "traces", 30),
+                ("otelcol_receiver_produced_items", "refused", "traces", 6),
+                ("otelcol_receiver_produced_items", "failure", "traces", 4),
+                (
+                    "otelcol_receiver_produced_items",
+                    "success",
+                    "metrics",
+                    1000,
+                ),
+                ("otelcol_exporter_consumed_items", "success", "traces", 25),
+                ("otelcol_exporter_consumed_items", "failure", "traces", 5),
+                ("otelcol_exporter_consumed_items", "failure", "logs", 700),
+            ]
+            .iter()
+            .map(|(name, outcome, signal, v)| line(k, name, outcome, signal, *v))
+            .collect::<String>()
+        };
+        let s = poll_pages("collector", content_type, page).await;
+        let judged: Vec<(f64, f64)> = s.pipelines[0]
+            .stages
+            .iter()
+            .map(|r| (r.judged.success, r.judged.failure))
+            .collect();
+        assert_eq!(judged, [(30.0, 10.0), (25.0, 5.0)], "{spelling}");
+    }
+}
+
+#[tokio::test]
+async fn permanent_send_failures_are_dropping_not_retrying() {
+    // Constructed from the exporterhelper's detailed-level labels (v0.146+: error_type,
+    // error_permanent), with v0.152's in-flight gauge and v0.133's receiver requests.
+    let page = |k: u32| {
+        format!(
+            "otelcol_receiver_accepted_spans{{receiver=\"otlp\",transport=\"grpc\"}} {}\n\
+             otelcol_receiver_refused_spans{{receiver=\"otlp\",transport=\"grpc\"}} 0\n\
+             otelcol_receiver_requests{{receiver=\"otlp\",transport=\"grpc\",outcome=\"success\"}} {}\n\
+             otelcol_receiver_requests{{receiver=\"otlp\",transport=\"grpc\",outcome=\"refused\"}} {}\n\
+             otelcol_exporter_sent_spans{{exporter=\"otlp\"}} {}\n\
+             otelcol_exporter_send_failed_spans{{exporter=\"otlp\",error_type=\"InvalidArgument\",error_permanent=\"true\"}} {}\n\
+             otelcol_exporter_send_failed_spans{{exporter=\"otlp\",error_type=\"Unavailable\",error_permanent=\"false\"}} {}\n\
+             otelcol_exporter_in_flight_requests{{exporter=\"otlp\",data_type=\"traces\"}} 3\n",
+            40 * k,
+            4 * k,
+            k,
+            10 * k,
+            24 * k,
+            6 * k
+        )
+    };
+    let s = poll_pages("collector", "text/plain; version=0.0.4", page).await;
+    let p = &s.pipelines[0];
+    assert_eq!(status(&s, Stage::CollectorExporter), StageStatus::Degraded);
+    let d = p
+        .causes
+        .iter()
+        .find(|d| d.stage == Stage::CollectorExporter)
+        .unwrap();
+    assert_eq!(d.cause.as_str(), "collector_exporter_dropping");
+    assert_eq!(d.certainty.as_str(), "confirmed");
+    assert_eq!(
+        d.evidence[1..],
+        [
+            "48 of 60 failed spans were permanent failures (error_permanent=\"true\"): dropped at once, not retried",
+            "3 export requests in flight now",
+            "the receivers answered 2 requests with an error over the last 4 s: 2 refused (a downstream error: exporter or queue), 0 failed (the Collector's own)",
+        ],
+        "{:#?}",
+        d.evidence
+    );
+    // Retryable failures the most: the exporter fails (and retries), named as before.
+    let retrying = |k: u32| page(k).replace("error_permanent=\"true\"", "error_permanent=\"x\"");
+    let s = poll_pages("collector", "text/plain; version=0.0.4", retrying).await;
+    let causes: Vec<&str> = s.pipelines[0]
+        .causes
+        .iter()
+        .map(|d| d.cause.as_str())
+        .collect();
+    assert!(causes.contains(&"collector_exporter_failing"), "{causes:?}");
 }
 
 #[tokio::test]

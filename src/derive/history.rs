@@ -74,6 +74,7 @@ pub struct StoreRecord {
     pub recognised: bool,
     pub ring_gauges: Vec<RingGauge>,
     pub queue_fill_ratio: Option<f64>,
+    pub in_flight_requests: Option<f64>,
     pub tempo: Option<Arc<TempoEvidence>>,
 }
 
@@ -115,6 +116,7 @@ pub struct TargetState {
     pub software: Software,
     pub recognised: bool,
     pub queue_fill_ratio: Option<f64>,
+    pub in_flight_requests: Option<f64>,
     /// From the last good poll only: stale evidence is dropped, never shown as fresh.
     pub ring_gauges: Vec<RingGauge>,
     pub tempo: Option<Arc<TempoEvidence>>,
@@ -199,6 +201,7 @@ impl TargetState {
             software: Software::default(),
             recognised: false,
             queue_fill_ratio: None,
+            in_flight_requests: None,
             ring_gauges: Vec::new(),
             tempo: None,
             report: None,
@@ -211,6 +214,7 @@ impl TargetState {
         *self.errors_total.entry(e.reason()).or_default() += 1;
         self.last_error = Some(e);
         self.queue_fill_ratio = None;
+        self.in_flight_requests = None;
         self.ring_gauges.clear();
         self.tempo = None;
     }
@@ -226,6 +230,7 @@ impl TargetState {
                 self.last_success = Some(outcome.wall);
                 self.recognised = reading.recognised;
                 self.queue_fill_ratio = reading.queue_fill_ratio;
+                self.in_flight_requests = reading.in_flight_requests;
                 self.ring_gauges = std::mem::take(&mut reading.ring_gauges);
                 self.tempo = reading.tempo.take().map(Arc::new);
                 if reading.software.version.is_some()
@@ -264,6 +269,7 @@ impl TargetState {
                 self.recognised = record.recognised;
                 self.software = record.software;
                 self.queue_fill_ratio = record.queue_fill_ratio;
+                self.in_flight_requests = record.in_flight_requests;
                 self.ring_gauges = record.ring_gauges;
                 self.tempo = record.tempo;
                 let start = at
@@ -422,6 +428,7 @@ pub(super) fn target_report(t: &TargetState) -> TargetReport {
         error_reason: t.last_error.as_ref().map(PollError::reason),
         http_status: t.last_error.as_ref().and_then(PollError::http_status),
         queue_fill_ratio: t.queue_fill_ratio,
+        in_flight_requests: t.in_flight_requests,
         ring_gauges: t.ring_gauges.clone(),
         tempo: t.tempo.clone(),
     }

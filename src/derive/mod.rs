@@ -250,6 +250,9 @@ pub struct TargetReport {
     pub error_reason: Option<&'static str>,
     pub http_status: Option<u16>,
     pub queue_fill_ratio: Option<f64>,
+    /// The Collector's export requests in flight (v0.152+).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_flight_requests: Option<f64>,
     pub ring_gauges: Vec<RingGauge>,
     /// Tempo's status endpoints and probes (Tempo targets, after a good poll).
     pub tempo: Option<Arc<TempoEvidence>>,

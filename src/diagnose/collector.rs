@@ -26,14 +26,14 @@ fn exporter_failing(f: &Facts, found: &mut Vec<Diagnosis>) {
             },
             Certainty::Likely,
         );
-        let failed =
-            f.window(Counter::CollectorSendFailed) + f.window(Counter::CollectorEnqueueFailed);
+        let (sent, failed) = sent_and_failed(f);
         d.evidence.push(format!(
             "{} spans sent, {} failed to send or enqueue {}",
-            count(f.window(Counter::CollectorSent)),
+            count(sent),
             count(failed),
             f.over()
         ));
+        d.evidence.extend(pipeline_evidence(f));
         let tempo_up = f.targets(Role::Tempo).any(|t| t.up);
         let tempo_saw = f.refused(false) + f.accepted(false);
         if tempo_up && tempo_saw == 0.0 {
@@ -58,8 +58,97 @@ fn exporter_failing(f: &Facts, found: &mut Vec<Diagnosis>) {
                 "add the Tempo target (role: tempo) so spanflow can see whether Tempo receives and refuses, or receives nothing",
             );
         }
+        // Last: a permanent failure is proven by its label, whatever Tempo shows.
+        permanent_or_retried(f, &mut d);
         found.push(d);
     }
+}
+
+/// The exporter's spans sent and failed over the window: the classic span counters, or the
+/// pipeline item counters on a Collector that has only those (as the stage counts them).
+fn sent_and_failed(f: &Facts) -> (f64, f64) {
+    let classic = (
+        f.window(Counter::CollectorSent),
+        f.window(Counter::CollectorSendFailed) + f.window(Counter::CollectorEnqueueFailed),
+    );
+    if classic.0 + classic.1 > 0.0 {
+        classic
+    } else {
+        (
+            f.window(Counter::CollectorItemsSent),
+            f.window(Counter::CollectorItemsSendFailed),
+        )
+    }
+}
+
+/// Send failures marked `error_permanent="true"` (v0.146+, detailed level) are dropped at
+/// once: most of them permanent makes the cause `collector_exporter_dropping`; fewer is said
+/// in the evidence.
+fn permanent_or_retried(f: &Facts, d: &mut Diagnosis) {
+    let permanent = f.window(Counter::CollectorSendFailedPermanent);
+    let failed = f.window(Counter::CollectorSendFailed);
+    if permanent <= 0.0 || f.recent(Counter::CollectorSendFailedPermanent) <= 0.0 {
+        return;
+    }
+    // Right after the counts it explains.
+    d.evidence.insert(
+        d.evidence.len().min(1),
+        format!(
+        "{} of {} failed spans were permanent failures (error_permanent=\"true\"): dropped at once, not retried",
+        count(permanent),
+        count(failed)
+    ),
+    );
+    if permanent * 2.0 >= failed {
+        d.cause = Cause::CollectorExporterDropping;
+        d.summary = Cause::CollectorExporterDropping.summary();
+        d.fix = Cause::CollectorExporterDropping.fix();
+        d.certainty = Certainty::Confirmed;
+    }
+}
+
+/// What the Collector's newer telemetry adds: requests in flight, the receiver's refused
+/// (downstream) and failed (internal) requests, spans the processors did not pass on.
+fn pipeline_evidence(f: &Facts) -> Vec<String> {
+    let mut lines = Vec::new();
+    let in_flight: f64 = f
+        .targets(Role::Collector)
+        .filter_map(|t| t.in_flight_requests)
+        .sum();
+    if in_flight > 0.0 {
+        lines.push(format!(
+            "{} export requests in flight now",
+            count(in_flight)
+        ));
+    }
+    let refused = f.window(Counter::CollectorRequestsRefused);
+    let failed = f.window(Counter::CollectorRequestsFailed);
+    if refused + failed > 0.0 {
+        lines.push(format!(
+            "the receivers answered {} requests with an error {}: {} refused (a downstream error: exporter or queue), {} failed (the Collector's own)",
+            count(refused + failed),
+            f.over(),
+            count(refused),
+            count(failed)
+        ));
+    }
+    // incoming/outgoing (v0.110+) and consumed/produced (pipeline telemetry) count the same
+    // spans; whichever the Collector writes.
+    let into = f
+        .window(Counter::CollectorProcessorIncoming)
+        .max(f.window(Counter::CollectorProcessorConsumed));
+    let out = f
+        .window(Counter::CollectorProcessorOutgoing)
+        .max(f.window(Counter::CollectorProcessorProduced));
+    if into > out {
+        lines.push(format!(
+            "the processors passed on {} of {} spans {} (a sampler or filter drops on purpose; a failing one does not)",
+            count(out),
+            count(into),
+            f.over()
+        ));
+    }
+    lines
 }
 
 /// An exporter queue nearly full, or spans dropped at enqueue.

@@ -71,10 +71,11 @@ pub enum Cause {
     InvalidTraceOrSpanIds,
     TenantRateLimited,
     TenantRefused,
+    CollectorExporterDropping,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 31] = [
+    pub const ALL: [Cause; 32] = [
         Cause::TargetUnreachable,
         Cause::TargetAuthFailed,
         Cause::TargetPageUnreadable,
@@ -106,6 +107,7 @@ impl Cause {
         Cause::InvalidTraceOrSpanIds,
         Cause::TenantRateLimited,
         Cause::TenantRefused,
+        Cause::CollectorExporterDropping,
     ];
 
     fn text(self) -> &'static CauseText {
@@ -139,7 +141,7 @@ struct CauseText {
 }
 
 /// Every cause's id, summary and default fix, in the order of [`Cause`] (a test checks).
-const CAUSE_TEXTS: [CauseText; 31] = [
+const CAUSE_TEXTS: [CauseText; 32] = [
     CauseText {
         cause: Cause::TargetUnreachable,
         id: "target_unreachable",
@@ -325,6 +327,12 @@ const CAUSE_TEXTS: [CauseText; 31] = [
         id: "tenant_refused",
         summary: "Tempo discards one tenant's spans while other tenants pass",
         fix: "the discard reason in the evidence says which per-tenant limit or fault: live_traces_exceeded → that tenant's max_traces_per_user (3.x: max_live_traces_bytes), trace_too_large → its max_bytes_per_trace, invalid_trace_id / invalid_span_id → its senders' IDs; set per-tenant limits in the runtime overrides file",
+    },
+    CauseText {
+        cause: Cause::CollectorExporterDropping,
+        id: "collector_exporter_dropping",
+        summary: "the Collector's exporter drops spans for good: the backend answers with a permanent error, which is never retried",
+        fix: "read the exporter's error in the Collector's log (error_type names it): a 400/InvalidArgument is a payload Tempo will never take (too large a batch — lower send_batch_max_size; bad IDs), 401/403/Unauthenticated credentials or the tenant header (X-Scope-OrgID), 404/Unimplemented a wrong endpoint path; fix that — retry settings do not help",
     },
 ];
 

@@ -30,6 +30,7 @@ fn target(name: &str, role: Role) -> TargetReport {
         error_reason: None,
         http_status: None,
         queue_fill_ratio: None,
+        in_flight_requests: None,
         ring_gauges: Vec::new(),
         tempo: None,
     }
@@ -1020,4 +1021,49 @@ fn every_tenant_limited_is_tempo_s_rate_limit_not_a_tenant_s() {
     ];
     let found = case.run();
     assert_eq!(causes(&found), [("rate_limited", "confirmed")]);
+}
+
+#[test]
+fn permanent_send_failures_are_collector_exporter_dropping() {
+    let case = || {
+        with_collector(&[
+            (Stage::CollectorReceiver, Fine),
+            (Stage::CollectorExporter, Failing),
+            (Stage::TempoDistributor, Fine),
+            (Stage::TempoStorage, Idle),
+        ])
+        .set(Counter::CollectorAccepted, 100.0)
+        .set(Counter::TempoAccepted, 10.0)
+        .set(Counter::CollectorSendFailed, 90.0)
+    };
+    let dropping = case()
+        .set(Counter::CollectorSendFailedPermanent, 60.0)
+        .run();
+    assert_eq!(
+        causes(&dropping),
+        [("collector_exporter_dropping", "confirmed")]
+    );
+    assert_eq!(
+        dropping[0].evidence[1],
+        "60 of 90 failed spans were permanent failures (error_permanent=\"true\"): dropped at once, not retried"
+    );
+    // A few permanent ones among retried failures: still failing (and retried), said so.
+    let retrying = case()
+        .set(Counter::CollectorSendFailedPermanent, 20.0)
+        .run();
+    assert_eq!(
+        causes(&retrying),
+        [("collector_exporter_failing", "likely")]
+    );
+    assert!(retrying[0].evidence[1].starts_with("20 of 90 failed spans"));
+    // Without the label (below the detailed level) nothing is said of it.
+    let unlabelled = case().run();
+    assert!(
+        unlabelled[0]
+            .evidence
+            .iter()
+            .all(|e| !e.contains("permanent")),
+        "{:?}",
+        unlabelled[0].evidence
+    );
 }

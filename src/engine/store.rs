@@ -343,6 +343,7 @@ impl StorePipeline {
                     recent_seconds: recent,
                     ring_gauges: answered.ring_gauges,
                     queue_fill_ratio: answered.queue_fill_ratio,
+                    in_flight_requests: answered.in_flight_requests,
                     tempo: match (&tempo, role) {
                         (Some(Ok(e)), Role::Tempo) => Some(Arc::clone(e)),
                         _ => None,

@@ -38,6 +38,23 @@ pub enum Feeds {
     /// Every series is a series of this counter and, by its `tenant` label, of that
     /// tenant's spans received (Tempo's distributor).
     ByTenant(Counter),
+    /// Every series is a series of `counter`; those whose `label` starts with `prefix` are
+    /// also series of `part` (a share of the counter told apart by a label).
+    CounterWithPart {
+        counter: Counter,
+        label: &'static str,
+        prefix: &'static str,
+        part: Counter,
+    },
+    /// Series split by one label's value: `cases` say which value feeds which counter (a
+    /// missing label, or `label: ""`, reads as ""), other values are not read. With `spans_only`, only the
+    /// series a signal label ([`SIGNAL_LABELS`]) says are `traces` are read: the Collector's
+    /// item counters count metrics and logs too.
+    ByValue {
+        label: &'static str,
+        cases: &'static [(&'static str, Counter)],
+        spans_only: bool,
+    },
     /// Tempo's discards, kept per `reason` label (and per `tenant`, when the series has one).
     DiscardedByReason,
     /// A ring-state gauge, kept per `name` (the ring) and `state` label.
@@ -50,6 +67,20 @@ pub enum Feeds {
     QueueSize,
     /// An exporter's queue capacity, per `exporter` label.
     QueueCapacity,
+    /// An exporter's requests in flight (a gauge, summed over exporters).
+    InFlight,
+}
+
+/// The labels that say which signal a Collector component's series counts (`otel.signal` on
+/// processor series since v0.110; `otelcol.signal`, a scope attribute of the pipeline
+/// telemetry, as a label or — scope kept — as `otel_scope_otelcol_signal`).
+pub const SIGNAL_LABELS: [&str; 3] = ["otel_signal", "otelcol_signal", "otel_scope_otelcol_signal"];
+
+/// Whether a series counts spans, by its signal labels (one must read `traces`).
+pub fn counts_spans<'a>(mut label: impl FnMut(&str) -> Option<std::borrow::Cow<'a, str>>) -> bool {
+    SIGNAL_LABELS
+        .iter()
+        .any(|name| label(name).is_some_and(|v| v == "traces"))
 }
 
 /// One row: a family as a role's software writes it, what it feeds, and where it is seen.
@@ -72,8 +103,8 @@ const fn row(role: Role, family: &'static str, feeds: Feeds, seen: &'static str)
 
 use Counter as C;
 use Feeds::{
-    Counter as Count, CounterWhere, DiscardedByReason, ProcessStart, QueueCapacity, QueueSize,
-    RingGauge, Version,
+    Counter as Count, CounterWhere, DiscardedByReason, InFlight, ProcessStart, QueueCapacity,
+    QueueSize, RingGauge, Version,
 };
 use Role::{App, Collector, Tempo};
 
@@ -91,6 +122,64 @@ const SDK_QUEUE_FULL: Feeds = Feeds::CounterWhere {
     label: "error_type",
     prefix: "queue_full",
 };
+
+/// An exporter's send failures; `error_permanent="true"` ones (v0.146+, detailed level) are
+/// dropped for good rather than retried.
+const SEND_FAILED: Feeds = Feeds::CounterWithPart {
+    counter: C::CollectorSendFailed,
+    label: "error_permanent",
+    prefix: "true",
+    part: C::CollectorSendFailedPermanent,
+};
+
+/// The pipeline telemetry's `otelcol.component.outcome` (v0.123+, gate
+/// `telemetry.newPipelineTelemetry`; since v0.131 `failure` is the component's own error,
+/// `refused` a downstream one).
+const OUTCOME: &str = "otelcol_component_outcome";
+
+const RECEIVER_ITEMS: Feeds = Feeds::ByValue {
+    label: OUTCOME,
+    cases: &[
+        ("success", C::CollectorItemsAccepted),
+        ("refused", C::CollectorItemsRefused),
+        ("failure", C::CollectorItemsFailed),
+    ],
+    spans_only: true,
+};
+
+const EXPORTER_ITEMS: Feeds = Feeds::ByValue {
+    label: OUTCOME,
+    cases: &[
+        ("success", C::CollectorItemsSent),
+        ("refused", C::CollectorItemsSendFailed),
+        ("failure", C::CollectorItemsSendFailed),
+    ],
+    spans_only: true,
+};
+
+/// `otelcol_receiver_requests{outcome}` (v0.133+, gate `receiverhelper.newReceiverMetrics`):
+/// requests of every signal, as evidence only.
+const RECEIVER_REQUESTS: Feeds = Feeds::ByValue {
+    label: "outcome",
+    cases: &[
+        ("success", C::CollectorRequestsOk),
+        ("refused", C::CollectorRequestsRefused),
+        ("failure", C::CollectorRequestsFailed),
+    ],
+    spans_only: false,
+};
+
+/// Every series of a processor item family that counts spans (`label: ""` reads every
+/// series as the value "").
+macro_rules! processor_spans {
+    ($counter:expr) => {
+        Feeds::ByValue {
+            label: "",
+            cases: &[("", $counter)],
+            spans_only: true,
+        }
+    };
+}
 
 /// Every family spanflow reads. Tempo writes its receiver counters without `_total`
 /// (Tempo 2.6–2.10, 3.0; absent in 2.4–2.5, grafana/tempo#3758); the Collector writes its
@@ -273,13 +362,13 @@ pub const CATALOGUE: &[Entry] = &[
     row(
         Collector,
         "otelcol_exporter_send_failed_spans",
-        Count(C::CollectorSendFailed),
+        SEND_FAILED,
         "Collector without _total (≤ 0.118, ≥ 0.152)",
     ),
     row(
         Collector,
         "otelcol_exporter_send_failed_spans_total",
-        Count(C::CollectorSendFailed),
+        SEND_FAILED,
         "Collector with _total (0.119–0.151)",
     ),
     row(
@@ -440,7 +529,7 @@ pub const CATALOGUE: &[Entry] = &[
     row(
         Collector,
         "otelcol_exporter_send_failed_spans__spans__total",
-        Count(C::CollectorSendFailed),
+        SEND_FAILED,
         "Collector v0.130.0 only: the unit doubled into the name (fixed in v0.130.1)",
     ),
     row(
@@ -460,6 +549,96 @@ pub const CATALOGUE: &[Entry] = &[
         "alloy_build_info",
         Version { label: "version" },
         "Grafana Alloy (the collector role pointed at Alloy's /metrics, default :12345); shown as alloy <version>",
+    ),
+    row(
+        Collector,
+        "otelcol_receiver_produced_items",
+        RECEIVER_ITEMS,
+        "Collector v0.123+ with telemetry.newPipelineTelemetry, default reader (no suffix); spans only (otelcol_signal=\"traces\")",
+    ),
+    row(
+        Collector,
+        "otelcol_exporter_consumed_items",
+        EXPORTER_ITEMS,
+        "Collector v0.123+ with telemetry.newPipelineTelemetry, default reader (no suffix); spans only",
+    ),
+    row(
+        Collector,
+        "otelcol_processor_consumed_items",
+        processor_spans!(C::CollectorProcessorConsumed),
+        "Collector v0.123+ with telemetry.newPipelineTelemetry, default reader (no suffix); spans only",
+    ),
+    row(
+        Collector,
+        "otelcol_processor_produced_items",
+        processor_spans!(C::CollectorProcessorProduced),
+        "Collector v0.123+ with telemetry.newPipelineTelemetry, default reader (no suffix); spans only",
+    ),
+    row(
+        Collector,
+        "otelcol_receiver_produced_items_total",
+        RECEIVER_ITEMS,
+        "the same with a reader that adds _total; spans only (otelcol_signal=\"traces\")",
+    ),
+    row(
+        Collector,
+        "otelcol_exporter_consumed_items_total",
+        EXPORTER_ITEMS,
+        "the same with a reader that adds _total; spans only",
+    ),
+    row(
+        Collector,
+        "otelcol_processor_consumed_items_total",
+        processor_spans!(C::CollectorProcessorConsumed),
+        "the same with a reader that adds _total; spans only",
+    ),
+    row(
+        Collector,
+        "otelcol_processor_produced_items_total",
+        processor_spans!(C::CollectorProcessorProduced),
+        "the same with a reader that adds _total; spans only",
+    ),
+    row(
+        Collector,
+        "otelcol_receiver_requests",
+        RECEIVER_REQUESTS,
+        "Collector v0.133+ with receiverhelper.newReceiverMetrics (no suffix)",
+    ),
+    row(
+        Collector,
+        "otelcol_receiver_requests_total",
+        RECEIVER_REQUESTS,
+        "the same with a reader that adds _total",
+    ),
+    row(
+        Collector,
+        "otelcol_processor_incoming_items",
+        processor_spans!(C::CollectorProcessorIncoming),
+        "Collector v0.110+ (otel_signal label), no suffix",
+    ),
+    row(
+        Collector,
+        "otelcol_processor_outgoing_items",
+        processor_spans!(C::CollectorProcessorOutgoing),
+        "Collector v0.110+ (otel_signal label), no suffix",
+    ),
+    row(
+        Collector,
+        "otelcol_processor_incoming_items_total",
+        processor_spans!(C::CollectorProcessorIncoming),
+        "Collector v0.119–v0.151 with explicit readers",
+    ),
+    row(
+        Collector,
+        "otelcol_processor_outgoing_items_total",
+        processor_spans!(C::CollectorProcessorOutgoing),
+        "Collector v0.119–v0.151 with explicit readers",
+    ),
+    row(
+        Collector,
+        "otelcol_exporter_in_flight_requests",
+        InFlight,
+        "Collector v0.152+ exporterhelper (a gauge per exporter)",
     ),
 ];
 

@@ -40,10 +40,32 @@ pub enum Counter {
     CollectorMemoryLimited,
     /// Spans an SDK's span processor dropped before export, its queue full (evidence).
     AppQueueDropped,
+    /// Of the exporter's send failures, those marked `error_permanent="true"` (Collector
+    /// v0.146+ at the detailed level): dropped for good, never retried (evidence).
+    CollectorSendFailedPermanent,
+    /// The receiver's `produced_items` of spans by outcome (Collector pipeline telemetry,
+    /// v0.123+): read for the receiver stage when the classic span counters are absent.
+    CollectorItemsAccepted,
+    CollectorItemsRefused,
+    CollectorItemsFailed,
+    /// The exporter's `consumed_items` of spans by outcome, as above for the exporter stage.
+    CollectorItemsSent,
+    CollectorItemsSendFailed,
+    /// The receiver's requests by outcome (`otelcol_receiver_requests`, v0.133+; evidence).
+    CollectorRequestsOk,
+    CollectorRequestsRefused,
+    CollectorRequestsFailed,
+    /// Spans into and out of the Collector's processors (`incoming_items`/`outgoing_items`,
+    /// v0.110+; `consumed_items`/`produced_items` of the pipeline telemetry): evidence of
+    /// spans a processor drops, on purpose or not.
+    CollectorProcessorIncoming,
+    CollectorProcessorOutgoing,
+    CollectorProcessorConsumed,
+    CollectorProcessorProduced,
 }
 
 impl Counter {
-    pub const COUNT: usize = Counter::AppQueueDropped as usize + 1;
+    pub const COUNT: usize = Counter::CollectorProcessorProduced as usize + 1;
 
     /// Every counter, in declaration order (index = `as usize`).
     pub const ALL: [Counter; Counter::COUNT] = {
@@ -73,6 +95,19 @@ impl Counter {
             KafkaProduceFailures,
             CollectorMemoryLimited,
             AppQueueDropped,
+            CollectorSendFailedPermanent,
+            CollectorItemsAccepted,
+            CollectorItemsRefused,
+            CollectorItemsFailed,
+            CollectorItemsSent,
+            CollectorItemsSendFailed,
+            CollectorRequestsOk,
+            CollectorRequestsRefused,
+            CollectorRequestsFailed,
+            CollectorProcessorIncoming,
+            CollectorProcessorOutgoing,
+            CollectorProcessorConsumed,
+            CollectorProcessorProduced,
         ]
     };
 
@@ -93,12 +128,18 @@ impl Counter {
                 | Counter::KafkaProduceFailures
                 | Counter::CollectorMemoryLimited
                 | Counter::AppQueueDropped
+                | Counter::CollectorSendFailedPermanent
+                | Counter::CollectorItemsRefused
+                | Counter::CollectorItemsFailed
+                | Counter::CollectorItemsSendFailed
+                | Counter::CollectorRequestsRefused
+                | Counter::CollectorRequestsFailed
         )
     }
 }
 
 /// Increases of every counter over some window, summed over series and targets.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Increases {
     pub counters: [f64; Counter::COUNT],
     pub discarded: BTreeMap<String, f64>,
@@ -174,6 +215,17 @@ fn add_keyed(map: &mut BTreeMap<String, f64>, key: &str, v: f64) {
     }
 }
 
+impl Default for Increases {
+    // By hand: `Default` is derived for arrays of at most 32 elements.
+    fn default() -> Increases {
+        Increases {
+            counters: [0.0; Counter::COUNT],
+            discarded: BTreeMap::new(),
+            tenants: BTreeMap::new(),
+        }
+    }
+}
+
 impl Increases {
     pub fn get(&self, c: Counter) -> f64 {
         self.counters[c as usize]
@@ -234,18 +286,41 @@ impl StageCounts {
 /// a push (`internal_error`, `unknown_error`, `rate_limited`).
 const REFUSING_DISCARDS: [&str; 3] = ["internal_error", "unknown_error", "rate_limited"];
 
+/// The classic counters' (success, failure) when they counted anything, else the items'.
+fn prefer_classic(classic: (f64, f64), items: (f64, f64)) -> (f64, f64) {
+    if classic.0 + classic.1 > 0.0 {
+        classic
+    } else {
+        items
+    }
+}
+
 /// How one stage did, from the counter increases of its targets.
 pub fn stage_counts(stage: Stage, inc: &Increases, tempo: Generation) -> StageCounts {
     use Counter::*;
     let (success, failure) = match stage {
         Stage::App => (inc.get(AppSuccess), inc.get(AppFailure)),
-        Stage::CollectorReceiver => (
-            inc.get(CollectorAccepted),
-            inc.get(CollectorRefused) + inc.get(CollectorFailed),
+        // The classic span counters when they saw anything, else the pipeline item counters
+        // (a Collector with only the new telemetry on); never both, which count the same spans.
+        Stage::CollectorReceiver => prefer_classic(
+            (
+                inc.get(CollectorAccepted),
+                inc.get(CollectorRefused) + inc.get(CollectorFailed),
+            ),
+            (
+                inc.get(CollectorItemsAccepted),
+                inc.get(CollectorItemsRefused) + inc.get(CollectorItemsFailed),
+            ),
         ),
-        Stage::CollectorExporter => (
-            inc.get(CollectorSent),
-            inc.get(CollectorSendFailed) + inc.get(CollectorEnqueueFailed),
+        Stage::CollectorExporter => prefer_classic(
+            (
+                inc.get(CollectorSent),
+                inc.get(CollectorSendFailed) + inc.get(CollectorEnqueueFailed),
+            ),
+            (
+                inc.get(CollectorItemsSent),
+                inc.get(CollectorItemsSendFailed),
+            ),
         ),
         Stage::TempoDistributor => match tempo {
             Generation::TempoV2 {

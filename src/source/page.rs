@@ -51,6 +51,8 @@ pub struct Reading {
     pub series: Vec<(SeriesKey, f64)>,
     /// Fullest Collector exporter queue, size / capacity.
     pub queue_fill_ratio: Option<f64>,
+    /// The Collector's export requests in flight, summed over its exporters (v0.152+).
+    pub in_flight_requests: Option<f64>,
     pub software: Software,
     /// Tempo's or the Collector's `process_start_time_seconds`: a change means a restart.
     pub process_start: Option<f64>,
@@ -126,7 +128,9 @@ pub fn read_page(
     page: &Page,
     app: Option<&AppSelectors>,
 ) -> Result<Reading, ParseError> {
-    let body = expfmt::body_as_str(&page.body)?;
+    // A server may send Prometheus 3's quoted UTF-8 names though asked for underscores.
+    let body = expfmt::escape_quoted_names(expfmt::body_as_str(&page.body)?);
+    let body = body.as_ref();
     let format = Format::from_content_type(&page.content_type);
     let mut reader = PageReader {
         role,
@@ -210,15 +214,29 @@ impl PageReader<'_> {
             return;
         }
         let series_id = series_hash(s.name, s.labels.raw());
-        let key = match (self.role, self.app) {
-            (Role::App, Some(_)) => self.app_counter(&s, series_id),
+        let (key, feeds) = match (self.role, self.app) {
+            (Role::App, Some(_)) => (self.app_counter(&s, series_id), None),
             (role, _) => match catalogue::lookup(role, s.name) {
-                Some(feeds) => self.feed(feeds, &s, series_id),
-                None => None,
+                Some(feeds) => (self.feed(feeds, &s, series_id), Some(feeds)),
+                None => (None, None),
             },
         };
         if let Some(key) = key {
             self.count(key, &s, series_id);
+        }
+        // A share of the counter, told apart by a label, is a series of its own counter.
+        if let Some(Feeds::CounterWithPart {
+            label,
+            prefix,
+            part,
+            ..
+        }) = feeds
+            && self.unusable.is_none()
+            && s.labels.get(label).is_some_and(|v| v.starts_with(prefix))
+        {
+            self.reading
+                .series
+                .push((SeriesKey::Counter(part, series_id), s.value));
         }
     }
 
@@ -241,6 +259,27 @@ impl PageReader<'_> {
                 .get(label)
                 .is_some_and(|v| v.starts_with(prefix))
                 .then_some(SeriesKey::Counter(counter, series_id)),
+            Feeds::CounterWithPart { counter, .. } => Some(SeriesKey::Counter(counter, series_id)),
+            Feeds::ByValue {
+                label,
+                cases,
+                spans_only,
+            } => {
+                if spans_only && !catalogue::counts_spans(|name| s.labels.get(name)) {
+                    return None;
+                }
+                let value = s.labels.get(label).unwrap_or_default();
+                cases
+                    .iter()
+                    .find(|(v, _)| *v == value)
+                    .map(|(_, counter)| SeriesKey::Counter(*counter, series_id))
+            }
+            Feeds::InFlight => {
+                if s.value.is_finite() {
+                    *self.reading.in_flight_requests.get_or_insert(0.0) += s.value;
+                }
+                None
+            }
             Feeds::Outcome {
                 label,
                 success_when,

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::model::catalogue::{CATALOGUE, Feeds};
+use crate::model::catalogue::{CATALOGUE, Feeds, SIGNAL_LABELS};
 use crate::model::counter::Counter;
 use crate::model::stage::Role;
 
@@ -22,6 +22,13 @@ pub enum Reads {
     Counter(Counter),
     /// A counter per `tenant` (Tempo's distributor): each sample is also that tenant's.
     TenantCounter(Counter),
+    /// Series split by a label's value into counters (and, with `spans_only`, kept only when
+    /// a signal label says `traces`), as the catalogue's [`Feeds::ByValue`].
+    ByValue {
+        label: &'static str,
+        cases: &'static [(&'static str, Counter)],
+        spans_only: bool,
+    },
     /// Tempo's discards, per `reason` and `tenant`.
     DiscardedByReason,
     /// The software's version, in this label (one sample per split value and version).
@@ -33,6 +40,8 @@ pub enum Reads {
     RingGauge,
     /// The fullest exporter queue, size / capacity.
     QueueFill,
+    /// Export requests in flight, summed.
+    InFlight,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -186,6 +195,13 @@ pub fn evidence_queries(role: Role, matchers: &str, split_by: &[String]) -> Vec<
             ),
         });
     }
+    let in_flight = rows(|f| matches!(f, Feeds::InFlight));
+    if !in_flight.is_empty() {
+        queries.push(PlannedQuery {
+            reads: Reads::InFlight,
+            promql: format!("sum by ({}) ({})", by(&[]), selector(&in_flight)),
+        });
+    }
     let sizes = rows(|f| matches!(f, Feeds::QueueSize));
     let capacities = rows(|f| matches!(f, Feeds::QueueCapacity));
     if !sizes.is_empty() && !capacities.is_empty() {
@@ -215,8 +231,27 @@ pub fn counter_queries(
     let mut families: BTreeMap<Key<'_>, (Counter, Vec<&str>)> = BTreeMap::new();
     let mut discards = Vec::new();
     let mut by_tenant: BTreeMap<usize, (Counter, Vec<&str>)> = BTreeMap::new();
+    let mut by_value: Vec<(Feeds, Vec<&str>)> = Vec::new();
     for entry in CATALOGUE.iter().filter(|e| e.role == role) {
         match entry.feeds {
+            Feeds::CounterWithPart {
+                counter,
+                label,
+                prefix,
+                part,
+            } => {
+                for key in [(counter, None), (part, Some((label, prefix)))] {
+                    families
+                        .entry((key.0 as usize, key.1))
+                        .or_insert_with(|| (key.0, Vec::new()))
+                        .1
+                        .push(entry.family);
+                }
+            }
+            feeds @ Feeds::ByValue { .. } => match by_value.iter_mut().find(|(f, _)| *f == feeds) {
+                Some((_, names)) => names.push(entry.family),
+                None => by_value.push((feeds, vec![entry.family])),
+            },
             Feeds::Counter(c) => families
                 .entry((c as usize, None))
                 .or_insert_with(|| (c, Vec::new()))
@@ -254,6 +289,31 @@ pub fn counter_queries(
             }
         })
         .collect();
+    for (feeds, names) in by_value {
+        let Feeds::ByValue {
+            label,
+            cases,
+            spans_only,
+        } = feeds
+        else {
+            continue;
+        };
+        let mut more: Vec<&str> = Vec::new();
+        if !label.is_empty() {
+            more.push(label);
+        }
+        if spans_only {
+            more.extend(SIGNAL_LABELS);
+        }
+        queries.push(PlannedQuery {
+            reads: Reads::ByValue {
+                label,
+                cases,
+                spans_only,
+            },
+            promql: increase(&[name_matcher(&names)], matchers, split_by, &more, &range),
+        });
+    }
     queries.extend(
         by_tenant
             .into_values()

@@ -22,9 +22,11 @@ use crate::source::trust;
 /// What spanflow asks for: the text format first, because Tempo's counters without
 /// `_total` (`tempo_receiver_accepted_spans`) lose their type in its OpenMetrics output
 /// (seen on Tempo 2.7.2: testdata/fixtures/tempo-2.7.2/healthy/metrics_openmetrics.txt);
-/// OpenMetrics is read too.
-pub const METRICS_ACCEPT: &str =
-    "text/plain;version=0.0.4;q=1,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1";
+/// OpenMetrics is read too. `escaping=underscores` asks a Prometheus 3-era server (client_golang
+/// negotiates it per request) for classic names, so dotted OpenTelemetry names arrive as
+/// `otelcol_signal`, never quoted; quoted names sent anyway are read too
+/// (`expfmt::escape_quoted_names`).
+pub const METRICS_ACCEPT: &str = "text/plain;version=0.0.4;escaping=underscores;q=1,application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.5,*/*;q=0.1";
 
 /// A fetched page.
 #[derive(Debug, Clone)]

@@ -52,6 +52,7 @@ pub struct RoleReading {
     pub receiver_counters: bool,
     pub ring_gauges: Vec<RingGauge>,
     pub queue_fill_ratio: Option<f64>,
+    pub in_flight_requests: Option<f64>,
 }
 
 impl RoleReading {
@@ -176,6 +177,37 @@ impl StoreReader {
                 r.recognised = true;
                 note_counter(r, role, *c);
             }
+            (
+                Reads::ByValue {
+                    label,
+                    cases,
+                    spans_only,
+                },
+                range,
+            ) => {
+                if *spans_only
+                    && !crate::model::catalogue::counts_spans(|name| {
+                        sample.labels.get(name).map(|v| v.as_str().into())
+                    })
+                {
+                    return;
+                }
+                let outcome = sample.labels.get(*label).map_or("", String::as_str);
+                let Some((_, c)) = cases.iter().find(|(v, _)| *v == outcome) else {
+                    return;
+                };
+                let into = if range == Range::Status {
+                    &mut r.recent
+                } else {
+                    &mut r.window
+                };
+                into.counters[*c as usize] += value;
+                r.recognised = true;
+                note_counter(r, role, *c);
+            }
+            (Reads::InFlight, _) => {
+                r.in_flight_requests = Some(r.in_flight_requests.unwrap_or(0.0) + sample.value);
+            }
             (Reads::DiscardedByReason, range) => {
                 let reason = sample.labels.get("reason").cloned().unwrap_or_default();
                 let into = if range == Range::Status {
@@ -240,7 +272,16 @@ fn tenant_of<'a>(reads: &Reads, sample: &'a Sample) -> Option<&'a str> {
 fn note_counter(r: &mut RoleReading, role: Role, counter: Counter) {
     if let Some(entry) = CATALOGUE.iter().find(|e| {
         e.role == role
-            && matches!(e.feeds, Feeds::Counter(c) | Feeds::ByTenant(c) | Feeds::CounterWhere { counter: c, .. } if c == counter)
+            && match e.feeds {
+                Feeds::Counter(c) | Feeds::ByTenant(c) | Feeds::CounterWhere { counter: c, .. } => {
+                    c == counter
+                }
+                Feeds::CounterWithPart {
+                    counter: c, part, ..
+                } => c == counter || part == counter,
+                Feeds::ByValue { cases, .. } => cases.iter().any(|(_, c)| *c == counter),
+                _ => false,
+            }
     }) {
         r.families.note(role, entry.family);
     }

@@ -20,7 +20,10 @@
 //! (tolerated and parsed), and no family-level checks at all. See `docs/expfmt.md` for the
 //! list of OpenMetrics-invalid cases this mode accepts, which a test keeps in step.
 
+mod utf8_names;
 mod validate;
+
+pub use utf8_names::escape_quoted_names;
 
 use std::borrow::Cow;
 
