@@ -243,6 +243,8 @@ fn the_query_plan_doc_lists_the_queries_spanflow_runs() {
                 )
             }
             Reads::InFlight => "export requests in flight".to_owned(),
+            Reads::CounterByReason(c) => format!("{c:?} by reason"),
+            Reads::PartitionLag => "Kafka consumer lag".to_owned(),
             Reads::DiscardedByReason => "discarded spans by reason and tenant".to_owned(),
             Reads::Version { label } => format!("version ({label})"),
             Reads::RingGauge => "ring states".to_owned(),

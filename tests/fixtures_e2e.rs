@@ -1009,3 +1009,115 @@ async fn tenants_past_max_tenants_are_summed_as_other() {
     // The failing tenant first, then the busiest; the other eight summed.
     assert_eq!(tenants, ["other", "t0", "t9"]);
 }
+
+/// Tempo 3.x microservices, constructed from the families Tempo's source registers (no
+/// published capture of a microservices Tempo exists): a live-store pod whose page alone
+/// reads as monolithic, listed first, and a distributor pod that produces to Kafka. The
+/// distributor's buffer fills (`reason="buffer-full"`), the live-store drops records too old
+/// to keep (`reason="too_old"`), and the distributor discards spans for a reason no rule of
+/// spanflow knows.
+#[tokio::test]
+async fn tempo_3_microservices_pods_read_as_one_pipeline_with_kafka_reasons() {
+    let live_store = PageServer::start().await;
+    let distributor = PageServer::start().await;
+    let mut poller = Poller::new(&format!(
+        "poll_interval: 2s\nwindow: 1m\ntargets:\n  - {{name: live-store, role: tempo, url: '{}/metrics', timeout: 1s}}\n  - {{name: distributor, role: tempo, url: '{}/metrics', timeout: 1s}}\n",
+        live_store.base, distributor.base
+    ));
+    let mut s = None;
+    for k in 0..3u32 {
+        live_store.set(
+            format!(
+                "tempo_build_info{{version=\"v3.0.3\"}} 1\n\
+                 tempo_live_store_traces_created_total{{tenant=\"single-tenant\"}} {}\n\
+                 tempo_live_store_blocks_completed_total 0\n\
+                 tempo_live_store_failed_completions_total 0\n\
+                 tempo_live_store_kafka_records_processed_total{{tenant=\"single-tenant\"}} {}\n\
+                 tempo_live_store_kafka_records_dropped_total{{tenant=\"single-tenant\",reason=\"too_old\"}} {}\n\
+                 tempo_ingest_group_partition_lag_seconds{{group=\"live-store\",partition=\"0\"}} 412\n\
+                 tempo_block_builder_flushed_blocks{{tenant=\"single-tenant\"}} {}\n",
+                50 * k,
+                90 * k,
+                10 * k,
+                k
+            ),
+            "text/plain; version=0.0.4",
+        );
+        distributor.set(
+            format!(
+                "tempo_build_info{{version=\"v3.0.3\"}} 1\n\
+                 tempo_receiver_accepted_spans{{receiver=\"otlp/otlp_receiver\",transport=\"grpc\"}} {}\n\
+                 tempo_receiver_refused_spans{{receiver=\"otlp/otlp_receiver\",transport=\"grpc\"}} {}\n\
+                 tempo_distributor_spans_received_total{{tenant=\"single-tenant\"}} {}\n\
+                 tempo_distributor_produce_records_total {}\n\
+                 tempo_distributor_produce_failures_total{{reason=\"buffer-full\"}} {}\n\
+                 tempo_distributor_produce_failures_total{{reason=\"timeout\"}} {}\n\
+                 tempo_discarded_spans_total{{reason=\"newer_limit\",tenant=\"single-tenant\"}} {}\n",
+                100 * k,
+                30 * k,
+                100 * k,
+                100 * k,
+                25 * k,
+                5 * k,
+                3 * k
+            ),
+            "text/plain; version=0.0.4",
+        );
+        s = Some(poller.poll().await);
+    }
+    let s = s.unwrap();
+    let p = &s.pipelines[0];
+    let stages: Vec<Stage> = p.stages.iter().map(|st| st.stage).collect();
+    let modes: Vec<_> = p
+        .targets
+        .iter()
+        .map(|t| (&t.name, &t.version, t.mode))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            Stage::TempoDistributor,
+            Stage::TempoKafka,
+            Stage::TempoLiveStore,
+            Stage::TempoStorage
+        ],
+        "{modes:?}"
+    );
+    assert_eq!(status(&s, Stage::TempoKafka), StageStatus::Degraded);
+    let cause = |id: &str| {
+        p.causes
+            .iter()
+            .find(|d| d.cause.as_str() == id)
+            .unwrap_or_else(|| panic!("{id} in {:#?}", p.causes))
+    };
+    let kafka = cause("kafka_produce_failing");
+    assert!(
+        kafka.evidence[1].starts_with(
+            "50 failed with reason=\"buffer-full\": the distributor's produce buffer is full"
+        ),
+        "{:#?}",
+        kafka.evidence
+    );
+    assert!(kafka.evidence[2].starts_with("10 failed with reason=\"timeout\""));
+    let drops = cause("live_store_dropping_records");
+    assert_eq!(
+        drops.evidence,
+        [
+            "20 of 200 Kafka records dropped by the live-store over the last 4 s",
+            "20 dropped with reason=\"too_old\"",
+            "the most a Kafka consumer group lags now: 412 s (tempo_ingest_group_partition_lag_seconds)",
+        ]
+    );
+    let other = cause("tempo_discarding_other_reason");
+    assert_eq!(
+        other.evidence,
+        ["6 spans discarded with reason=\"newer_limit\" over the last 4 s"]
+    );
+    // The block-builder's flushes are the storage stage's successes.
+    let storage = p
+        .stages
+        .iter()
+        .find(|st| st.stage == Stage::TempoStorage)
+        .unwrap();
+    assert_eq!(storage.judged.success, 2.0, "{}", storage.reason);
+}

@@ -75,6 +75,7 @@ pub struct StoreRecord {
     pub ring_gauges: Vec<RingGauge>,
     pub queue_fill_ratio: Option<f64>,
     pub in_flight_requests: Option<f64>,
+    pub partition_lag_seconds: Option<f64>,
     pub tempo: Option<Arc<TempoEvidence>>,
 }
 
@@ -117,6 +118,7 @@ pub struct TargetState {
     pub recognised: bool,
     pub queue_fill_ratio: Option<f64>,
     pub in_flight_requests: Option<f64>,
+    pub partition_lag_seconds: Option<f64>,
     /// From the last good poll only: stale evidence is dropped, never shown as fresh.
     pub ring_gauges: Vec<RingGauge>,
     pub tempo: Option<Arc<TempoEvidence>>,
@@ -202,6 +204,7 @@ impl TargetState {
             recognised: false,
             queue_fill_ratio: None,
             in_flight_requests: None,
+            partition_lag_seconds: None,
             ring_gauges: Vec::new(),
             tempo: None,
             report: None,
@@ -215,6 +218,7 @@ impl TargetState {
         self.last_error = Some(e);
         self.queue_fill_ratio = None;
         self.in_flight_requests = None;
+        self.partition_lag_seconds = None;
         self.ring_gauges.clear();
         self.tempo = None;
     }
@@ -231,6 +235,7 @@ impl TargetState {
                 self.recognised = reading.recognised;
                 self.queue_fill_ratio = reading.queue_fill_ratio;
                 self.in_flight_requests = reading.in_flight_requests;
+                self.partition_lag_seconds = reading.partition_lag_seconds;
                 self.ring_gauges = std::mem::take(&mut reading.ring_gauges);
                 self.tempo = reading.tempo.take().map(Arc::new);
                 if reading.software.version.is_some()
@@ -270,6 +275,7 @@ impl TargetState {
                 self.software = record.software;
                 self.queue_fill_ratio = record.queue_fill_ratio;
                 self.in_flight_requests = record.in_flight_requests;
+                self.partition_lag_seconds = record.partition_lag_seconds;
                 self.ring_gauges = record.ring_gauges;
                 self.tempo = record.tempo;
                 let start = at
@@ -392,6 +398,10 @@ fn add_series(increases: &mut Increases, key: &SeriesKey, increase: f64) {
             increases.counters[*c as usize] += increase;
             increases.tenant_mut(tenant).received += increase;
         }
+        SeriesKey::CounterReason(c, reason, _) => {
+            increases.counters[*c as usize] += increase;
+            *increases.reasons.entry((*c, reason.clone())).or_default() += increase;
+        }
         SeriesKey::Discarded { reason, tenant, .. } => {
             *increases.discarded.entry(reason.clone()).or_default() += increase;
             if let Some(tenant) = tenant {
@@ -429,6 +439,7 @@ pub(super) fn target_report(t: &TargetState) -> TargetReport {
         http_status: t.last_error.as_ref().and_then(PollError::http_status),
         queue_fill_ratio: t.queue_fill_ratio,
         in_flight_requests: t.in_flight_requests,
+        partition_lag_seconds: t.partition_lag_seconds,
         ring_gauges: t.ring_gauges.clone(),
         tempo: t.tempo.clone(),
     }

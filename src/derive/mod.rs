@@ -253,6 +253,9 @@ pub struct TargetReport {
     /// The Collector's export requests in flight (v0.152+).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub in_flight_requests: Option<f64>,
+    /// Tempo 3.x: the most a Kafka consumer group lags, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition_lag_seconds: Option<f64>,
     pub ring_gauges: Vec<RingGauge>,
     /// Tempo's status endpoints and probes (Tempo targets, after a good poll).
     pub tempo: Option<Arc<TempoEvidence>>,
@@ -401,12 +404,7 @@ pub fn derive(
         .collect();
     roles.sort();
     roles.dedup();
-    let generation = targets
-        .iter()
-        .filter(|t| t.role == Role::Tempo)
-        .map(|t| t.software.generation)
-        .find(|g| *g != Generation::Unknown)
-        .unwrap_or_default();
+    let generation = pipeline_generation(targets);
 
     let mut stages = Vec::new();
     let mut tenants = Vec::new();
@@ -459,6 +457,24 @@ pub fn derive(
     };
     derived.judge_pipeline();
     (derived, totals)
+}
+
+/// The Tempo architecture of a pipeline from its Tempo targets' pages. In 3.x microservices
+/// only a distributor's page shows the Kafka producer; a live-store's or block-builder's
+/// alone reads as monolithic — so one target showing microservices decides.
+fn pipeline_generation(targets: &[TargetState]) -> Generation {
+    let mut known = targets
+        .iter()
+        .filter(|t| t.role == Role::Tempo)
+        .map(|t| t.software.generation)
+        .filter(|g| *g != Generation::Unknown);
+    let first = known.next().unwrap_or_default();
+    if first == Generation::TempoV3Monolithic
+        && known.any(|g| g == Generation::TempoV3Microservices)
+    {
+        return Generation::TempoV3Microservices;
+    }
+    first
 }
 
 /// Fewer spans than this sent over the window are too few to weigh one hop against the next

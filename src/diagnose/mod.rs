@@ -72,10 +72,12 @@ pub enum Cause {
     TenantRateLimited,
     TenantRefused,
     CollectorExporterDropping,
+    LiveStoreDroppingRecords,
+    TempoDiscardingOtherReason,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 32] = [
+    pub const ALL: [Cause; 34] = [
         Cause::TargetUnreachable,
         Cause::TargetAuthFailed,
         Cause::TargetPageUnreadable,
@@ -108,6 +110,8 @@ impl Cause {
         Cause::TenantRateLimited,
         Cause::TenantRefused,
         Cause::CollectorExporterDropping,
+        Cause::LiveStoreDroppingRecords,
+        Cause::TempoDiscardingOtherReason,
     ];
 
     fn text(self) -> &'static CauseText {
@@ -141,7 +145,7 @@ struct CauseText {
 }
 
 /// Every cause's id, summary and default fix, in the order of [`Cause`] (a test checks).
-const CAUSE_TEXTS: [CauseText; 32] = [
+const CAUSE_TEXTS: [CauseText; 34] = [
     CauseText {
         cause: Cause::TargetUnreachable,
         id: "target_unreachable",
@@ -334,6 +338,18 @@ const CAUSE_TEXTS: [CauseText; 32] = [
         summary: "the Collector's exporter drops spans for good: the backend answers with a permanent error, which is never retried",
         fix: "read the exporter's error in the Collector's log (error_type names it): a 400/InvalidArgument is a payload Tempo will never take (too large a batch — lower send_batch_max_size; bad IDs), 401/403/Unauthenticated credentials or the tenant header (X-Scope-OrgID), 404/Unimplemented a wrong endpoint path; fix that — retry settings do not help",
     },
+    CauseText {
+        cause: Cause::LiveStoreDroppingRecords,
+        id: "live_store_dropping_records",
+        summary: "Tempo's live-store drops Kafka records it consumed: spans accepted, then lost from recent search (silent loss)",
+        fix: "reason too_old: the live-store lags behind Kafka by more than complete_block_timeout — scale live-stores, give them more CPU, or find why they fell behind (restarts, back pressure); a decoding failure: a distributor and live-store of different versions, or a corrupt record — align versions",
+    },
+    CauseText {
+        cause: Cause::TempoDiscardingOtherReason,
+        id: "tempo_discarding_other_reason",
+        summary: "Tempo discards spans for a reason spanflow has no rule for (a newer Tempo's reason, or reasons past the 32 kept)",
+        fix: "look the reason up in Tempo's docs and its distributor/live-store log; the evidence names it and counts the spans",
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -456,6 +472,7 @@ pub fn diagnose(snapshot: &Derived, totals: &Totals) -> Vec<Diagnosis> {
     tempo::tempo_write_path(&facts, &mut found);
     tempo::latent_ring(&facts, &mut found);
     tempo::tempo_limits(&facts, &mut found);
+    tempo::live_store_drops(&facts, &mut found);
     tempo::storage(&facts, &mut found);
     collector::collector(&facts, &mut found);
     app::app(&facts, &mut found);

@@ -264,6 +264,7 @@ fn kafka_and_partitions(f: &Facts, found: &mut Vec<Diagnosis>) {
                 count(f.window(Counter::KafkaProduced)),
                 f.over()
             ));
+            d.evidence.extend(produce_failure_reasons(f));
             d.evidence.push(numbers());
             found.push(d);
         }
@@ -282,6 +283,82 @@ fn kafka_and_partitions(f: &Facts, found: &mut Vec<Diagnosis>) {
             found.push(d);
         }
     }
+}
+
+/// What each Kafka produce-failure reason of Tempo's writer means (grafana/tempo
+/// pkg/ingest/writer_client.go, `produceErrReason`).
+const PRODUCE_FAILURE_REASONS: [(&str, &str); 5] = [
+    (
+        "buffer-full",
+        "the distributor's produce buffer is full (ingest_storage.kafka.producer_max_buffered_bytes): Kafka takes records slower than they come",
+    ),
+    (
+        "record-too-large",
+        "Kafka refuses records over its max.message.bytes: raise the topic's limit or lower ingest_storage.kafka.producer_max_record_size_bytes",
+    ),
+    (
+        "timeout",
+        "records not acknowledged within ingest_storage.kafka.write_timeout: Kafka is slow or unreachable",
+    ),
+    (
+        "cancelled-before-producing",
+        "the push was cancelled before its records were buffered (the sender gave up)",
+    ),
+    ("other", "see the distributor's log for the Kafka error"),
+];
+
+/// The Kafka produce failures per reason over the window, each with what it means.
+fn produce_failure_reasons(f: &Facts) -> Vec<String> {
+    f.totals
+        .window
+        .reasons_of(Counter::KafkaProduceFailures)
+        .into_iter()
+        .map(|(reason, n)| {
+            let meaning = PRODUCE_FAILURE_REASONS
+                .iter()
+                .find(|(r, _)| *r == reason)
+                .map_or("", |(_, m)| m);
+            format!("{} failed with reason=\"{reason}\": {meaning}", count(n))
+        })
+        .collect()
+}
+
+/// 3.x: the live-store drops Kafka records it consumed — spans Tempo accepted, then lost.
+pub(super) fn live_store_drops(f: &Facts, found: &mut Vec<Diagnosis>) {
+    if f.recent(Counter::LiveStoreRecordsDropped) <= 0.0 {
+        return;
+    }
+    let mut d = diagnosis(
+        Cause::LiveStoreDroppingRecords,
+        Stage::TempoLiveStore,
+        Severity::Warning,
+        Certainty::Confirmed,
+    );
+    d.evidence.push(format!(
+        "{} of {} Kafka records dropped by the live-store {}",
+        count(f.window(Counter::LiveStoreRecordsDropped)),
+        count(
+            f.window(Counter::LiveStoreRecordsProcessed)
+                + f.window(Counter::LiveStoreRecordsDropped)
+        ),
+        f.over()
+    ));
+    for (reason, n) in f.totals.window.reasons_of(Counter::LiveStoreRecordsDropped) {
+        d.evidence
+            .push(format!("{} dropped with reason=\"{reason}\"", count(n)));
+    }
+    let lag = f
+        .targets(Role::Tempo)
+        .filter_map(|t| t.partition_lag_seconds)
+        .fold(None, |most: Option<f64>, l| {
+            Some(most.map_or(l, |m| m.max(l)))
+        });
+    if let Some(lag) = lag {
+        d.evidence.push(format!(
+            "the most a Kafka consumer group lags now: {lag:.0} s (tempo_ingest_group_partition_lag_seconds)"
+        ));
+    }
+    found.push(d);
 }
 
 /// 2.x: the distributor's pushes to the ingesters. Every append failing is a transport
@@ -628,6 +705,7 @@ pub(super) fn tempo_limits(f: &Facts, found: &mut Vec<Diagnosis>) {
         d.evidence.push(f.distributor_numbers());
         found.push(d);
     }
+    unknown_discard_reasons(f, found);
     // Tempo 3.x discards spans with invalid IDs (tempodb's discard reasons, 3.0).
     let invalid = ["invalid_trace_id", "invalid_span_id"];
     if invalid.iter().map(|r| f.recent_discarded(r)).sum::<f64>() > 0.0 {
@@ -649,6 +727,45 @@ pub(super) fn tempo_limits(f: &Facts, found: &mut Vec<Diagnosis>) {
         }
         found.push(d);
     }
+}
+
+/// The discard reasons a rule of spanflow explains; any other is still reported.
+const EXPLAINED_DISCARD_REASONS: [&str; 7] = [
+    "rate_limited",
+    "live_traces_exceeded",
+    "trace_too_large",
+    "internal_error",
+    "unknown_error",
+    "invalid_trace_id",
+    "invalid_span_id",
+];
+
+/// Discards with a reason no rule explains (a newer Tempo's, or `other` past the cap).
+fn unknown_discard_reasons(f: &Facts, found: &mut Vec<Diagnosis>) {
+    let unknown: Vec<(&String, &f64)> = f
+        .totals
+        .recent
+        .discarded
+        .iter()
+        .filter(|(r, v)| **v > 0.0 && !EXPLAINED_DISCARD_REASONS.contains(&r.as_str()))
+        .collect();
+    if unknown.is_empty() {
+        return;
+    }
+    let mut d = diagnosis(
+        Cause::TempoDiscardingOtherReason,
+        Stage::TempoDistributor,
+        Severity::Warning,
+        Certainty::Confirmed,
+    );
+    for (reason, _) in unknown {
+        d.evidence.push(format!(
+            "{} spans discarded with reason=\"{reason}\" {}",
+            count(f.window_discarded(reason)),
+            f.over()
+        ));
+    }
+    found.push(d);
 }
 
 /// Tenants of the distributor that fail while another passes: rate limited, or refused for

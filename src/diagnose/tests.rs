@@ -31,6 +31,7 @@ fn target(name: &str, role: Role) -> TargetReport {
         http_status: None,
         queue_fill_ratio: None,
         in_flight_requests: None,
+        partition_lag_seconds: None,
         ring_gauges: Vec::new(),
         tempo: None,
     }
@@ -67,6 +68,14 @@ impl Case {
     fn set(mut self, c: Counter, v: f64) -> Case {
         self.totals.recent.counters[c as usize] = v;
         self.totals.window.counters[c as usize] = v;
+        self
+    }
+
+    fn by_reason(mut self, c: Counter, reason: &str, v: f64) -> Case {
+        for totals in [&mut self.totals.recent, &mut self.totals.window] {
+            totals.counters[c as usize] += v;
+            totals.reasons.insert((c, reason.into()), v);
+        }
         self
     }
 
@@ -925,11 +934,6 @@ fn invalid_ids_discarded_by_tempo_3_are_named() {
         .run();
     assert_eq!(causes(&found), [("invalid_trace_or_span_ids", "confirmed")]);
     assert_eq!(found[0].evidence.len(), 2, "{:?}", found[0].evidence);
-    // An unknown reason is not a cause, and is not dropped either (it stays in the discards).
-    let found = Case::v2(&[(Stage::TempoDistributor, StageStatus::Ok)])
-        .discard("trace_too_large_to_compact", 4.0)
-        .run();
-    assert!(causes(&found).is_empty(), "{:?}", causes(&found));
 }
 
 fn tenant(
@@ -1065,5 +1069,73 @@ fn permanent_send_failures_are_collector_exporter_dropping() {
             .all(|e| !e.contains("permanent")),
         "{:?}",
         unlabelled[0].evidence
+    );
+}
+
+#[test]
+fn kafka_produce_failures_say_their_reason() {
+    let mut case = Case::v2(&[
+        (Stage::TempoDistributor, Fine),
+        (Stage::TempoKafka, Degraded),
+        (Stage::TempoLiveStore, Fine),
+    ]);
+    case.generation = Generation::TempoV3Microservices;
+    let found = case
+        .set(Counter::KafkaProduced, 100.0)
+        .by_reason(Counter::KafkaProduceFailures, "record-too-large", 7.0)
+        .run();
+    assert_eq!(causes(&found), [("kafka_produce_failing", "confirmed")]);
+    assert_eq!(
+        found[0].evidence[..2],
+        [
+            "7 of 100 Kafka produce requests failed over the last 60 s",
+            "7 failed with reason=\"record-too-large\": Kafka refuses records over its max.message.bytes: raise the topic's limit or lower ingest_storage.kafka.producer_max_record_size_bytes",
+        ]
+    );
+}
+
+#[test]
+fn live_store_record_drops_are_silent_loss_with_their_reason() {
+    let mut case = Case::v2(&[
+        (Stage::TempoDistributor, Fine),
+        (Stage::TempoLiveStore, Fine),
+    ]);
+    case.generation = Generation::TempoV3Monolithic;
+    let found = case
+        .set(Counter::TempoAccepted, 100.0)
+        .set(Counter::LiveStoreRecordsProcessed, 40.0)
+        .by_reason(Counter::LiveStoreRecordsDropped, "too_old", 10.0)
+        .run();
+    assert_eq!(
+        causes(&found),
+        [("live_store_dropping_records", "confirmed")]
+    );
+    assert_eq!(found[0].stage, Stage::TempoLiveStore);
+    assert_eq!(
+        found[0].evidence,
+        [
+            "10 of 50 Kafka records dropped by the live-store over the last 60 s",
+            "10 dropped with reason=\"too_old\"",
+        ]
+    );
+}
+
+#[test]
+fn a_discard_reason_no_rule_knows_is_still_reported() {
+    let found = Case::v2(&[
+        (Stage::TempoDistributor, Fine),
+        (Stage::TempoIngester, Fine),
+        (Stage::TempoStorage, Fine),
+    ])
+    .set(Counter::TempoAccepted, 100.0)
+    .discard("trace_too_large_to_compact", 4.0)
+    .run();
+    assert_eq!(
+        causes(&found),
+        [("tempo_discarding_other_reason", "confirmed")]
+    );
+    assert_eq!(
+        found[0].evidence,
+        ["4 spans discarded with reason=\"trace_too_large_to_compact\" over the last 60 s"]
     );
 }

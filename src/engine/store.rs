@@ -344,6 +344,7 @@ impl StorePipeline {
                     ring_gauges: answered.ring_gauges,
                     queue_fill_ratio: answered.queue_fill_ratio,
                     in_flight_requests: answered.in_flight_requests,
+                    partition_lag_seconds: answered.partition_lag_seconds,
                     tempo: match (&tempo, role) {
                         (Some(Ok(e)), Role::Tempo) => Some(Arc::clone(e)),
                         _ => None,

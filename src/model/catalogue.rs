@@ -55,6 +55,8 @@ pub enum Feeds {
         cases: &'static [(&'static str, Counter)],
         spans_only: bool,
     },
+    /// Every series is a series of this counter, and is kept per its `reason` label too.
+    CounterByReason(Counter),
     /// Tempo's discards, kept per `reason` label (and per `tenant`, when the series has one).
     DiscardedByReason,
     /// A ring-state gauge, kept per `name` (the ring) and `state` label.
@@ -69,6 +71,8 @@ pub enum Feeds {
     QueueCapacity,
     /// An exporter's requests in flight (a gauge, summed over exporters).
     InFlight,
+    /// How far a Kafka consumer lags, in seconds (a gauge; the most of any series).
+    PartitionLag,
 }
 
 /// The labels that say which signal a Collector component's series counts (`otel.signal` on
@@ -278,8 +282,44 @@ pub const CATALOGUE: &[Entry] = &[
     row(
         Tempo,
         "tempo_distributor_produce_failures_total",
-        Count(C::KafkaProduceFailures),
-        "Tempo 3.0 microservices",
+        Feeds::CounterByReason(C::KafkaProduceFailures),
+        "Tempo 3.0 microservices; reason timeout, buffer-full, record-too-large, canceled, cancelled-before-producing, other (grafana/tempo pkg/ingest/writer_client.go, produceErrReason)",
+    ),
+    row(
+        Tempo,
+        "tempo_live_store_kafka_records_processed_total",
+        Count(C::LiveStoreRecordsProcessed),
+        "Tempo 3.x live-store (grafana/tempo modules/livestore/metrics.go)",
+    ),
+    row(
+        Tempo,
+        "tempo_live_store_kafka_records_dropped_total",
+        Feeds::CounterByReason(C::LiveStoreRecordsDropped),
+        "Tempo 3.x live-store, per tenant and reason (too_old, a decoding failure); created at the first drop",
+    ),
+    row(
+        Tempo,
+        "tempo_block_builder_flushed_blocks",
+        Count(C::BlockBuilderFlushedBlocks),
+        "Tempo 3.x block-builder, without _total (modules/blockbuilder/tenant_store.go); created at the first flush",
+    ),
+    row(
+        Tempo,
+        "tempo_block_builder_flushed_blocks_total",
+        Count(C::BlockBuilderFlushedBlocks),
+        "read too in case a Tempo build writes _total",
+    ),
+    row(
+        Tempo,
+        "tempo_block_builder_fetch_errors_total",
+        Count(C::BlockBuilderFetchErrors),
+        "Tempo 3.x block-builder, per partition",
+    ),
+    row(
+        Tempo,
+        "tempo_ingest_group_partition_lag_seconds",
+        Feeds::PartitionLag,
+        "Tempo 3.x Kafka consumers (live-store, block-builder), per group and partition (pkg/ingest)",
     ),
     row(
         Tempo,

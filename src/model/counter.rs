@@ -62,10 +62,17 @@ pub enum Counter {
     CollectorProcessorOutgoing,
     CollectorProcessorConsumed,
     CollectorProcessorProduced,
+    /// Kafka records the 3.x live-store consumed, and dropped (by reason: `too_old`, a
+    /// decoding failure): spans lost after Tempo accepted them (evidence).
+    LiveStoreRecordsProcessed,
+    LiveStoreRecordsDropped,
+    /// Blocks the 3.x block-builder wrote to object storage, and its Kafka fetch errors.
+    BlockBuilderFlushedBlocks,
+    BlockBuilderFetchErrors,
 }
 
 impl Counter {
-    pub const COUNT: usize = Counter::CollectorProcessorProduced as usize + 1;
+    pub const COUNT: usize = Counter::BlockBuilderFetchErrors as usize + 1;
 
     /// Every counter, in declaration order (index = `as usize`).
     pub const ALL: [Counter; Counter::COUNT] = {
@@ -108,6 +115,10 @@ impl Counter {
             CollectorProcessorOutgoing,
             CollectorProcessorConsumed,
             CollectorProcessorProduced,
+            LiveStoreRecordsProcessed,
+            LiveStoreRecordsDropped,
+            BlockBuilderFlushedBlocks,
+            BlockBuilderFetchErrors,
         ]
     };
 
@@ -134,6 +145,8 @@ impl Counter {
                 | Counter::CollectorItemsSendFailed
                 | Counter::CollectorRequestsRefused
                 | Counter::CollectorRequestsFailed
+                | Counter::LiveStoreRecordsDropped
+                | Counter::BlockBuilderFetchErrors
         )
     }
 }
@@ -146,6 +159,8 @@ pub struct Increases {
     /// Tempo's distributor per tenant (its `tenant` label), at most [`MAX_TENANTS_KEPT`]
     /// tenants and the rest under [`OTHER_TENANT`].
     pub tenants: BTreeMap<String, TenantIncreases>,
+    /// Counters kept per `reason` label too (Kafka produce failures, live-store drops).
+    pub reasons: BTreeMap<(Counter, String), f64>,
 }
 
 /// At most this many tenants are kept per target and per sum; the rest are summed under
@@ -222,6 +237,7 @@ impl Default for Increases {
             counters: [0.0; Counter::COUNT],
             discarded: BTreeMap::new(),
             tenants: BTreeMap::new(),
+            reasons: BTreeMap::new(),
         }
     }
 }
@@ -241,6 +257,26 @@ impl Increases {
         for (tenant, theirs) in &other.tenants {
             self.tenant_mut(tenant).add(theirs, factor);
         }
+        for ((counter, reason), v) in &other.reasons {
+            match self.reasons.get_mut(&(*counter, reason.clone())) {
+                Some(sum) => *sum += v * factor,
+                None => {
+                    self.reasons.insert((*counter, reason.clone()), v * factor);
+                }
+            }
+        }
+    }
+
+    /// A counter's increases per `reason`, largest first (reasons with none left out).
+    pub fn reasons_of(&self, counter: Counter) -> Vec<(&str, f64)> {
+        let mut out: Vec<(&str, f64)> = self
+            .reasons
+            .iter()
+            .filter(|((c, _), v)| *c == counter && **v > 0.0)
+            .map(|((_, r), v)| (r.as_str(), *v))
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        out
     }
 
     /// A tenant's increases, created on first use; past [`MAX_TENANTS_KEPT`] tenants, the
@@ -347,8 +383,10 @@ pub fn stage_counts(stage: Stage, inc: &Increases, tempo: Generation) -> StageCo
             ((appends - failures).max(0.0), counted)
         }
         Stage::TempoStorage => match tempo {
+            // The block-builder writes the blocks object storage keeps (3.x); the live-store
+            // flushes its own local blocks.
             Generation::TempoV3Monolithic | Generation::TempoV3Microservices => (
-                inc.get(LiveStoreBlocksFlushed),
+                inc.get(LiveStoreBlocksFlushed) + inc.get(BlockBuilderFlushedBlocks),
                 inc.get(LiveStoreFailedFlushes),
             ),
             _ => (inc.get(TempoBlocksFlushed), inc.get(TempoFailedFlushes)),

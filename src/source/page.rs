@@ -23,9 +23,13 @@ use crate::source::expfmt::{self, Format, ParseError};
 use crate::source::scrape::Page;
 use crate::source::tempo::TempoEvidence;
 
-/// At most this many distinct discard reasons are kept per page; a hostile or broken page
-/// cannot grow spanflow's memory through them. Tempo 2.x/3.x define eight.
+/// At most this many distinct `reason` values are kept per page, the rest summed as
+/// [`OTHER_REASON`]; a hostile or broken page cannot grow spanflow's memory through them.
+/// Tempo 2.x/3.x define eight discard reasons and six Kafka produce-failure reasons.
 const MAX_DISCARD_REASONS: usize = 32;
+
+/// The reason the reasons past [`MAX_DISCARD_REASONS`] are summed under.
+pub const OTHER_REASON: &str = "other";
 
 /// At most this many ring gauges are kept per page.
 const MAX_RING_GAUGES: usize = 64;
@@ -36,6 +40,8 @@ pub enum SeriesKey {
     Counter(Counter, u64),
     /// A counter series that is also one tenant's spans received.
     TenantReceived(Counter, String, u64),
+    /// A counter series kept per its `reason` label too.
+    CounterReason(Counter, String, u64),
     /// Tempo's discards of one reason (and tenant, when the series names one).
     Discarded {
         reason: String,
@@ -53,6 +59,8 @@ pub struct Reading {
     pub queue_fill_ratio: Option<f64>,
     /// The Collector's export requests in flight, summed over its exporters (v0.152+).
     pub in_flight_requests: Option<f64>,
+    /// Tempo 3.x: the most any Kafka consumer group lags, in seconds.
+    pub partition_lag_seconds: Option<f64>,
     pub software: Software,
     /// Tempo's or the Collector's `process_start_time_seconds`: a change means a restart.
     pub process_start: Option<f64>,
@@ -103,7 +111,9 @@ impl Reading {
         self.series
             .iter()
             .filter(|(key, _)| match key {
-                SeriesKey::Counter(c, _) | SeriesKey::TenantReceived(c, ..) => c.is_failure(),
+                SeriesKey::Counter(c, _)
+                | SeriesKey::TenantReceived(c, ..)
+                | SeriesKey::CounterReason(c, ..) => c.is_failure(),
                 SeriesKey::Discarded { .. } => true,
             })
             .map(|(_, v)| v)
@@ -138,7 +148,7 @@ pub fn read_page(
         reading: Reading::default(),
         queue: BTreeMap::new(),
         version: None,
-        discard_reasons: 0,
+        reasons: HashSet::new(),
         tenants: HashSet::new(),
         unusable: None,
         counted: HashSet::new(),
@@ -199,7 +209,8 @@ struct PageReader<'a> {
     /// Per exporter (hashed name): queue size and capacity.
     queue: BTreeMap<u64, (Option<f64>, Option<f64>)>,
     version: Option<String>,
-    discard_reasons: usize,
+    /// `reason` values named so far (discards, Kafka failures, live-store drops).
+    reasons: HashSet<String>,
     /// Tenants named so far: past [`MAX_TENANTS_KEPT`], a series counts for [`OTHER_TENANT`].
     tenants: HashSet<String>,
     /// The first counter that makes the page unusable.
@@ -274,6 +285,21 @@ impl PageReader<'_> {
                     .find(|(v, _)| *v == value)
                     .map(|(_, counter)| SeriesKey::Counter(*counter, series_id))
             }
+            Feeds::CounterByReason(c) => {
+                let reason = s.labels.get("reason").unwrap_or_default();
+                Some(SeriesKey::CounterReason(
+                    c,
+                    self.bounded_reason(&reason),
+                    series_id,
+                ))
+            }
+            Feeds::PartitionLag => {
+                if s.value.is_finite() {
+                    let most = self.reading.partition_lag_seconds.unwrap_or(f64::MIN);
+                    self.reading.partition_lag_seconds = Some(most.max(s.value));
+                }
+                None
+            }
             Feeds::InFlight => {
                 if s.value.is_finite() {
                     *self.reading.in_flight_requests.get_or_insert(0.0) += s.value;
@@ -340,25 +366,28 @@ impl PageReader<'_> {
         }
     }
 
-    /// Tempo's discards per reason (and tenant), at most [`MAX_DISCARD_REASONS`] reasons.
+    /// Tempo's discards per reason (and tenant).
     fn discarded(&mut self, s: &expfmt::Sample<'_>, series_id: u64) -> Option<SeriesKey> {
-        let reason = s.labels.get("reason").unwrap_or_default().into_owned();
-        let known = self
-            .reading
-            .series
-            .iter()
-            .any(|(k, _)| matches!(k, SeriesKey::Discarded { reason: r, .. } if *r == reason));
-        if !known {
-            if self.discard_reasons >= MAX_DISCARD_REASONS {
-                return None;
-            }
-            self.discard_reasons += 1;
-        }
+        let reason = s.labels.get("reason").unwrap_or_default();
         Some(SeriesKey::Discarded {
-            reason,
+            reason: self.bounded_reason(&reason),
             tenant: self.tenant_of(s),
             id: series_id,
         })
+    }
+
+    /// A `reason` label's value; past [`MAX_DISCARD_REASONS`] distinct reasons on a page,
+    /// `other`: a reason spanflow does not know is reported, and a hostile page cannot grow
+    /// the map.
+    fn bounded_reason(&mut self, reason: &str) -> String {
+        if self.reasons.contains(reason) {
+            return reason.to_owned();
+        }
+        if self.reasons.len() >= MAX_DISCARD_REASONS {
+            return OTHER_REASON.to_owned();
+        }
+        self.reasons.insert(reason.to_owned());
+        reason.to_owned()
     }
 
     /// The series' `tenant` label, or [`OTHER_TENANT`] once [`MAX_TENANTS_KEPT`] tenants
@@ -448,7 +477,9 @@ mod tests {
         let mut out = BTreeMap::new();
         for (k, v) in &r.series {
             let name = match k {
-                SeriesKey::Counter(c, _) | SeriesKey::TenantReceived(c, ..) => format!("{c:?}"),
+                SeriesKey::Counter(c, _)
+                | SeriesKey::TenantReceived(c, ..)
+                | SeriesKey::CounterReason(c, ..) => format!("{c:?}"),
                 SeriesKey::Discarded { reason, .. } => format!("discarded:{reason}"),
             };
             *out.entry(name).or_default() += v;
@@ -510,6 +541,27 @@ mod tests {
         .unwrap();
         assert_eq!(sums(&old), sums(&new));
         assert!(old.recognised && new.recognised);
+    }
+
+    #[test]
+    fn reasons_past_the_cap_are_summed_as_other_never_dropped() {
+        let mut body = String::new();
+        for i in 0..40 {
+            body.push_str(&format!(
+                "tempo_discarded_spans_total{{reason=\"r{i:02}\",tenant=\"t\"}} 1\n"
+            ));
+        }
+        let r = read_page(Role::Tempo, &page(&body), None).unwrap();
+        let sums = sums(&r);
+        let reasons: f64 = sums
+            .iter()
+            .filter(|(k, _)| k.starts_with("discarded:"))
+            .map(|(_, v)| v)
+            .sum();
+        assert_eq!(reasons, 40.0, "every discard is kept");
+        assert_eq!(sums["discarded:other"], 8.0);
+        assert_eq!(sums["discarded:r31"], 1.0);
+        assert!(!sums.contains_key("discarded:r32"));
     }
 
     #[test]

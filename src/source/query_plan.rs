@@ -20,6 +20,8 @@ use crate::model::stage::Role;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reads {
     Counter(Counter),
+    /// A counter per `reason`: each sample is also that reason's.
+    CounterByReason(Counter),
     /// A counter per `tenant` (Tempo's distributor): each sample is also that tenant's.
     TenantCounter(Counter),
     /// Series split by a label's value into counters (and, with `spans_only`, kept only when
@@ -42,6 +44,8 @@ pub enum Reads {
     QueueFill,
     /// Export requests in flight, summed.
     InFlight,
+    /// The most a Kafka consumer lags, in seconds.
+    PartitionLag,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -195,6 +199,13 @@ pub fn evidence_queries(role: Role, matchers: &str, split_by: &[String]) -> Vec<
             ),
         });
     }
+    let lag = rows(|f| matches!(f, Feeds::PartitionLag));
+    if !lag.is_empty() {
+        queries.push(PlannedQuery {
+            reads: Reads::PartitionLag,
+            promql: format!("max by ({}) ({})", by(&[]), selector(&lag)),
+        });
+    }
     let in_flight = rows(|f| matches!(f, Feeds::InFlight));
     if !in_flight.is_empty() {
         queries.push(PlannedQuery {
@@ -232,6 +243,7 @@ pub fn counter_queries(
     let mut discards = Vec::new();
     let mut by_tenant: BTreeMap<usize, (Counter, Vec<&str>)> = BTreeMap::new();
     let mut by_value: Vec<(Feeds, Vec<&str>)> = Vec::new();
+    let mut by_reason: BTreeMap<usize, (Counter, Vec<&str>)> = BTreeMap::new();
     for entry in CATALOGUE.iter().filter(|e| e.role == role) {
         match entry.feeds {
             Feeds::CounterWithPart {
@@ -266,6 +278,11 @@ pub fn counter_queries(
                 .or_insert_with(|| (counter, Vec::new()))
                 .1
                 .push(entry.family),
+            Feeds::CounterByReason(c) => by_reason
+                .entry(c as usize)
+                .or_insert_with(|| (c, Vec::new()))
+                .1
+                .push(entry.family),
             Feeds::ByTenant(c) => by_tenant
                 .entry(c as usize)
                 .or_insert_with(|| (c, Vec::new()))
@@ -289,6 +306,20 @@ pub fn counter_queries(
             }
         })
         .collect();
+    queries.extend(
+        by_reason
+            .into_values()
+            .map(|(counter, names)| PlannedQuery {
+                reads: Reads::CounterByReason(counter),
+                promql: increase(
+                    &[name_matcher(&names)],
+                    matchers,
+                    split_by,
+                    &["reason"],
+                    &range,
+                ),
+            }),
+    );
     for (feeds, names) in by_value {
         let Feeds::ByValue {
             label,

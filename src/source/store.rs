@@ -53,6 +53,7 @@ pub struct RoleReading {
     pub ring_gauges: Vec<RingGauge>,
     pub queue_fill_ratio: Option<f64>,
     pub in_flight_requests: Option<f64>,
+    pub partition_lag_seconds: Option<f64>,
 }
 
 impl RoleReading {
@@ -204,6 +205,25 @@ impl StoreReader {
                 into.counters[*c as usize] += value;
                 r.recognised = true;
                 note_counter(r, role, *c);
+            }
+            (Reads::CounterByReason(c), range) => {
+                let reason = sample.labels.get("reason").cloned().unwrap_or_default();
+                let into = if range == Range::Status {
+                    &mut r.recent
+                } else {
+                    &mut r.window
+                };
+                into.counters[*c as usize] += value;
+                *into.reasons.entry((*c, reason)).or_default() += value;
+                r.recognised = true;
+                note_counter(r, role, *c);
+            }
+            (Reads::PartitionLag, _) => {
+                r.partition_lag_seconds = Some(
+                    r.partition_lag_seconds
+                        .unwrap_or(f64::MIN)
+                        .max(sample.value),
+                );
             }
             (Reads::InFlight, _) => {
                 r.in_flight_requests = Some(r.in_flight_requests.unwrap_or(0.0) + sample.value);

@@ -154,13 +154,14 @@ impl PageServer {
 pub const TEMPO_CONTENT_TYPE: &str =
     "text/plain; version=0.0.4; charset=utf-8; escaping=underscores";
 
-/// Polls one target through the real HTTP client and page reader, stamping each poll
-/// `poll_interval` after the previous one so windows are exact whatever the machine's speed.
+/// Polls every target of a configuration through the real HTTP client and page reader, one
+/// after the other, stamping each poll `poll_interval` after the previous one so windows are
+/// exact whatever the machine's speed.
 pub struct Poller {
     pub config: Config,
     pub state: Vec<TargetState>,
     timeline: snapshot::Timeline,
-    poller: TargetPoller,
+    pollers: Vec<TargetPoller>,
     t0: tokio::time::Instant,
     step: u32,
 }
@@ -168,22 +169,25 @@ pub struct Poller {
 impl Poller {
     pub fn new(yaml: &str) -> Poller {
         let config = Config::from_yaml(yaml, "test.yml").unwrap();
-        let t = &config.targets[0];
-        let client = TargetClient::new(t, config.body_size_limit).unwrap();
         let probes = TargetPoller::probe_settings(&config).unwrap();
-        let poller = TargetPoller::new(t.clone(), client, probes);
-        let state = vec![TargetState::new(
-            t.name.clone(),
-            t.role,
-            t.url.to_string(),
-            config.poll_interval,
-            config.window,
-        )];
+        let mut pollers = Vec::new();
+        let mut state = Vec::new();
+        for t in &config.targets {
+            let client = TargetClient::new(t, config.body_size_limit).unwrap();
+            pollers.push(TargetPoller::new(t.clone(), client, probes.clone()));
+            state.push(TargetState::new(
+                t.name.clone(),
+                t.role,
+                t.url.to_string(),
+                config.poll_interval,
+                config.window,
+            ));
+        }
         Poller {
             config,
             state,
             timeline: snapshot::Timeline::default(),
-            poller,
+            pollers,
             t0: tokio::time::Instant::now(),
             step: 0,
         }
@@ -201,16 +205,18 @@ impl Poller {
     pub async fn poll(&mut self) -> Snapshot {
         self.step += 1;
         let at = self.t0 + self.config.poll_interval * self.step;
-        let result = self.poller.poll().await;
-        self.state[0].record(PollOutcome {
-            instance: 0,
-            at,
-            wall: SystemTime::UNIX_EPOCH
-                + Duration::from_secs(1_795_312_800)
-                + self.config.poll_interval * self.step,
-            duration: Duration::from_millis(5),
-            result,
-        });
+        for (i, poller) in self.pollers.iter_mut().enumerate() {
+            let result = poller.poll().await;
+            self.state[i].record(PollOutcome {
+                instance: i as u64,
+                at,
+                wall: SystemTime::UNIX_EPOCH
+                    + Duration::from_secs(1_795_312_800)
+                    + self.config.poll_interval * self.step,
+                duration: Duration::from_millis(5),
+                result,
+            });
+        }
         snapshot::make(
             &self.config,
             &self.state,
