@@ -882,6 +882,57 @@ async fn alloy_as_the_collector_is_recognised_and_judged_by_its_otelcol_counters
     );
 }
 
+#[tokio::test]
+async fn alloy_with_two_exporters_says_which_one_fails() {
+    // Constructed, as above: one receiver, two exporters — the backup exporter passes, the
+    // Tempo one fails every export. The stage sums both (degraded, not failing); the
+    // component table and the cause say which.
+    let page = "alloy_build_info{version=\"v1.7.0\"} 1\n\
+        # TYPE otelcol_receiver_accepted_spans_total counter\n\
+        otelcol_receiver_accepted_spans_total{component_id=\"otelcol.receiver.otlp.default\",component_path=\"/\",receiver=\"otlp\",transport=\"grpc\"} 40\n\
+        # TYPE otelcol_exporter_sent_spans_total counter\n\
+        otelcol_exporter_sent_spans_total{component_id=\"otelcol.exporter.otlp.tempo\",component_path=\"/\",exporter=\"otlp\"} 0\n\
+        otelcol_exporter_sent_spans_total{component_id=\"otelcol.exporter.otlp.backup\",component_path=\"/\",exporter=\"otlp\"} 40\n\
+        # TYPE otelcol_exporter_send_failed_spans_total counter\n\
+        otelcol_exporter_send_failed_spans_total{component_id=\"otelcol.exporter.otlp.tempo\",component_path=\"/\",exporter=\"otlp\"} 40\n";
+    let s = poll_page("collector", page).await;
+    let p = &s.pipelines[0];
+    assert_eq!(status(&s, Stage::CollectorExporter), StageStatus::Degraded);
+    let components: Vec<(&str, StageStatus)> = p
+        .components
+        .iter()
+        .map(|c| (c.component.as_str(), c.status))
+        .collect();
+    // One receiver is the stage itself: only the exporters are broken down.
+    assert_eq!(
+        components,
+        [
+            ("otelcol.exporter.otlp.backup", StageStatus::Ok),
+            ("otelcol.exporter.otlp.tempo", StageStatus::Failing),
+        ]
+    );
+    let cause = p
+        .causes
+        .iter()
+        .find(|d| d.cause.as_str() == "collector_exporter_failing")
+        .unwrap();
+    assert!(
+        cause.evidence.contains(
+            &"component otelcol.exporter.otlp.tempo failing: 0 of 80 spans succeeded over the last 4 s (1 other component(s) pass)"
+                .to_owned()
+        ),
+        "{:#?}",
+        cause.evidence
+    );
+    let html = spanflow::serve::status_page::render(&s, "/metrics");
+    assert!(html.contains("id=\"default/component-otelcol.exporter.otlp.tempo\""));
+    let json = spanflow::serve::report::json(&s, None);
+    assert!(
+        json.contains("\"component\": \"otelcol.exporter.otlp.tempo\""),
+        "{json}"
+    );
+}
+
 /// A multi-tenant Tempo where one tenant is rate limited while the others pass. Constructed
 /// (no published capture has several tenants): the real Tempo 2.7.2 healthy page, with the
 /// series a second and a third tenant would add — `team-b` passing, `team-a` refused by the

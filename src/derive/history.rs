@@ -398,9 +398,9 @@ fn add_series(increases: &mut Increases, key: &SeriesKey, increase: f64) {
             increases.counters[*c as usize] += increase;
             increases.tenant_mut(tenant).received += increase;
         }
-        SeriesKey::CounterReason(c, reason, _) => {
+        SeriesKey::CounterByLabel(c, reason, _) => {
             increases.counters[*c as usize] += increase;
-            *increases.reasons.entry((*c, reason.clone())).or_default() += increase;
+            *increases.by_label.entry((*c, reason.clone())).or_default() += increase;
         }
         SeriesKey::Discarded { reason, tenant, .. } => {
             *increases.discarded.entry(reason.clone()).or_default() += increase;

@@ -27,10 +27,12 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 pub mod canary;
+mod components;
 mod history;
 mod judge;
 mod tenants;
 
+pub use components::ComponentReport;
 use history::target_report;
 pub use history::{PollError, PollOutcome, StoreRecord, TargetState, unix};
 use judge::judge_stage;
@@ -73,6 +75,8 @@ pub struct Derived {
     pub hop_balance: Vec<HopBalance>,
     /// Each tenant of Tempo's distributor (at most `max_tenants`, the rest as `other`).
     pub tenants: Vec<TenantReport>,
+    /// Each receiver and exporter of the Collector stages that have several, over the window.
+    pub components: Vec<ComponentReport>,
 }
 
 /// What one hop sent against what the next accepted, over the window.
@@ -408,6 +412,7 @@ pub fn derive(
 
     let mut stages = Vec::new();
     let mut tenants = Vec::new();
+    let mut components = Vec::new();
     for stage in stage::stages_for(&roles, generation) {
         let members: Vec<&TargetState> =
             targets.iter().filter(|t| t.role == stage.role()).collect();
@@ -421,6 +426,7 @@ pub fn derive(
         let judged = tenants::judge_tenants(&report, &members, thresholds, config.max_tenants);
         tenants::degrade_for_tenants(&mut report, &judged);
         tenants.extend(judged);
+        components.extend(components::judge_components(&report, &members, thresholds));
         stages.push(report);
     }
 
@@ -454,6 +460,7 @@ pub fn derive(
         canary,
         hop_balance,
         tenants,
+        components,
     };
     derived.judge_pipeline();
     (derived, totals)

@@ -33,6 +33,8 @@ fn exporter_failing(f: &Facts, found: &mut Vec<Diagnosis>) {
             count(failed),
             f.over()
         ));
+        d.evidence
+            .extend(failing_components(f, Stage::CollectorExporter));
         d.evidence.extend(pipeline_evidence(f));
         let tempo_up = f.targets(Role::Tempo).any(|t| t.up);
         let tempo_saw = f.refused(false) + f.accepted(false);
@@ -105,6 +107,34 @@ fn permanent_or_retried(f: &Facts, d: &mut Diagnosis) {
         d.fix = Cause::CollectorExporterDropping.fix();
         d.certainty = Certainty::Confirmed;
     }
+}
+
+/// The components of a stage with several that fail, named, beside how many pass.
+fn failing_components(f: &Facts, stage: Stage) -> Vec<String> {
+    let of_stage: Vec<_> = f
+        .snapshot
+        .components
+        .iter()
+        .filter(|c| c.stage == stage)
+        .collect();
+    let passing = of_stage
+        .iter()
+        .filter(|c| matches!(c.status, StageStatus::Ok | StageStatus::Idle))
+        .count();
+    of_stage
+        .iter()
+        .filter(|c| matches!(c.status, StageStatus::Failing | StageStatus::Degraded))
+        .map(|c| {
+            format!(
+                "component {} {}: {} of {} spans succeeded {} ({passing} other component(s) pass)",
+                c.component,
+                c.status.as_str(),
+                count(c.success),
+                count(c.success + c.failure),
+                f.over()
+            )
+        })
+        .collect()
 }
 
 /// What the Collector's newer telemetry adds: requests in flight, the receiver's refused

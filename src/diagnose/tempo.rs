@@ -311,7 +311,7 @@ const PRODUCE_FAILURE_REASONS: [(&str, &str); 5] = [
 fn produce_failure_reasons(f: &Facts) -> Vec<String> {
     f.totals
         .window
-        .reasons_of(Counter::KafkaProduceFailures)
+        .by_label_of(Counter::KafkaProduceFailures)
         .into_iter()
         .map(|(reason, n)| {
             let meaning = PRODUCE_FAILURE_REASONS
@@ -343,7 +343,11 @@ pub(super) fn live_store_drops(f: &Facts, found: &mut Vec<Diagnosis>) {
         ),
         f.over()
     ));
-    for (reason, n) in f.totals.window.reasons_of(Counter::LiveStoreRecordsDropped) {
+    for (reason, n) in f
+        .totals
+        .window
+        .by_label_of(Counter::LiveStoreRecordsDropped)
+    {
         d.evidence
             .push(format!("{} dropped with reason=\"{reason}\"", count(n)));
     }

@@ -45,6 +45,7 @@ struct Case {
     canary: Option<crate::derive::canary::CanaryReport>,
     hop_balance: Vec<crate::derive::HopBalance>,
     tenants: Vec<crate::derive::TenantReport>,
+    components: Vec<crate::derive::ComponentReport>,
 }
 
 impl Case {
@@ -62,6 +63,7 @@ impl Case {
             canary: None,
             hop_balance: Vec::new(),
             tenants: Vec::new(),
+            components: Vec::new(),
         }
     }
 
@@ -74,7 +76,7 @@ impl Case {
     fn by_reason(mut self, c: Counter, reason: &str, v: f64) -> Case {
         for totals in [&mut self.totals.recent, &mut self.totals.window] {
             totals.counters[c as usize] += v;
-            totals.reasons.insert((c, reason.into()), v);
+            totals.by_label.insert((c, reason.into()), v);
         }
         self
     }
@@ -111,6 +113,7 @@ impl Case {
             canary: self.canary,
             hop_balance: self.hop_balance,
             tenants: self.tenants,
+            components: self.components,
         };
         diagnose(&snapshot, &self.totals)
     }

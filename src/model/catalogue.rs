@@ -87,6 +87,36 @@ pub fn counts_spans<'a>(mut label: impl FnMut(&str) -> Option<std::borrow::Cow<'
         .any(|name| label(name).is_some_and(|v| v == "traces"))
 }
 
+/// The labels naming the Collector component a span counter's series belongs to, the first
+/// a series has: Alloy's `component_id` (`otelcol.exporter.otlp.tempo`), the Collector's
+/// `receiver` or `exporter` (`otlp`, `otlp/tempo`).
+pub const COMPONENT_LABELS: [&str; 3] = ["component_id", "receiver", "exporter"];
+
+/// The Collector counters kept per component too, so a stage that sums several receivers or
+/// exporters can say which one fails.
+pub const PER_COMPONENT: [Counter; 6] = [
+    Counter::CollectorAccepted,
+    Counter::CollectorRefused,
+    Counter::CollectorFailed,
+    Counter::CollectorSent,
+    Counter::CollectorSendFailed,
+    Counter::CollectorEnqueueFailed,
+];
+
+/// The component a series of `counter` belongs to, if it is kept per component and the
+/// series names one.
+pub fn component_of<'a>(
+    counter: Counter,
+    mut label: impl FnMut(&str) -> Option<std::borrow::Cow<'a, str>>,
+) -> Option<std::borrow::Cow<'a, str>> {
+    if !PER_COMPONENT.contains(&counter) {
+        return None;
+    }
+    COMPONENT_LABELS
+        .iter()
+        .find_map(|name| label(name).filter(|v| !v.is_empty()))
+}
+
 /// One row: a family as a role's software writes it, what it feeds, and where it is seen.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry {

@@ -159,14 +159,19 @@ pub struct Increases {
     /// Tempo's distributor per tenant (its `tenant` label), at most [`MAX_TENANTS_KEPT`]
     /// tenants and the rest under [`OTHER_TENANT`].
     pub tenants: BTreeMap<String, TenantIncreases>,
-    /// Counters kept per `reason` label too (Kafka produce failures, live-store drops).
-    pub reasons: BTreeMap<(Counter, String), f64>,
+    /// Counters kept per one label's value too: the `reason` of Tempo's Kafka produce
+    /// failures and live-store drops, the component (`component_id`, `receiver`,
+    /// `exporter`) of the Collector's span counters.
+    pub by_label: BTreeMap<(Counter, String), f64>,
 }
 
 /// At most this many tenants are kept per target and per sum; the rest are summed under
 /// [`OTHER_TENANT`], so a Tempo with thousands of tenants cannot grow spanflow's memory.
 /// `max_tenants` (what is shown) is at most this.
 pub const MAX_TENANTS_KEPT: usize = 1000;
+
+/// At most this many label values (reasons, components) are kept per counter.
+pub const MAX_LABEL_VALUES: usize = 32;
 
 /// The tenant the tenants past a bound are summed under.
 pub const OTHER_TENANT: &str = "other";
@@ -237,7 +242,7 @@ impl Default for Increases {
             counters: [0.0; Counter::COUNT],
             discarded: BTreeMap::new(),
             tenants: BTreeMap::new(),
-            reasons: BTreeMap::new(),
+            by_label: BTreeMap::new(),
         }
     }
 }
@@ -257,20 +262,38 @@ impl Increases {
         for (tenant, theirs) in &other.tenants {
             self.tenant_mut(tenant).add(theirs, factor);
         }
-        for ((counter, reason), v) in &other.reasons {
-            match self.reasons.get_mut(&(*counter, reason.clone())) {
+        for ((counter, value), v) in &other.by_label {
+            match self.by_label.get_mut(&(*counter, value.clone())) {
                 Some(sum) => *sum += v * factor,
                 None => {
-                    self.reasons.insert((*counter, reason.clone()), v * factor);
+                    self.by_label.insert((*counter, value.clone()), v * factor);
                 }
             }
         }
     }
 
-    /// A counter's increases per `reason`, largest first (reasons with none left out).
-    pub fn reasons_of(&self, counter: Counter) -> Vec<(&str, f64)> {
+    /// Adds `v` to a counter's `value` (reason or component); past [`MAX_LABEL_VALUES`]
+    /// values of one counter, to `other`, so answers naming thousands cannot grow the map.
+    pub fn add_by_label(&mut self, counter: Counter, value: &str, v: f64) {
+        let key = (counter, value.to_owned());
+        if let Some(sum) = self.by_label.get_mut(&key) {
+            *sum += v;
+            return;
+        }
+        let values = self.by_label.keys().filter(|(c, _)| *c == counter).count();
+        let key = if values >= MAX_LABEL_VALUES {
+            (counter, "other".to_owned())
+        } else {
+            key
+        };
+        *self.by_label.entry(key).or_default() += v;
+    }
+
+    /// A counter's increases per label value (reason or component), largest first (values
+    /// with none left out).
+    pub fn by_label_of(&self, counter: Counter) -> Vec<(&str, f64)> {
         let mut out: Vec<(&str, f64)> = self
-            .reasons
+            .by_label
             .iter()
             .filter(|((c, _), v)| *c == counter && **v > 0.0)
             .map(|((_, r), v)| (r.as_str(), *v))

@@ -233,6 +233,7 @@ fn pipeline(html: &mut String, p: &PipelineSnapshot, snapshot: &Snapshot) {
     }
     causes(html, &name, &p.causes);
     tenants(html, &name, p);
+    components(html, &name, p);
     tempo_evidence(html, p);
     targets(html, p);
     if !p.discarded_per_second.is_empty() {
@@ -429,6 +430,30 @@ fn tenants(html: &mut String, pipeline: &str, p: &PipelineSnapshot) {
             ok = t.success_per_second,
             bad = t.failure_per_second,
             reason = escape_html(&t.reason),
+        );
+    }
+    html.push_str("</table>");
+}
+
+/// The receivers and exporters of Collector stages that have several: which one fails.
+fn components(html: &mut String, pipeline: &str, p: &PipelineSnapshot) {
+    if p.components.is_empty() {
+        return;
+    }
+    let _ = write!(
+        html,
+        "<h3>Collector components</h3><table id=\"{pipeline}/components\"><tr><th>stage</th><th>component</th><th>status over the window</th><th>succeeded</th><th>failed</th></tr>"
+    );
+    for c in &p.components {
+        let _ = write!(
+            html,
+            "<tr id=\"{pipeline}/component-{component}\"><td>{stage}</td><td>{component}</td><td style=\"background:{bg}\">{status}</td><td>{ok}</td><td>{bad}</td></tr>",
+            component = escape_html(&c.component),
+            stage = c.stage.as_str(),
+            bg = colour(c.status),
+            status = c.status.as_str(),
+            ok = c.success.round(),
+            bad = c.failure.round(),
         );
     }
     html.push_str("</table>");

@@ -98,6 +98,7 @@ impl PipelineSnapshot {
             canary: None,
             hop_balance: Vec::new(),
             tenants: Vec::new(),
+            components: Vec::new(),
         };
         derived.judge_pipeline();
         PipelineSnapshot {

@@ -40,8 +40,8 @@ pub enum SeriesKey {
     Counter(Counter, u64),
     /// A counter series that is also one tenant's spans received.
     TenantReceived(Counter, String, u64),
-    /// A counter series kept per its `reason` label too.
-    CounterReason(Counter, String, u64),
+    /// A counter series kept per one label's value too (a reason, a Collector component).
+    CounterByLabel(Counter, String, u64),
     /// Tempo's discards of one reason (and tenant, when the series names one).
     Discarded {
         reason: String,
@@ -113,7 +113,7 @@ impl Reading {
             .filter(|(key, _)| match key {
                 SeriesKey::Counter(c, _)
                 | SeriesKey::TenantReceived(c, ..)
-                | SeriesKey::CounterReason(c, ..) => c.is_failure(),
+                | SeriesKey::CounterByLabel(c, ..) => c.is_failure(),
                 SeriesKey::Discarded { .. } => true,
             })
             .map(|(_, v)| v)
@@ -259,7 +259,7 @@ impl PageReader<'_> {
                 if matches!(c, Counter::TempoAccepted | Counter::TempoRefused) {
                     self.reading.has_receiver_counters = true;
                 }
-                Some(SeriesKey::Counter(c, series_id))
+                Some(self.per_component(c, s, series_id))
             }
             Feeds::CounterWhere {
                 counter,
@@ -270,7 +270,9 @@ impl PageReader<'_> {
                 .get(label)
                 .is_some_and(|v| v.starts_with(prefix))
                 .then_some(SeriesKey::Counter(counter, series_id)),
-            Feeds::CounterWithPart { counter, .. } => Some(SeriesKey::Counter(counter, series_id)),
+            Feeds::CounterWithPart { counter, .. } => {
+                Some(self.per_component(counter, s, series_id))
+            }
             Feeds::ByValue {
                 label,
                 cases,
@@ -287,9 +289,9 @@ impl PageReader<'_> {
             }
             Feeds::CounterByReason(c) => {
                 let reason = s.labels.get("reason").unwrap_or_default();
-                Some(SeriesKey::CounterReason(
+                Some(SeriesKey::CounterByLabel(
                     c,
-                    self.bounded_reason(&reason),
+                    self.bounded_label_value(&reason),
                     series_id,
                 ))
             }
@@ -370,16 +372,26 @@ impl PageReader<'_> {
     fn discarded(&mut self, s: &expfmt::Sample<'_>, series_id: u64) -> Option<SeriesKey> {
         let reason = s.labels.get("reason").unwrap_or_default();
         Some(SeriesKey::Discarded {
-            reason: self.bounded_reason(&reason),
+            reason: self.bounded_label_value(&reason),
             tenant: self.tenant_of(s),
             id: series_id,
         })
     }
 
-    /// A `reason` label's value; past [`MAX_DISCARD_REASONS`] distinct reasons on a page,
-    /// `other`: a reason spanflow does not know is reported, and a hostile page cannot grow
-    /// the map.
-    fn bounded_reason(&mut self, reason: &str) -> String {
+    /// A counter series, kept per its Collector component too when it names one.
+    fn per_component(&mut self, c: Counter, s: &expfmt::Sample<'_>, series_id: u64) -> SeriesKey {
+        match catalogue::component_of(c, |name| s.labels.get(name)) {
+            Some(component) => {
+                SeriesKey::CounterByLabel(c, self.bounded_label_value(&component), series_id)
+            }
+            None => SeriesKey::Counter(c, series_id),
+        }
+    }
+
+    /// A `reason` (or component) label's value; past [`MAX_DISCARD_REASONS`] distinct values
+    /// on a page, `other`: a reason spanflow does not know is reported, and a hostile page
+    /// cannot grow the map.
+    fn bounded_label_value(&mut self, reason: &str) -> String {
         if self.reasons.contains(reason) {
             return reason.to_owned();
         }
@@ -479,7 +491,7 @@ mod tests {
             let name = match k {
                 SeriesKey::Counter(c, _)
                 | SeriesKey::TenantReceived(c, ..)
-                | SeriesKey::CounterReason(c, ..) => format!("{c:?}"),
+                | SeriesKey::CounterByLabel(c, ..) => format!("{c:?}"),
                 SeriesKey::Discarded { reason, .. } => format!("discarded:{reason}"),
             };
             *out.entry(name).or_default() += v;

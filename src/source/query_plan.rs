@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::model::catalogue::{CATALOGUE, Feeds, SIGNAL_LABELS};
+use crate::model::catalogue::{CATALOGUE, COMPONENT_LABELS, Feeds, PER_COMPONENT, SIGNAL_LABELS};
 use crate::model::counter::Counter;
 use crate::model::stage::Role;
 
@@ -300,9 +300,16 @@ pub fn counter_queries(
             if let Some((label, prefix)) = filter {
                 selector.push(format!("{label}=~\"{}.*\"", regex_escape(prefix)));
             }
+            // The Collector's span counters per component too: which receiver or exporter
+            // of several fails.
+            let more: &[&str] = if PER_COMPONENT.contains(&counter) {
+                &COMPONENT_LABELS
+            } else {
+                &[]
+            };
             PlannedQuery {
                 reads: Reads::Counter(counter),
-                promql: increase(&selector, matchers, split_by, &[], &range),
+                promql: increase(&selector, matchers, split_by, more, &range),
             }
         })
         .collect();
@@ -450,7 +457,8 @@ mod tests {
             .unwrap();
         assert_eq!(
             accepted.promql,
-            r#"sum by (cluster) (increase({__name__=~"otelcol_receiver_accepted_spans|otelcol_receiver_accepted_spans_total|otelcol_receiver_accepted_spans__spans__total",job=~".+/otel-collector"}[300s]))"#
+            // Per component too: which receiver or exporter of several fails.
+            r#"sum by (cluster, component_id, receiver, exporter) (increase({__name__=~"otelcol_receiver_accepted_spans|otelcol_receiver_accepted_spans_total|otelcol_receiver_accepted_spans__spans__total",job=~".+/otel-collector"}[300s]))"#
         );
         // One query per counter and label filter, never per family spelling: a counter fed
         // by two differently filtered families (the memory limiter's, renamed in v0.155) is

@@ -175,6 +175,12 @@ impl StoreReader {
                 if let Some(tenant) = tenant_of(&q.query.reads, sample) {
                     into.tenant_mut(tenant).received += value;
                 }
+                let component = crate::model::catalogue::component_of(*c, |name| {
+                    sample.labels.get(name).map(|v| v.as_str().into())
+                });
+                if let Some(component) = component {
+                    into.add_by_label(*c, &component, value);
+                }
                 r.recognised = true;
                 note_counter(r, role, *c);
             }
@@ -214,7 +220,7 @@ impl StoreReader {
                     &mut r.window
                 };
                 into.counters[*c as usize] += value;
-                *into.reasons.entry((*c, reason)).or_default() += value;
+                into.add_by_label(*c, &reason, value);
                 r.recognised = true;
                 note_counter(r, role, *c);
             }
