@@ -329,6 +329,18 @@ pub const CATALOGUE: &[Entry] = &[
     ),
     row(
         Tempo,
+        "tempo_live_store_records_processed_total",
+        Count(C::LiveStoreRecordsProcessed),
+        "Tempo 2.9–3.0 live-store, the name before kafka_ was added to it",
+    ),
+    row(
+        Tempo,
+        "tempo_live_store_records_dropped_total",
+        Feeds::CounterByReason(C::LiveStoreRecordsDropped),
+        "Tempo 2.9–3.0 live-store, per tenant and reason (too_old, decoding_failed, instance_not_found)",
+    ),
+    row(
+        Tempo,
         "tempo_block_builder_flushed_blocks",
         Count(C::BlockBuilderFlushedBlocks),
         "Tempo 3.x block-builder, without _total (modules/blockbuilder/tenant_store.go); created at the first flush",
