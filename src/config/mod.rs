@@ -577,22 +577,7 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
         }
     };
     let probes = check.probes(raw.probes, poll_interval)?;
-    let balance_below = raw.balance_below.unwrap_or(DEFAULT_BALANCE_BELOW);
-    if !(0.0..1.0).contains(&balance_below) {
-        return Err(check.invalid(
-            0,
-            "balance_below",
-            "must be a ratio between 0 and 1 (below 1)",
-        ));
-    }
-    let max_tenants = raw.max_tenants.unwrap_or(DEFAULT_MAX_TENANTS);
-    if !(1..=MAX_TENANTS_KEPT).contains(&max_tenants) {
-        return Err(check.invalid(
-            0,
-            "max_tenants",
-            format!("must be between 1 and {MAX_TENANTS_KEPT}"),
-        ));
-    }
+    let (balance_below, max_tenants) = check.derive_limits(raw.balance_below, raw.max_tenants)?;
     Ok(Config {
         poll_interval,
         window,
@@ -604,6 +589,34 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
         balance_below,
         max_tenants,
     })
+}
+
+impl Check<'_> {
+    /// `balance_below` (a ratio below 1) and `max_tenants` (1 to [`MAX_TENANTS_KEPT`]), or
+    /// their defaults.
+    fn derive_limits(
+        &self,
+        balance_below: Option<f64>,
+        max_tenants: Option<usize>,
+    ) -> Result<(f64, usize), ConfigError> {
+        let balance_below = balance_below.unwrap_or(DEFAULT_BALANCE_BELOW);
+        if !(0.0..1.0).contains(&balance_below) {
+            return Err(self.invalid(
+                0,
+                "balance_below",
+                "must be a ratio between 0 and 1 (below 1)",
+            ));
+        }
+        let max_tenants = max_tenants.unwrap_or(DEFAULT_MAX_TENANTS);
+        if !(1..=MAX_TENANTS_KEPT).contains(&max_tenants) {
+            return Err(self.invalid(
+                0,
+                "max_tenants",
+                format!("must be between 1 and {MAX_TENANTS_KEPT}"),
+            ));
+        }
+        Ok((balance_below, max_tenants))
+    }
 }
 
 /// Where a target is written: its field path (`pipelines[1].targets[0]`) and pipeline.
@@ -632,6 +645,31 @@ impl Check<'_> {
         }
     }
 
+    /// A pipeline's name: printable, and not another pipeline's.
+    fn pipeline_name(
+        &self,
+        line: u64,
+        field: &str,
+        name: &str,
+        names: &mut HashSet<String>,
+    ) -> Result<(), ConfigError> {
+        if name.is_empty() || name.chars().any(|c| c.is_control()) {
+            return Err(self.invalid(
+                line,
+                format!("{field}.name"),
+                "must be a non-empty printable string",
+            ));
+        }
+        if !names.insert(name.to_owned()) {
+            return Err(self.invalid(
+                line,
+                format!("{field}.name"),
+                format!("{name:?} is used by two pipelines"),
+            ));
+        }
+        Ok(())
+    }
+
     /// `pipelines`: unique printable names, each with targets; its own `stages:` over the
     /// top-level thresholds.
     fn pipelines(
@@ -651,20 +689,7 @@ impl Check<'_> {
             let line = p.name.referenced.line();
             let name = p.name.value;
             let field = format!("pipelines[{index}]");
-            if name.is_empty() || name.chars().any(|c| c.is_control()) {
-                return Err(self.invalid(
-                    line,
-                    format!("{field}.name"),
-                    "must be a non-empty printable string",
-                ));
-            }
-            if !names.insert(name.clone()) {
-                return Err(self.invalid(
-                    line,
-                    format!("{field}.name"),
-                    format!("{name:?} is used by two pipelines"),
-                ));
-            }
+            self.pipeline_name(line, &field, &name, &mut names)?;
             let mut own = thresholds.clone();
             own.extend(self.thresholds(p.stages, &format!("{field}.stages"))?);
             let source = match (p.targets, p.source) {

@@ -29,7 +29,7 @@ use crate::source::tempo::TempoEvidence;
 const MAX_DISCARD_REASONS: usize = 32;
 
 /// The reason the reasons past [`MAX_DISCARD_REASONS`] are summed under.
-pub const OTHER_REASON: &str = "other";
+const OTHER_REASON: &str = "other";
 
 /// At most this many ring gauges are kept per page.
 const MAX_RING_GAUGES: usize = 64;
@@ -295,19 +295,6 @@ impl PageReader<'_> {
                     series_id,
                 ))
             }
-            Feeds::PartitionLag => {
-                if s.value.is_finite() {
-                    let most = self.reading.partition_lag_seconds.unwrap_or(f64::MIN);
-                    self.reading.partition_lag_seconds = Some(most.max(s.value));
-                }
-                None
-            }
-            Feeds::InFlight => {
-                if s.value.is_finite() {
-                    *self.reading.in_flight_requests.get_or_insert(0.0) += s.value;
-                }
-                None
-            }
             Feeds::Outcome {
                 label,
                 success_when,
@@ -327,6 +314,29 @@ impl PageReader<'_> {
                 None => SeriesKey::Counter(c, series_id),
             }),
             Feeds::DiscardedByReason => self.discarded(s, series_id),
+            // The gauges and labels: evidence, never a counter series.
+            _ => {
+                self.evidence(feeds, s);
+                None
+            }
+        }
+    }
+
+    /// A gauge's or label's sample: ring states, version, restarts, queues, in-flight
+    /// requests, consumer lag.
+    fn evidence(&mut self, feeds: Feeds, s: &expfmt::Sample<'_>) {
+        match feeds {
+            Feeds::PartitionLag => {
+                if s.value.is_finite() {
+                    let most = self.reading.partition_lag_seconds.unwrap_or(f64::MIN);
+                    self.reading.partition_lag_seconds = Some(most.max(s.value));
+                }
+            }
+            Feeds::InFlight => {
+                if s.value.is_finite() {
+                    *self.reading.in_flight_requests.get_or_insert(0.0) += s.value;
+                }
+            }
             Feeds::RingGauge => {
                 if self.reading.ring_gauges.len() < MAX_RING_GAUGES
                     && let Some(entry) = catalogue::CATALOGUE.iter().find(|e| e.family == s.name)
@@ -338,7 +348,6 @@ impl PageReader<'_> {
                         value: s.value,
                     });
                 }
-                None
             }
             Feeds::Version { label } => {
                 if self.version.is_none() {
@@ -349,11 +358,9 @@ impl PageReader<'_> {
                         None => v.into_owned(),
                     });
                 }
-                None
             }
             Feeds::ProcessStart => {
                 self.reading.process_start = Some(s.value);
-                None
             }
             Feeds::QueueSize | Feeds::QueueCapacity => {
                 let exporter = series_hash("", &s.labels.get("exporter").unwrap_or_default());
@@ -363,8 +370,8 @@ impl PageReader<'_> {
                 } else {
                     slot.1 = Some(s.value);
                 }
-                None
             }
+            _ => {}
         }
     }
 

@@ -9,7 +9,6 @@
 //! `increase`'s; a family with no series answers nothing, which reads as zero. It never runs a
 //! query.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::model::catalogue::{CATALOGUE, COMPONENT_LABELS, Feeds, PER_COMPONENT, SIGNAL_LABELS};
@@ -142,6 +141,37 @@ fn app_queries(
     .collect()
 }
 
+/// A gauge query: which rows, read as what, aggregated how, with which labels kept.
+type GaugeQuery = (
+    fn(&Feeds) -> bool,
+    Reads,
+    &'static str,
+    &'static [&'static str],
+);
+
+/// The gauges read at the evaluation time. Every instance reports the same ring, so the most
+/// any reports is the ring's; the lag is the worst consumer's; requests in flight add up.
+const GAUGE_QUERIES: [GaugeQuery; 3] = [
+    (
+        |f| matches!(f, Feeds::RingGauge),
+        Reads::RingGauge,
+        "max",
+        &["__name__", "name", "state"],
+    ),
+    (
+        |f| matches!(f, Feeds::PartitionLag),
+        Reads::PartitionLag,
+        "max",
+        &[],
+    ),
+    (
+        |f| matches!(f, Feeds::InFlight),
+        Reads::InFlight,
+        "sum",
+        &[],
+    ),
+];
+
 /// The version, ring-state and queue queries of a role, from the catalogue's rows.
 pub fn evidence_queries(role: Role, matchers: &str, split_by: &[String]) -> Vec<PlannedQuery> {
     let rows = |pick: fn(&Feeds) -> bool| -> Vec<&'static str> {
@@ -188,30 +218,14 @@ pub fn evidence_queries(role: Role, matchers: &str, split_by: &[String]) -> Vec<
             promql: format!("group by ({}) ({})", by(&[label]), selector(&names)),
         });
     }
-    let rings = rows(|f| matches!(f, Feeds::RingGauge));
-    if !rings.is_empty() {
-        queries.push(PlannedQuery {
-            reads: Reads::RingGauge,
-            promql: format!(
-                "max by ({}) ({})",
-                by(&["__name__", "name", "state"]),
-                selector(&rings)
-            ),
-        });
-    }
-    let lag = rows(|f| matches!(f, Feeds::PartitionLag));
-    if !lag.is_empty() {
-        queries.push(PlannedQuery {
-            reads: Reads::PartitionLag,
-            promql: format!("max by ({}) ({})", by(&[]), selector(&lag)),
-        });
-    }
-    let in_flight = rows(|f| matches!(f, Feeds::InFlight));
-    if !in_flight.is_empty() {
-        queries.push(PlannedQuery {
-            reads: Reads::InFlight,
-            promql: format!("sum by ({}) ({})", by(&[]), selector(&in_flight)),
-        });
+    for (pick, reads, aggregate, more) in GAUGE_QUERIES {
+        let names = rows(pick);
+        if !names.is_empty() {
+            queries.push(PlannedQuery {
+                reads,
+                promql: format!("{aggregate} by ({}) ({})", by(more), selector(&names)),
+            });
+        }
     }
     let sizes = rows(|f| matches!(f, Feeds::QueueSize));
     let capacities = rows(|f| matches!(f, Feeds::QueueCapacity));
@@ -229,156 +243,103 @@ pub fn evidence_queries(role: Role, matchers: &str, split_by: &[String]) -> Vec<
     queries
 }
 
-/// The queries for `role`'s counters over `window`. `matchers` is the inside of a selector
-/// (`job=~"…", namespace="tracing"`), possibly empty.
+/// How a catalogue row is queried: what the samples are read as, a label filter on the
+/// series (`label=~"prefix.*"`), and the labels kept beside the split ones.
+type Shape = (
+    Reads,
+    Option<(&'static str, &'static str)>,
+    Vec<&'static str>,
+);
+
+/// The queries a row of the catalogue needs (none for the gauges and labels
+/// [`evidence_queries`] reads; two for a counter with a part told apart by a label).
+fn shapes(feeds: Feeds) -> Vec<Shape> {
+    // The Collector's span counters per component too: which receiver or exporter of
+    // several fails.
+    let counter = |c: Counter| {
+        let more = if PER_COMPONENT.contains(&c) {
+            COMPONENT_LABELS.to_vec()
+        } else {
+            Vec::new()
+        };
+        (Reads::Counter(c), None, more)
+    };
+    match feeds {
+        Feeds::Counter(c) => vec![counter(c)],
+        Feeds::CounterWhere {
+            counter: c,
+            label,
+            prefix,
+        } => vec![(Reads::Counter(c), Some((label, prefix)), Vec::new())],
+        Feeds::CounterWithPart {
+            counter: c,
+            label,
+            prefix,
+            part,
+        } => vec![
+            counter(c),
+            (Reads::Counter(part), Some((label, prefix)), Vec::new()),
+        ],
+        Feeds::CounterByReason(c) => vec![(Reads::CounterByReason(c), None, vec!["reason"])],
+        Feeds::ByTenant(c) => vec![(Reads::TenantCounter(c), None, vec!["tenant"])],
+        Feeds::DiscardedByReason => {
+            vec![(Reads::DiscardedByReason, None, vec!["reason", "tenant"])]
+        }
+        Feeds::ByValue {
+            label,
+            cases,
+            spans_only,
+        } => {
+            let mut more: Vec<&str> = Vec::new();
+            if !label.is_empty() {
+                more.push(label);
+            }
+            if spans_only {
+                more.extend(SIGNAL_LABELS);
+            }
+            let reads = Reads::ByValue {
+                label,
+                cases,
+                spans_only,
+            };
+            vec![(reads, None, more)]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The queries for `role`'s counters over `window`, one per shape of the catalogue's rows
+/// (every spelling of a family in one selector), in catalogue order. `matchers` is the
+/// inside of a selector (`job=~"…", namespace="tracing"`), possibly empty.
 pub fn counter_queries(
     role: Role,
     matchers: &str,
     split_by: &[String],
     window: Duration,
 ) -> Vec<PlannedQuery> {
-    // Families per counter (or label-filtered counter), in catalogue order.
-    type Key<'a> = (usize, Option<(&'a str, &'a str)>);
-    let mut families: BTreeMap<Key<'_>, (Counter, Vec<&str>)> = BTreeMap::new();
-    let mut discards = Vec::new();
-    let mut by_tenant: BTreeMap<usize, (Counter, Vec<&str>)> = BTreeMap::new();
-    let mut by_value: Vec<(Feeds, Vec<&str>)> = Vec::new();
-    let mut by_reason: BTreeMap<usize, (Counter, Vec<&str>)> = BTreeMap::new();
+    let mut grouped: Vec<(Shape, Vec<&str>)> = Vec::new();
     for entry in CATALOGUE.iter().filter(|e| e.role == role) {
-        match entry.feeds {
-            Feeds::CounterWithPart {
-                counter,
-                label,
-                prefix,
-                part,
-            } => {
-                for key in [(counter, None), (part, Some((label, prefix)))] {
-                    families
-                        .entry((key.0 as usize, key.1))
-                        .or_insert_with(|| (key.0, Vec::new()))
-                        .1
-                        .push(entry.family);
-                }
-            }
-            feeds @ Feeds::ByValue { .. } => match by_value.iter_mut().find(|(f, _)| *f == feeds) {
+        for shape in shapes(entry.feeds) {
+            match grouped.iter_mut().find(|(s, _)| *s == shape) {
                 Some((_, names)) => names.push(entry.family),
-                None => by_value.push((feeds, vec![entry.family])),
-            },
-            Feeds::Counter(c) => families
-                .entry((c as usize, None))
-                .or_insert_with(|| (c, Vec::new()))
-                .1
-                .push(entry.family),
-            Feeds::CounterWhere {
-                counter,
-                label,
-                prefix,
-            } => families
-                .entry((counter as usize, Some((label, prefix))))
-                .or_insert_with(|| (counter, Vec::new()))
-                .1
-                .push(entry.family),
-            Feeds::CounterByReason(c) => by_reason
-                .entry(c as usize)
-                .or_insert_with(|| (c, Vec::new()))
-                .1
-                .push(entry.family),
-            Feeds::ByTenant(c) => by_tenant
-                .entry(c as usize)
-                .or_insert_with(|| (c, Vec::new()))
-                .1
-                .push(entry.family),
-            Feeds::DiscardedByReason => discards.push(entry.family),
-            _ => {}
+                None => grouped.push((shape, vec![entry.family])),
+            }
         }
     }
     let range = promql_duration(window);
-    let mut queries: Vec<PlannedQuery> = families
+    grouped
         .into_iter()
-        .map(|((_, filter), (counter, names))| {
+        .map(|((reads, filter, more), names)| {
             let mut selector = vec![name_matcher(&names)];
             if let Some((label, prefix)) = filter {
                 selector.push(format!("{label}=~\"{}.*\"", regex_escape(prefix)));
             }
-            // The Collector's span counters per component too: which receiver or exporter
-            // of several fails.
-            let more: &[&str] = if PER_COMPONENT.contains(&counter) {
-                &COMPONENT_LABELS
-            } else {
-                &[]
-            };
             PlannedQuery {
-                reads: Reads::Counter(counter),
-                promql: increase(&selector, matchers, split_by, more, &range),
+                reads,
+                promql: increase(&selector, matchers, split_by, &more, &range),
             }
         })
-        .collect();
-    queries.extend(
-        by_reason
-            .into_values()
-            .map(|(counter, names)| PlannedQuery {
-                reads: Reads::CounterByReason(counter),
-                promql: increase(
-                    &[name_matcher(&names)],
-                    matchers,
-                    split_by,
-                    &["reason"],
-                    &range,
-                ),
-            }),
-    );
-    for (feeds, names) in by_value {
-        let Feeds::ByValue {
-            label,
-            cases,
-            spans_only,
-        } = feeds
-        else {
-            continue;
-        };
-        let mut more: Vec<&str> = Vec::new();
-        if !label.is_empty() {
-            more.push(label);
-        }
-        if spans_only {
-            more.extend(SIGNAL_LABELS);
-        }
-        queries.push(PlannedQuery {
-            reads: Reads::ByValue {
-                label,
-                cases,
-                spans_only,
-            },
-            promql: increase(&[name_matcher(&names)], matchers, split_by, &more, &range),
-        });
-    }
-    queries.extend(
-        by_tenant
-            .into_values()
-            .map(|(counter, names)| PlannedQuery {
-                reads: Reads::TenantCounter(counter),
-                promql: increase(
-                    &[name_matcher(&names)],
-                    matchers,
-                    split_by,
-                    &["tenant"],
-                    &range,
-                ),
-            }),
-    );
-    if !discards.is_empty() {
-        queries.push(PlannedQuery {
-            reads: Reads::DiscardedByReason,
-            promql: increase(
-                &[name_matcher(&discards)],
-                matchers,
-                split_by,
-                &["reason", "tenant"],
-                &range,
-            ),
-        });
-    }
-    queries
+        .collect()
 }
 
 /// `sum by (split…, more…) (increase({selector, matchers}[range]))`.

@@ -163,84 +163,53 @@ impl StoreReader {
             .or_insert_with(|| vec![RoleReading::default(); self.source.roles.len()]);
         let role = self.source.roles[q.role].role;
         let r = &mut roles[q.role];
+        if !r.take_increase(role, q, sample) {
+            r.take_gauge(&q.query.reads, sample);
+        }
+    }
+}
+
+impl RoleReading {
+    /// A counter's answer: the sample's increase into the window's or the status window's
+    /// increases (and its tenant, reason or component). False for the other answers.
+    fn take_increase(&mut self, role: Role, q: &PollQuery, sample: &Sample) -> bool {
         let value = sample.value.max(0.0);
-        match (&q.query.reads, q.range) {
-            (Reads::Counter(c) | Reads::TenantCounter(c), range) => {
-                let into = if range == Range::Status {
-                    &mut r.recent
-                } else {
-                    &mut r.window
-                };
-                into.counters[*c as usize] += value;
+        let label = |name: &str| sample.labels.get(name).map(String::as_str);
+        let into = if q.range == Range::Status {
+            &mut self.recent
+        } else {
+            &mut self.window
+        };
+        let counter = match &q.query.reads {
+            Reads::Counter(c) | Reads::TenantCounter(c) => {
                 if let Some(tenant) = tenant_of(&q.query.reads, sample) {
                     into.tenant_mut(tenant).received += value;
                 }
-                let component = crate::model::catalogue::component_of(*c, |name| {
-                    sample.labels.get(name).map(|v| v.as_str().into())
-                });
+                let component =
+                    crate::model::catalogue::component_of(*c, |name| label(name).map(Into::into));
                 if let Some(component) = component {
                     into.add_by_label(*c, &component, value);
                 }
-                r.recognised = true;
-                note_counter(r, role, *c);
+                *c
             }
-            (
-                Reads::ByValue {
-                    label,
-                    cases,
-                    spans_only,
-                },
-                range,
-            ) => {
-                if *spans_only
-                    && !crate::model::catalogue::counts_spans(|name| {
-                        sample.labels.get(name).map(|v| v.as_str().into())
-                    })
-                {
-                    return;
+            Reads::ByValue {
+                label: by,
+                cases,
+                spans_only,
+            } => {
+                let spans = crate::model::catalogue::counts_spans(|n| label(n).map(Into::into));
+                let outcome = label(by).unwrap_or("");
+                match cases.iter().find(|(v, _)| *v == outcome) {
+                    Some((_, c)) if spans || !*spans_only => *c,
+                    _ => return true,
                 }
-                let outcome = sample.labels.get(*label).map_or("", String::as_str);
-                let Some((_, c)) = cases.iter().find(|(v, _)| *v == outcome) else {
-                    return;
-                };
-                let into = if range == Range::Status {
-                    &mut r.recent
-                } else {
-                    &mut r.window
-                };
-                into.counters[*c as usize] += value;
-                r.recognised = true;
-                note_counter(r, role, *c);
             }
-            (Reads::CounterByReason(c), range) => {
-                let reason = sample.labels.get("reason").cloned().unwrap_or_default();
-                let into = if range == Range::Status {
-                    &mut r.recent
-                } else {
-                    &mut r.window
-                };
-                into.counters[*c as usize] += value;
-                into.add_by_label(*c, &reason, value);
-                r.recognised = true;
-                note_counter(r, role, *c);
+            Reads::CounterByReason(c) => {
+                into.add_by_label(*c, label("reason").unwrap_or(""), value);
+                *c
             }
-            (Reads::PartitionLag, _) => {
-                r.partition_lag_seconds = Some(
-                    r.partition_lag_seconds
-                        .unwrap_or(f64::MIN)
-                        .max(sample.value),
-                );
-            }
-            (Reads::InFlight, _) => {
-                r.in_flight_requests = Some(r.in_flight_requests.unwrap_or(0.0) + sample.value);
-            }
-            (Reads::DiscardedByReason, range) => {
-                let reason = sample.labels.get("reason").cloned().unwrap_or_default();
-                let into = if range == Range::Status {
-                    &mut r.recent
-                } else {
-                    &mut r.window
-                };
+            Reads::DiscardedByReason => {
+                let reason = label("reason").unwrap_or("").to_owned();
                 if let Some(tenant) = tenant_of(&q.query.reads, sample) {
                     *into
                         .tenant_mut(tenant)
@@ -249,19 +218,40 @@ impl StoreReader {
                         .or_default() += value;
                 }
                 *into.discarded.entry(reason).or_default() += value;
-                r.recognised = true;
-                r.families.note(role, "tempo_discarded_spans_total");
+                self.recognised = true;
+                self.families.note(role, "tempo_discarded_spans_total");
+                return true;
             }
-            (Reads::Version { label }, _) => {
-                r.recognised = true;
+            _ => return false,
+        };
+        into.counters[counter as usize] += value;
+        self.recognised = true;
+        note_counter(self, role, counter);
+        true
+    }
+
+    /// A gauge's or a label's answer: version, ring states, queue fill, in-flight requests,
+    /// consumer lag.
+    fn take_gauge(&mut self, reads: &Reads, sample: &Sample) {
+        match reads {
+            Reads::PartitionLag => {
+                let most = self.partition_lag_seconds.unwrap_or(f64::MIN);
+                self.partition_lag_seconds = Some(most.max(sample.value));
+            }
+            Reads::InFlight => {
+                self.in_flight_requests =
+                    Some(self.in_flight_requests.unwrap_or(0.0) + sample.value);
+            }
+            Reads::Version { label } => {
+                self.recognised = true;
                 if let Some(v) = sample.labels.get(*label).filter(|v| !v.is_empty()) {
                     // Two versions in one split (a rollout): the highest tells the most.
-                    if r.version.as_ref().is_none_or(|old| v > old) {
-                        r.version = Some(v.clone());
+                    if self.version.as_ref().is_none_or(|old| v > old) {
+                        self.version = Some(v.clone());
                     }
                 }
             }
-            (Reads::RingGauge, _) => {
+            Reads::RingGauge => {
                 let name = sample.labels.get("__name__").map_or("", String::as_str);
                 let Some(metric) = CATALOGUE
                     .iter()
@@ -270,16 +260,18 @@ impl StoreReader {
                 else {
                     return;
                 };
-                r.ring_gauges.push(RingGauge {
+                self.ring_gauges.push(RingGauge {
                     metric,
                     ring: sample.labels.get("name").cloned().unwrap_or_default(),
                     state: sample.labels.get("state").cloned().unwrap_or_default(),
                     value: sample.value,
                 });
             }
-            (Reads::QueueFill, _) => {
-                r.queue_fill_ratio = Some(r.queue_fill_ratio.unwrap_or(0.0).max(sample.value));
+            Reads::QueueFill => {
+                self.queue_fill_ratio =
+                    Some(self.queue_fill_ratio.unwrap_or(0.0).max(sample.value));
             }
+            _ => {}
         }
     }
 }
