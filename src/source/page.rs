@@ -326,16 +326,13 @@ impl PageReader<'_> {
     /// requests, consumer lag.
     fn evidence(&mut self, feeds: Feeds, s: &expfmt::Sample<'_>) {
         match feeds {
-            Feeds::PartitionLag => {
-                if s.value.is_finite() {
-                    let most = self.reading.partition_lag_seconds.unwrap_or(f64::MIN);
-                    self.reading.partition_lag_seconds = Some(most.max(s.value));
-                }
+            // A gauge that is not a number tells nothing.
+            Feeds::PartitionLag if s.value.is_finite() => {
+                let most = self.reading.partition_lag_seconds.unwrap_or(f64::MIN);
+                self.reading.partition_lag_seconds = Some(most.max(s.value));
             }
-            Feeds::InFlight => {
-                if s.value.is_finite() {
-                    *self.reading.in_flight_requests.get_or_insert(0.0) += s.value;
-                }
+            Feeds::InFlight if s.value.is_finite() => {
+                *self.reading.in_flight_requests.get_or_insert(0.0) += s.value;
             }
             Feeds::RingGauge => {
                 if self.reading.ring_gauges.len() < MAX_RING_GAUGES
