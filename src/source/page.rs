@@ -334,10 +334,8 @@ impl PageReader<'_> {
             Feeds::InFlight if s.value.is_finite() => {
                 *self.reading.in_flight_requests.get_or_insert(0.0) += s.value;
             }
-            Feeds::RingGauge => {
-                if self.reading.ring_gauges.len() < MAX_RING_GAUGES
-                    && let Some(entry) = catalogue::CATALOGUE.iter().find(|e| e.family == s.name)
-                {
+            Feeds::RingGauge if self.reading.ring_gauges.len() < MAX_RING_GAUGES => {
+                if let Some(entry) = catalogue::CATALOGUE.iter().find(|e| e.family == s.name) {
                     self.reading.ring_gauges.push(RingGauge {
                         metric: entry.family,
                         ring: s.labels.get("name").unwrap_or_default().into_owned(),
@@ -346,15 +344,14 @@ impl PageReader<'_> {
                     });
                 }
             }
-            Feeds::Version { label } => {
-                if self.version.is_none() {
-                    // Alloy carries the Collector's components: its version says it is Alloy.
-                    let product = s.name.strip_suffix("_build_info").filter(|p| *p == "alloy");
-                    self.version = s.labels.get(label).map(|v| match product {
-                        Some(p) => format!("{p} {v}"),
-                        None => v.into_owned(),
-                    });
-                }
+            // The first series that has the label tells the version.
+            Feeds::Version { label } if self.version.is_none() => {
+                // Alloy carries the Collector's components: its version says it is Alloy.
+                let product = s.name.strip_suffix("_build_info").filter(|p| *p == "alloy");
+                self.version = s.labels.get(label).map(|v| match product {
+                    Some(p) => format!("{p} {v}"),
+                    None => v.into_owned(),
+                });
             }
             Feeds::ProcessStart => {
                 self.reading.process_start = Some(s.value);
