@@ -408,12 +408,7 @@ async fn a_slow_trace_is_found_late_and_named_slow() {
     assert!(c.p50_seconds.unwrap() >= 1.8, "{c:#?}");
     // Not there at the reads 0.25 s, 0.75 s and 1.75 s after the write; found at 3.75 s.
     assert!(causes(&s).contains(&"canary_slow"), "{:?}", causes(&s));
-    let metrics = spanflow::serve::metrics::encode_text(&spanflow::serve::metrics::families(
-        &s,
-        0.0,
-        &spanflow::serve::metrics::BuildInfo::CURRENT,
-        &spanflow::serve::reload::ReloadStatus::loaded_now(),
-    ));
+    let metrics = common::metrics_text(&s);
     for line in [
         "spanflow_canary_latency_seconds_bucket{pipeline=\"default\",le=\"1\"} 0",
         "spanflow_canary_traces_total{pipeline=\"default\",result=\"found\"} ",

@@ -270,12 +270,7 @@ async fn a_records_are_three_instances_of_one_pipeline_and_are_followed_as_they_
     assert!(took < FOLLOW_WITHIN, "{took:?}");
     assert_eq!(addresses(&s), want[..2]);
     assert_eq!(s.discovery[0].instances, 2);
-    let metrics = spanflow::serve::metrics::encode_text(&spanflow::serve::metrics::families(
-        &s,
-        0.0,
-        &spanflow::serve::metrics::BuildInfo::CURRENT,
-        &spanflow::serve::reload::ReloadStatus::loaded_now(),
-    ));
+    let metrics = common::metrics_text(&s);
     assert!(!metrics.contains(&want[2]), "{metrics}");
     assert_eq!(
         common::sample(

@@ -1010,12 +1010,7 @@ async fn one_tenant_rate_limited_among_passing_tenants_degrades_the_distributor_
     assert_eq!(causes, ["tenant_rate_limited"], "{:#?}", p.causes);
     assert!(p.causes[0].evidence[0].starts_with("tenant team-a failing:"));
 
-    let metrics = spanflow::serve::metrics::encode_text(&spanflow::serve::metrics::families(
-        &s,
-        0.0,
-        &spanflow::serve::metrics::BuildInfo::CURRENT,
-        &spanflow::serve::reload::ReloadStatus::loaded_now(),
-    ));
+    let metrics = common::metrics_text(&s);
     for line in [
         "spanflow_tenant_status{pipeline=\"default\",stage=\"tempo_distributor\",tenant=\"team-a\",status=\"failing\"} 1",
         "spanflow_tenant_status{pipeline=\"default\",stage=\"tempo_distributor\",tenant=\"team-b\",status=\"ok\"} 1",

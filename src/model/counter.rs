@@ -11,9 +11,24 @@ use std::collections::BTreeMap;
 use crate::model::software::Generation;
 use crate::model::stage::Stage;
 
-/// A counter spanflow reads. Discards by reason are kept apart (their reasons are open-ended).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Counter {
+/// Declares [`Counter`] and its [`Counter::ALL`] from one list, so the two never drift.
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// A counter spanflow reads. Discards by reason are kept apart (their reasons are
+        /// open-ended).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Counter {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Counter {
+            /// Every counter, in declaration order (index = `as usize`).
+            pub const ALL: &'static [Counter] = &[$(Counter::$name,)*];
+        }
+    };
+}
+
+counters! {
     AppSuccess,
     AppFailure,
     CollectorAccepted,
@@ -72,55 +87,7 @@ pub enum Counter {
 }
 
 impl Counter {
-    pub const COUNT: usize = Counter::BlockBuilderFetchErrors as usize + 1;
-
-    /// Every counter, in declaration order (index = `as usize`).
-    pub const ALL: [Counter; Counter::COUNT] = {
-        use Counter::*;
-        [
-            AppSuccess,
-            AppFailure,
-            CollectorAccepted,
-            CollectorRefused,
-            CollectorFailed,
-            CollectorSent,
-            CollectorSendFailed,
-            CollectorEnqueueFailed,
-            TempoAccepted,
-            TempoRefused,
-            TempoSpansReceived,
-            TempoAppends,
-            TempoAppendFailures,
-            TempoBlocksFlushed,
-            TempoFailedFlushes,
-            LiveStoreTracesCreated,
-            LiveStoreBlocksCompleted,
-            LiveStoreFailedCompletions,
-            LiveStoreBlocksFlushed,
-            LiveStoreFailedFlushes,
-            KafkaProduced,
-            KafkaProduceFailures,
-            CollectorMemoryLimited,
-            AppQueueDropped,
-            CollectorSendFailedPermanent,
-            CollectorItemsAccepted,
-            CollectorItemsRefused,
-            CollectorItemsFailed,
-            CollectorItemsSent,
-            CollectorItemsSendFailed,
-            CollectorRequestsOk,
-            CollectorRequestsRefused,
-            CollectorRequestsFailed,
-            CollectorProcessorIncoming,
-            CollectorProcessorOutgoing,
-            CollectorProcessorConsumed,
-            CollectorProcessorProduced,
-            LiveStoreRecordsProcessed,
-            LiveStoreRecordsDropped,
-            BlockBuilderFlushedBlocks,
-            BlockBuilderFetchErrors,
-        ]
-    };
+    pub const COUNT: usize = Counter::ALL.len();
 
     /// Whether the counter counts failures (refusals, failed sends, appends or flushes).
     pub fn is_failure(self) -> bool {

@@ -396,14 +396,33 @@ fn stages(html: &mut String, p: &PipelineSnapshot, snapshot: &Snapshot) {
     html.push_str("</div>");
 }
 
+/// A pipeline's `<h3>` table up to its header row; the caller writes the rows and closes it.
+fn open_table(html: &mut String, title: &str, id: &str, headers: &[&str]) {
+    let _ = write!(html, "<h3>{title}</h3><table id=\"{id}\"><tr>");
+    for h in headers {
+        let _ = write!(html, "<th>{h}</th>");
+    }
+    html.push_str("</tr>");
+}
+
 /// Tempo's tenants, failing ones first: which tenant a degraded distributor fails for.
 fn tenants(html: &mut String, pipeline: &str, p: &PipelineSnapshot) {
     if p.tenants.is_empty() {
         return;
     }
-    let _ = write!(
+    open_table(
         html,
-        "<h3>Tenants</h3><table id=\"{pipeline}/tenants\"><tr><th>stage</th><th>tenant</th><th>status</th><th>success over the window</th><th>ok/s</th><th>failed/s</th><th>now</th></tr>"
+        "Tenants",
+        &format!("{pipeline}/tenants"),
+        &[
+            "stage",
+            "tenant",
+            "status",
+            "success over the window",
+            "ok/s",
+            "failed/s",
+            "now",
+        ],
     );
     let mut shown: Vec<&crate::derive::TenantReport> = p.tenants.iter().collect();
     let worst_first = [
@@ -440,9 +459,17 @@ fn components(html: &mut String, pipeline: &str, p: &PipelineSnapshot) {
     if p.components.is_empty() {
         return;
     }
-    let _ = write!(
+    open_table(
         html,
-        "<h3>Collector components</h3><table id=\"{pipeline}/components\"><tr><th>stage</th><th>component</th><th>status over the window</th><th>succeeded</th><th>failed</th></tr>"
+        "Collector components",
+        &format!("{pipeline}/components"),
+        &[
+            "stage",
+            "component",
+            "status over the window",
+            "succeeded",
+            "failed",
+        ],
     );
     for c in &p.components {
         let _ = write!(

@@ -230,6 +230,16 @@ impl Poller {
     }
 }
 
+/// What `/metrics` would answer for a snapshot (text format, this build, loaded now).
+pub fn metrics_text(s: &Snapshot) -> String {
+    spanflow::serve::metrics::encode_text(&spanflow::serve::metrics::families(
+        s,
+        0.0,
+        &spanflow::serve::metrics::BuildInfo::CURRENT,
+        &spanflow::serve::reload::ReloadStatus::loaded_now(),
+    ))
+}
+
 pub fn status(s: &Snapshot, stage: Stage) -> StageStatus {
     let s = only(s);
     s.stages
