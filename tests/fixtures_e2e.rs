@@ -677,7 +677,11 @@ async fn semantic_convention_sdk_pages_of_other_sdks_read_the_same() {
         otel_sdk_exporter_span_exported{error_type=\"rpc error: code = Unavailable\",otel_component_name=\"otlp_grpc_span_exporter/0\",otel_component_type=\"otlp_grpc_span_exporter\"} 5\n\
         # TYPE otel_sdk_processor_span_processed counter\n\
         otel_sdk_processor_span_processed{otel_component_name=\"batching_span_processor/0\",otel_component_type=\"batching_span_processor\"} 100\n\
-        otel_sdk_processor_span_processed{error_type=\"queue_full\",otel_component_name=\"batching_span_processor/0\",otel_component_type=\"batching_span_processor\"} 20\n";
+        otel_sdk_processor_span_processed{error_type=\"queue_full\",otel_component_name=\"batching_span_processor/0\",otel_component_type=\"batching_span_processor\"} 20\n\
+        # TYPE otel_sdk_processor_span_queue_size gauge\n\
+        otel_sdk_processor_span_queue_size{otel_component_name=\"batching_span_processor/0\",otel_component_type=\"batching_span_processor\"} 2048\n\
+        # TYPE otel_sdk_processor_span_queue_capacity gauge\n\
+        otel_sdk_processor_span_queue_capacity{otel_component_name=\"batching_span_processor/0\",otel_component_type=\"batching_span_processor\"} 2048\n";
     let s = poll_app_page(page).await;
     let app = &s.pipelines[0].stages[0];
     // 95 of 100 exported (with and without error_type=""), 5 failed: degraded.
@@ -689,6 +693,12 @@ async fn semantic_convention_sdk_pages_of_other_sdks_read_the_same() {
             ("app_export_failing", "warning"),
             ("app_queue_full", "warning")
         ]
+    );
+    let full = &s.pipelines[0].causes[1];
+    assert_eq!(
+        full.evidence[1], "app: span processor queue 100 % full now",
+        "{:?}",
+        full.evidence
     );
     // A page without any SDK self-metric does not look like an app.
     let s =

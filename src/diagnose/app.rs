@@ -78,6 +78,16 @@ pub(super) fn app(f: &Facts, found: &mut Vec<Diagnosis>) {
             count(dropped),
             f.over()
         ));
+        // otel_sdk_processor_span_queue_size / _capacity, when the SDK writes them.
+        for t in f.targets(Role::App) {
+            if let Some(fill) = t.queue_fill_ratio {
+                d.evidence.push(format!(
+                    "{}: span processor queue {:.0} % full now",
+                    t.name,
+                    fill * 100.0
+                ));
+            }
+        }
         found.push(d);
     }
 }

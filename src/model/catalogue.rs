@@ -565,6 +565,18 @@ pub const CATALOGUE: &[Entry] = &[
     ),
     row(
         App,
+        "otel_sdk_processor_span_queue_size",
+        QueueSize,
+        "semantic conventions: spans waiting in the batch span processor's queue (a gauge)",
+    ),
+    row(
+        App,
+        "otel_sdk_processor_span_queue_capacity",
+        QueueCapacity,
+        "semantic conventions: the batch span processor's queue capacity (a gauge)",
+    ),
+    row(
+        App,
         "otlp_exporter_exported",
         Feeds::Outcome {
             label: "success",

@@ -544,7 +544,8 @@ pipelines:
             count(Role::Collector),
             collector_counters * 2 + evidence(Role::Collector)
         );
-        assert_eq!(count(Role::App), 2 * 2);
+        // An app: its two selectors twice, and its SDK queue gauges.
+        assert_eq!(count(Role::App), 2 * 2 + evidence(Role::App));
         eprintln!(
             "queries per poll: {} (tempo {}, collector {}, app {})",
             queries.len(),
