@@ -63,12 +63,39 @@ pub(super) fn judge_components(
     if stage.status == StageStatus::Unknown {
         return Vec::new();
     }
+    // Most Collectors have one receiver and one exporter: look for a second name before
+    // building anything.
+    let mut names: Vec<&str> = Vec::new();
+    for t in members {
+        for (_, values) in t
+            .window_sum()
+            .0
+            .by_label
+            .iter()
+            .filter(|(c, _)| own.contains(c))
+        {
+            for component in values.keys() {
+                if !names.contains(&component.as_str()) {
+                    names.push(component);
+                }
+            }
+        }
+        if names.len() > 1 {
+            break;
+        }
+    }
+    if names.len() < 2 {
+        return Vec::new();
+    }
     // Each component's counters as an `Increases` of its own, so the stage's own rule
     // (`counter::stage_counts`) counts it; a component with a series at zero is idle.
     let mut by_component: BTreeMap<&str, Increases> = BTreeMap::new();
     for t in members {
-        for ((c, component), v) in &t.window_sum().0.by_label {
-            if own.contains(c) {
+        for (c, values) in &t.window_sum().0.by_label {
+            if !own.contains(c) {
+                continue;
+            }
+            for (component, v) in values {
                 by_component.entry(component).or_default().counters[*c as usize] += v;
             }
         }

@@ -400,16 +400,12 @@ fn add_series(increases: &mut Increases, key: &SeriesKey, increase: f64) {
         }
         SeriesKey::CounterByLabel(c, reason, _) => {
             increases.counters[*c as usize] += increase;
-            *increases.by_label.entry((*c, reason.clone())).or_default() += increase;
+            increases.add_by_label(*c, reason, increase);
         }
         SeriesKey::Discarded { reason, tenant, .. } => {
             *increases.discarded.entry(reason.clone()).or_default() += increase;
             if let Some(tenant) = tenant {
-                *increases
-                    .tenant_mut(tenant)
-                    .discarded
-                    .entry(reason.clone())
-                    .or_default() += increase;
+                increases.tenant_mut(tenant).add_discarded(reason, increase);
             }
         }
     }

@@ -527,10 +527,10 @@ fn totals(targets: &[TargetState]) -> (Totals, BTreeMap<String, f64>) {
     for t in targets {
         let (inc, seconds) = t.window_sum();
         let seconds = *seconds;
-        totals.window.add(inc, 1.0);
+        totals.window.add_totals(inc);
         totals.window_seconds = totals.window_seconds.max(seconds);
         if let Some(recent) = t.last_polls(2).or_else(|| t.last_polls(1)) {
-            totals.recent.add(recent, 1.0);
+            totals.recent.add_totals(recent);
         }
         if t.role != Role::Tempo || seconds <= 0.0 {
             continue;

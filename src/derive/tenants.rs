@@ -32,9 +32,10 @@ pub struct TenantReport {
     pub success_per_second: f64,
     pub failure_per_second: f64,
     /// The discard reason most of the tenant's failures give, over the window.
-    pub top_reason: Option<String>,
-    /// Spans discarded per reason over the window (the evidence a cause quotes).
-    pub discarded: BTreeMap<String, f64>,
+    pub top_reason: Option<&'static str>,
+    /// Spans discarded per reason over the window (the evidence a cause quotes); reasons
+    /// Tempo does not define are summed as `other`.
+    pub discarded: BTreeMap<&'static str, f64>,
 }
 
 /// What the members hold for one tenant: over the window, the last poll, the last two.
@@ -57,11 +58,11 @@ pub(super) fn judge_tenants(
     if stage.stage != Stage::TempoDistributor || stage.status == StageStatus::Unknown {
         return Vec::new();
     }
-    let mut sums: BTreeMap<String, TenantSums> = BTreeMap::new();
+    let mut sums: BTreeMap<&str, TenantSums> = BTreeMap::new();
     for t in members {
         let (window, seconds) = t.window_sum();
         for (tenant, inc) in &window.tenants {
-            let s = sums.entry(tenant.clone()).or_default();
+            let s = sums.entry(tenant).or_default();
             s.window.add(inc, 1.0);
             s.seconds = s.seconds.max(*seconds);
         }
@@ -70,7 +71,7 @@ pub(super) fn judge_tenants(
                 continue;
             };
             for (tenant, inc) in &recent.tenants {
-                let s = sums.entry(tenant.clone()).or_default();
+                let s = sums.entry(tenant).or_default();
                 let into = if pick { &mut s.last } else { &mut s.last_two };
                 into.add(inc, 1.0);
             }
@@ -78,17 +79,17 @@ pub(super) fn judge_tenants(
     }
     let sums = keep_at_most(sums, max_tenants);
     sums.into_iter()
-        .map(|(tenant, s)| judge_tenant(stage.stage, tenant, &s, thresholds))
+        .map(|(tenant, s)| judge_tenant(stage.stage, tenant.to_owned(), &s, thresholds))
         .collect()
 }
 
 /// At most `max` tenants: those failing now first, then the busiest over the window; the
 /// rest summed as [`OTHER_TENANT`].
-fn keep_at_most(sums: BTreeMap<String, TenantSums>, max: usize) -> BTreeMap<String, TenantSums> {
+fn keep_at_most(sums: BTreeMap<&str, TenantSums>, max: usize) -> BTreeMap<&str, TenantSums> {
     if sums.len() <= max {
         return sums;
     }
-    let mut ranked: Vec<(String, TenantSums)> = sums.into_iter().collect();
+    let mut ranked: Vec<(&str, TenantSums)> = sums.into_iter().collect();
     ranked.sort_by(|(a_name, a), (b_name, b)| {
         let failing = |s: &TenantSums| s.last_two.counts().failure > 0.0;
         failing(b)
@@ -102,8 +103,8 @@ fn keep_at_most(sums: BTreeMap<String, TenantSums>, max: usize) -> BTreeMap<Stri
             .then(a_name.cmp(b_name))
     });
     let rest = ranked.split_off(max.saturating_sub(1));
-    let mut kept: BTreeMap<String, TenantSums> = ranked.into_iter().collect();
-    let other = kept.entry(OTHER_TENANT.to_owned()).or_default();
+    let mut kept: BTreeMap<&str, TenantSums> = ranked.into_iter().collect();
+    let other = kept.entry(OTHER_TENANT).or_default();
     for (_, s) in rest {
         other.window.add(&s.window, 1.0);
         other.last.add(&s.last, 1.0);
@@ -142,8 +143,8 @@ fn judge_tenant(
         success_ratio: window.ratio(),
         success_per_second: per_second(window.success),
         failure_per_second: per_second(window.failure),
-        top_reason: s.window.top_reason().map(str::to_owned),
-        discarded: s.window.discarded.clone(),
+        top_reason: s.window.top_reason(),
+        discarded: s.window.discards().collect(),
     }
 }
 
@@ -155,9 +156,7 @@ fn judged_text(judged: &StageCounts, over: &str, judged_on: &TenantIncreases) ->
         judged.events().round()
     );
     let reasons: Vec<String> = judged_on
-        .discarded
-        .iter()
-        .filter(|(_, v)| **v > 0.0)
+        .discards()
         .map(|(r, v)| format!("{} {r}", v.round()))
         .collect();
     if !reasons.is_empty() {
@@ -192,10 +191,14 @@ mod tests {
     use super::*;
 
     fn tenant(received: f64, discards: &[(&str, f64)]) -> TenantIncreases {
-        TenantIncreases {
+        let mut t = TenantIncreases {
             received,
-            discarded: discards.iter().map(|(r, v)| (r.to_string(), *v)).collect(),
+            ..TenantIncreases::default()
+        };
+        for (r, v) in discards {
+            t.add_discarded(r, *v);
         }
+        t
     }
 
     #[test]
@@ -228,14 +231,14 @@ mod tests {
     fn the_busiest_and_the_failing_tenants_are_kept_the_rest_is_other() {
         let mut all = BTreeMap::new();
         for (name, received) in [("a", 10.0), ("b", 500.0), ("c", 20.0), ("d", 300.0)] {
-            all.insert(name.to_owned(), sums(tenant(received, &[])));
+            all.insert(name, sums(tenant(received, &[])));
         }
         all.insert(
-            "quiet-but-failing".to_owned(),
+            "quiet-but-failing",
             sums(tenant(0.0, &[("rate_limited", 1.0)])),
         );
         let kept = keep_at_most(all, 3);
-        let names: Vec<&str> = kept.keys().map(String::as_str).collect();
+        let names: Vec<&str> = kept.keys().copied().collect();
         assert_eq!(names, ["b", "other", "quiet-but-failing"]);
         assert_eq!(kept["other"].window.received, 330.0);
     }

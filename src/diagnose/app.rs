@@ -65,6 +65,11 @@ pub(super) fn app(f: &Facts, found: &mut Vec<Diagnosis>) {
         }
         _ => {}
     }
+    queue_full(f, found);
+}
+
+/// The SDK's span processor dropping spans, its queue full.
+fn queue_full(f: &Facts, found: &mut Vec<Diagnosis>) {
     let dropped = f.window(Counter::AppQueueDropped);
     if f.recent(Counter::AppQueueDropped) > 0.0 {
         let mut d = diagnosis(

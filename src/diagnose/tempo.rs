@@ -789,7 +789,7 @@ fn tenant_failures(f: &Facts, found: &mut Vec<Diagnosis>) -> bool {
         let named: Vec<&crate::derive::TenantReport> = tenants
             .iter()
             .filter(|t| matches!(t.status, Failing | Degraded))
-            .filter(|t| (t.top_reason.as_deref() == Some("rate_limited")) == rate_limited)
+            .filter(|t| (t.top_reason == Some("rate_limited")) == rate_limited)
             .collect();
         if named.is_empty() {
             continue;

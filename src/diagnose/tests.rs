@@ -76,7 +76,7 @@ impl Case {
     fn by_reason(mut self, c: Counter, reason: &str, v: f64) -> Case {
         for totals in [&mut self.totals.recent, &mut self.totals.window] {
             totals.counters[c as usize] += v;
-            totals.by_label.insert((c, reason.into()), v);
+            totals.add_by_label(c, reason, v);
         }
         self
     }
@@ -944,8 +944,11 @@ fn tenant(
     status: StageStatus,
     discards: &[(&str, f64)],
 ) -> crate::derive::TenantReport {
-    let discarded: BTreeMap<String, f64> =
-        discards.iter().map(|(r, v)| (r.to_string(), *v)).collect();
+    let mut counted = crate::model::counter::TenantIncreases::default();
+    for (r, v) in discards {
+        counted.add_discarded(r, *v);
+    }
+    let discarded: BTreeMap<&'static str, f64> = counted.discards().collect();
     let failed: f64 = discarded.values().sum();
     crate::derive::TenantReport {
         stage: Stage::TempoDistributor,
@@ -955,7 +958,7 @@ fn tenant(
         success_ratio: Some(if failed > 0.0 { 0.0 } else { 1.0 }),
         success_per_second: if failed > 0.0 { 0.0 } else { 100.0 },
         failure_per_second: failed / 60.0,
-        top_reason: discards.first().map(|(r, _)| r.to_string()),
+        top_reason: counted.top_reason(),
         discarded,
     }
 }

@@ -129,7 +129,8 @@ pub struct Increases {
     /// Counters kept per one label's value too: the `reason` of Tempo's Kafka produce
     /// failures and live-store drops, the component (`component_id`, `receiver`,
     /// `exporter`) of the Collector's span counters.
-    pub by_label: BTreeMap<(Counter, String), f64>,
+    /// Nested so that adding one sum to another looks keys up by `&str`, never allocating.
+    pub by_label: BTreeMap<Counter, BTreeMap<String, f64>>,
 }
 
 /// At most this many tenants are kept per target and per sum; the rest are summed under
@@ -154,20 +155,51 @@ pub const OTHER_TENANT: &str = "other";
 pub struct TenantIncreases {
     /// Spans received past the rate limiter.
     pub received: f64,
-    /// Spans discarded, per reason.
-    pub discarded: BTreeMap<String, f64>,
+    /// Spans discarded, per reason of [`TENANT_DISCARD_REASONS`] (index for index): a
+    /// fixed array, as a tenant's sums are added for every instance on every derive.
+    pub discarded: [f64; TENANT_DISCARD_REASONS.len()],
 }
 
+/// The discard reasons kept per tenant: Tempo 2.x/3.x's (grafana/tempo
+/// `modules/distributor/distributor.go`, `modules/overrides`), and `other` for any else.
+pub const TENANT_DISCARD_REASONS: [&str; 9] = [
+    "rate_limited",
+    "live_traces_exceeded",
+    "trace_too_large",
+    "internal_error",
+    "unknown_error",
+    "invalid_trace_id",
+    "invalid_span_id",
+    "trace_too_large_to_compact",
+    "other",
+];
+
 impl TenantIncreases {
+    /// Adds `v` spans discarded with `reason` (`other` when it is not one of
+    /// [`TENANT_DISCARD_REASONS`]).
+    pub fn add_discarded(&mut self, reason: &str, v: f64) {
+        let last = TENANT_DISCARD_REASONS.len() - 1;
+        let i = TENANT_DISCARD_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(last);
+        self.discarded[i] += v;
+    }
+
+    /// The reasons that discarded anything, with how many.
+    pub fn discards(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
+        TENANT_DISCARD_REASONS
+            .iter()
+            .zip(self.discarded.iter())
+            .filter(|(_, v)| **v > 0.0)
+            .map(|(r, v)| (*r, *v))
+    }
+
     /// The tenant's successes (received and not discarded later) and failures (every discard).
     pub fn counts(&self) -> StageCounts {
-        let failure: f64 = self.discarded.values().sum();
-        let later: f64 = self
-            .discarded
-            .iter()
-            .filter(|(reason, _)| reason.as_str() != "rate_limited")
-            .map(|(_, v)| v)
-            .sum();
+        let failure: f64 = self.discarded.iter().sum();
+        // Index 0 is rate_limited: refused before the push was counted as received.
+        let later: f64 = self.discarded[1..].iter().sum();
         StageCounts {
             success: (self.received - later).max(0.0),
             failure,
@@ -175,18 +207,16 @@ impl TenantIncreases {
     }
 
     /// The reason most of the tenant's discards give, if any.
-    pub fn top_reason(&self) -> Option<&str> {
-        self.discarded
-            .iter()
-            .filter(|(_, v)| **v > 0.0)
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(r, _)| r.as_str())
+    pub fn top_reason(&self) -> Option<&'static str> {
+        self.discards()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(r, _)| r)
     }
 
     pub fn add(&mut self, other: &TenantIncreases, factor: f64) {
         self.received += other.received * factor;
-        for (reason, v) in &other.discarded {
-            add_keyed(&mut self.discarded, reason, v * factor);
+        for (mine, theirs) in self.discarded.iter_mut().zip(other.discarded.iter()) {
+            *mine += theirs * factor;
         }
     }
 }
@@ -229,12 +259,10 @@ impl Increases {
         for (tenant, theirs) in &other.tenants {
             self.tenant_mut(tenant).add(theirs, factor);
         }
-        for ((counter, value), v) in &other.by_label {
-            match self.by_label.get_mut(&(*counter, value.clone())) {
-                Some(sum) => *sum += v * factor,
-                None => {
-                    self.by_label.insert((*counter, value.clone()), v * factor);
-                }
+        for (counter, values) in &other.by_label {
+            let mine = self.by_label.entry(*counter).or_default();
+            for (value, v) in values {
+                add_keyed(mine, value, v * factor);
             }
         }
     }
@@ -242,18 +270,13 @@ impl Increases {
     /// Adds `v` to a counter's `value` (reason or component); past [`MAX_LABEL_VALUES`]
     /// values of one counter, to `other`, so answers naming thousands cannot grow the map.
     pub fn add_by_label(&mut self, counter: Counter, value: &str, v: f64) {
-        let key = (counter, value.to_owned());
-        if let Some(sum) = self.by_label.get_mut(&key) {
-            *sum += v;
-            return;
-        }
-        let values = self.by_label.keys().filter(|(c, _)| *c == counter).count();
-        let key = if values >= MAX_LABEL_VALUES {
-            (counter, "other".to_owned())
+        let values = self.by_label.entry(counter).or_default();
+        let value = if values.contains_key(value) || values.len() < MAX_LABEL_VALUES {
+            value
         } else {
-            key
+            "other"
         };
-        *self.by_label.entry(key).or_default() += v;
+        add_keyed(values, value, v);
     }
 
     /// A counter's increases per label value (reason or component), largest first (values
@@ -261,12 +284,36 @@ impl Increases {
     pub fn by_label_of(&self, counter: Counter) -> Vec<(&str, f64)> {
         let mut out: Vec<(&str, f64)> = self
             .by_label
-            .iter()
-            .filter(|((c, _), v)| *c == counter && **v > 0.0)
-            .map(|((_, r), v)| (r.as_str(), *v))
+            .get(&counter)
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| **v > 0.0)
+            .map(|(r, v)| (r.as_str(), *v))
             .collect();
         out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
         out
+    }
+
+    /// Adds what a pipeline's totals keep: every counter, the discards, and the counters kept
+    /// per reason — not the per-tenant and per-component breakdowns, which are judged from
+    /// each instance's own sums (`derive::tenants`, `derive::components`). Summing those for
+    /// a thousand instances on every derive cost more than the rest of the derive.
+    pub fn add_totals(&mut self, other: &Increases) {
+        for (mine, theirs) in self.counters.iter_mut().zip(other.counters.iter()) {
+            *mine += theirs;
+        }
+        for (reason, v) in &other.discarded {
+            add_keyed(&mut self.discarded, reason, *v);
+        }
+        for (counter, values) in other.by_label.iter() {
+            if crate::model::catalogue::PER_COMPONENT.contains(counter) {
+                continue;
+            }
+            let mine = self.by_label.entry(*counter).or_default();
+            for (value, v) in values {
+                add_keyed(mine, value, *v);
+            }
+        }
     }
 
     /// A tenant's increases, created on first use; past [`MAX_TENANTS_KEPT`] tenants, the

@@ -138,10 +138,27 @@ pub fn read_page(
     page: &Page,
     app: Option<&AppSelectors>,
 ) -> Result<Reading, ParseError> {
-    // A server may send Prometheus 3's quoted UTF-8 names though asked for underscores.
-    let body = expfmt::escape_quoted_names(expfmt::body_as_str(&page.body)?);
-    let body = body.as_ref();
+    let body = expfmt::body_as_str(&page.body)?;
     let format = Format::from_content_type(&page.content_type);
+    match read_body(role, body, format, app) {
+        // A server may send Prometheus 3's quoted UTF-8 names though asked for underscores:
+        // the classic scanner refuses them, and the page is read again as its underscore
+        // form. Only a refused page pays for looking (a page is 40–90 KB).
+        Err(e) => match expfmt::escape_quoted_names(body) {
+            std::borrow::Cow::Owned(escaped) => read_body(role, &escaped, format, app),
+            std::borrow::Cow::Borrowed(_) => Err(e),
+        },
+        read => read,
+    }
+}
+
+/// Reads a body in a known format; see [`read_page`].
+fn read_body(
+    role: Role,
+    body: &str,
+    format: Format,
+    app: Option<&AppSelectors>,
+) -> Result<Reading, ParseError> {
     let mut reader = PageReader {
         role,
         app,

@@ -211,11 +211,7 @@ impl RoleReading {
             Reads::DiscardedByReason => {
                 let reason = label("reason").unwrap_or("").to_owned();
                 if let Some(tenant) = tenant_of(&q.query.reads, sample) {
-                    *into
-                        .tenant_mut(tenant)
-                        .discarded
-                        .entry(reason.clone())
-                        .or_default() += value;
+                    into.tenant_mut(tenant).add_discarded(&reason, value);
                 }
                 *into.discarded.entry(reason).or_default() += value;
                 self.recognised = true;
