@@ -25,8 +25,18 @@ use crate::serve::webconfig::{self, WebConfig};
 
 /// Tells whether a tracing pipeline (app → OpenTelemetry Collector → Grafana Tempo) stores
 /// the spans it is sent, stage by stage, as Prometheus metrics.
+/// `spanflow --version`: the version, the git revision and the day it was built.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("SPANFLOW_REVISION"),
+    ", built ",
+    env!("SPANFLOW_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
-#[command(name = "spanflow", version, about, long_about = None)]
+#[command(name = "spanflow", version = VERSION, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -64,6 +74,14 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         pipeline: Option<String>,
     },
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), as the Debian package installs it.
+    #[command(hide = true)]
+    Man,
     /// Run against a built-in simulated pipeline on 127.0.0.1 (no external service needed).
     Demo {
         /// Scenario to start in: healthy, tls-mismatch, rate-limited, rf3-healthy, ring-rf3.
@@ -236,6 +254,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Demo { scenario } => run_demo(scenario, &cli.web).await,
+        Command::Completion { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            // Into memory first: clap_complete panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "spanflow", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Diagnose {
             wait,
             output,
