@@ -4,8 +4,10 @@
 # prometheus-alertmanager) for the rule checks, rule unit tests and the alerting end-to-end
 # test, python3 for the benchmark-corpus generators, Chromium with chromedriver (Debian
 # chromium, chromium-driver) for the status-page browser test, dnsmasq (Debian dnsmasq-base:
-# the server alone, no system service) for the DNS discovery tests, and cargo-deny (from
-# crates.io) for the licence, ban, source and advisory checks. Fails — never skips — when a
+# the server alone, no system service) for the DNS discovery tests, jsonnet for the mixin,
+# systemd-analyze (Debian systemd) for the unit, kubectl (Debian kubernetes-client) for the
+# kustomize base, cargo-deny (from crates.io) for the licence, ban, source and advisory
+# checks, cargo-deb and kubernetes-validate (crates.io, PyPI) for the package and manifests. Fails — never skips — when a
 # required tool cannot be had. After the tests, a 30 s soak (scripts/soak.sh) checks that
 # spanflow's memory stays flat against 200 targets, a third of them flapping.
 set -euo pipefail
@@ -18,6 +20,9 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
+command -v jsonnet >/dev/null 2>&1 || missing+=(jsonnet)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "scripts/test.sh: installing ${missing[*]}"
@@ -28,7 +33,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-for tool in promtool amtool python3 cargo /usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/bin/chromium /usr/bin/chromedriver /usr/sbin/dnsmasq; do
+for tool in promtool amtool python3 cargo jsonnet systemd-analyze kubectl dpkg-deb /usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/bin/chromium /usr/bin/chromedriver /usr/sbin/dnsmasq; do
   command -v "$tool" >/dev/null 2>&1 || { echo "scripts/test.sh: $tool is required and not installed" >&2; exit 1; }
 done
 
@@ -50,4 +55,10 @@ if ! advisories=$(cargo deny --locked check advisories 2>&1); then
 fi
 RUSTDOCFLAGS='-D warnings' cargo doc --no-deps --locked --quiet
 cargo test --locked
+# What ships beside the binary: the mixin renders to the checked-in rules and dashboard, the
+# Kubernetes base renders and validates, the Dockerfile agrees with the binary; then the
+# Debian package is built, installed, run and purged for real (about 4 minutes: a release
+# build and, once, cargo-deb).
+bash scripts/test-deploy.sh target/debug/spanflow
+bash scripts/test-package.sh
 SOAK_BINARY=target/debug/spanflow bash scripts/soak.sh 30 200
