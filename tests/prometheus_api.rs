@@ -97,3 +97,55 @@ async fn partial_answers_errors_and_slow_queries_are_told_apart() {
         started.elapsed()
     );
 }
+
+/// An answer of `n` series, one per pod: what a `split_by` on a per-pod label gives.
+fn answer_of(n: usize) -> &'static str {
+    let mut body = String::from(r#"{"status":"success","data":{"resultType":"vector","result":["#);
+    for i in 0..n {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            r#"{{"metric":{{"pod":"tempo-distributor-{i}"}},"value":[1733300000,"1"]}}"#
+        ));
+    }
+    body.push_str("]}}");
+    Box::leak(body.into_boxed_str())
+}
+
+#[tokio::test]
+async fn an_answer_of_more_series_than_max_series_fails_the_query_named() {
+    // 100,000 series (6.4 MB, under a 16 MiB body cap): refused by the default max_series.
+    let (base, _) = common::query_api(200, answer_of(100_000), Duration::ZERO).await;
+    let target = Target {
+        timeout: Duration::from_secs(10),
+        ..Target::new("fleet", Role::Tempo, base.parse().unwrap())
+    };
+    let client = TargetClient::new(&target, 16 << 20).unwrap();
+    let e = QueryApi::new(client, Vec::new())
+        .instant("up", 1.0)
+        .await
+        .unwrap_err();
+    assert_eq!(e.reason(), "too_many_series");
+    assert_eq!(
+        e.to_string(),
+        "100000 series in one answer, more than max_series (10000): narrow the roles' selectors or split_by, or raise source.prometheus.max_series"
+    );
+    // A configured bound, and an answer within it.
+    let (base, _) = common::query_api(200, answer_of(5), Duration::ZERO).await;
+    let e = api(&base, None, &[])
+        .with_max_series(4)
+        .instant("up", 1.0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, QueryError::TooManySeries { series: 5, max: 4 }),
+        "{e:?}"
+    );
+    let answer = api(&base, None, &[])
+        .with_max_series(5)
+        .instant("up", 1.0)
+        .await
+        .unwrap();
+    assert_eq!(answer.samples.len(), 5);
+}

@@ -48,7 +48,15 @@ pub struct StoreSource {
     /// In role order (app, collector, tempo).
     pub roles: Vec<RoleSeries>,
     pub tempo_api: Option<TempoApi>,
+    /// The most series one answer may hold; a larger answer fails the poll, named, rather
+    /// than be read (a selector matching far more than meant, a `split_by` label with a
+    /// value per pod).
+    pub max_series: usize,
 }
+
+/// Series one answer may hold unless `max_series` says otherwise: the plan's answers hold
+/// one sample per split value (and reason, tenant, component), so a few thousand at most.
+pub const DEFAULT_MAX_SERIES: usize = 10_000;
 
 /// The series of one role in the store.
 #[derive(Debug, Clone)]
@@ -113,6 +121,7 @@ struct RawPrometheus {
     status_window: Option<Duration>,
     roles: Option<RawRoles>,
     tempo_api: Option<RawTempoApi>,
+    max_series: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -230,6 +239,10 @@ impl Check<'_> {
                 ),
             ));
         }
+        let max_series = p.max_series.unwrap_or(DEFAULT_MAX_SERIES);
+        if max_series == 0 {
+            return Err(self.invalid(line, at("max_series"), "must be at least 1"));
+        }
         let roles = self.role_series(line, &at("roles"), p.roles)?;
         let tempo_api = match p.tempo_api {
             None => None,
@@ -244,6 +257,7 @@ impl Check<'_> {
             window,
             roles,
             tempo_api,
+            max_series,
         })
     }
 
@@ -503,6 +517,10 @@ pipelines:
             (
                 format!("{url}{roles}        status_window: 10m\n"),
                 "status_window: must not be longer than window (5m)",
+            ),
+            (
+                format!("{url}{roles}        max_series: 0\n"),
+                "max_series: must be at least 1",
             ),
             (
                 format!("{url}{roles}        timeout: 1m\n"),

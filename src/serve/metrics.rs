@@ -409,7 +409,7 @@ fn source_families(snapshot: &Snapshot) -> [Family<'_>; 5] {
     let mut errors = Family::new(
         "spanflow_source_query_errors_total",
         Counter,
-        "Polls of the metrics store that failed, by reason (timeout, connect, tls, http_status, too_large, parse, api_error, bad_value)",
+        "Polls of the metrics store that failed, by reason (timeout, connect, tls, http_status, too_large, parse, api_error, bad_value, too_many_series)",
     );
     let mut partial = Family::new(
         "spanflow_source_partial",

@@ -50,6 +50,11 @@ pub enum QueryError {
     /// Not the API's JSON, or not an instant vector.
     #[error("not a Prometheus query answer: {0}")]
     Parse(String),
+    /// More series than `max_series` in one answer.
+    #[error(
+        "{series} series in one answer, more than max_series ({max}): narrow the roles' selectors or split_by, or raise source.prometheus.max_series"
+    )]
+    TooManySeries { series: usize, max: usize },
     /// A sample whose value is NaN or infinite: a sum of counters cannot be.
     #[error("{series} has the value {value}: an increase of counters is a finite number")]
     BadValue { series: String, value: String },
@@ -57,7 +62,7 @@ pub enum QueryError {
 
 impl QueryError {
     /// Every `reason`, as `spanflow_source_query_errors_total` has them from the start.
-    pub const REASONS: [&'static str; 8] = [
+    pub const REASONS: [&'static str; 9] = [
         "timeout",
         "connect",
         "tls",
@@ -66,6 +71,7 @@ impl QueryError {
         "parse",
         "api_error",
         "bad_value",
+        "too_many_series",
     ];
 
     /// The `reason` label value of `spanflow_source_query_errors_total`.
@@ -76,6 +82,7 @@ impl QueryError {
             QueryError::HttpStatus { .. } => "http_status",
             QueryError::Parse(_) => "parse",
             QueryError::BadValue { .. } => "bad_value",
+            QueryError::TooManySeries { .. } => "too_many_series",
         }
     }
 }
@@ -88,13 +95,24 @@ const ERROR_BODY_SHOWN: usize = 300;
 pub struct QueryApi {
     client: TargetClient,
     params: Vec<(String, String)>,
+    max_series: usize,
 }
 
 impl QueryApi {
     /// `client`'s URL is the API's base (`http://prometheus:9090`,
     /// `http://mimir:8080/prometheus`); `params` are added to every query.
     pub fn new(client: TargetClient, params: Vec<(String, String)>) -> QueryApi {
-        QueryApi { client, params }
+        QueryApi {
+            client,
+            params,
+            max_series: crate::config::store::DEFAULT_MAX_SERIES,
+        }
+    }
+
+    /// At most `max` series per answer (see [`QueryError::TooManySeries`]).
+    pub fn with_max_series(mut self, max: usize) -> QueryApi {
+        self.max_series = max;
+        self
     }
 
     /// The API's URL without credentials.
@@ -123,7 +141,15 @@ impl QueryApi {
             .client
             .fetch_any_status(url, "application/json")
             .await?;
-        read_answer(page.status, &page.body)
+        let vector = read_answer(page.status, &page.body)?;
+        // The body cap bounds what reading cost; this bounds what the poll keeps and sorts.
+        if vector.samples.len() > self.max_series {
+            return Err(QueryError::TooManySeries {
+                series: vector.samples.len(),
+                max: self.max_series,
+            });
+        }
+        Ok(vector)
     }
 }
 

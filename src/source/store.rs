@@ -82,7 +82,7 @@ impl StoreReader {
         body_size_limit: u64,
     ) -> Result<StoreReader, ClientSetupError> {
         let client = TargetClient::new(&source.api, body_size_limit)?;
-        let api = QueryApi::new(client, source.params.clone());
+        let api = QueryApi::new(client, source.params.clone()).with_max_series(source.max_series);
         let plan = query_plan::poll_queries(&source).into();
         Ok(StoreReader { api, source, plan })
     }
