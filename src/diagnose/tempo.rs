@@ -733,16 +733,10 @@ pub(super) fn tempo_limits(f: &Facts, found: &mut Vec<Diagnosis>) {
     }
 }
 
-/// The discard reasons a rule of spanflow explains; any other is still reported.
-const EXPLAINED_DISCARD_REASONS: [&str; 7] = [
-    "rate_limited",
-    "live_traces_exceeded",
-    "trace_too_large",
-    "internal_error",
-    "unknown_error",
-    "invalid_trace_id",
-    "invalid_span_id",
-];
+/// The discard reasons a rule of spanflow explains (Tempo's reasons up to
+/// `trace_too_large_to_compact`); any other is still reported.
+const EXPLAINED_DISCARD_REASONS: &[&str] =
+    crate::model::counter::TENANT_DISCARD_REASONS.split_at(7).0;
 
 /// Discards with a reason no rule explains (a newer Tempo's, or `other` past the cap).
 fn unknown_discard_reasons(f: &Facts, found: &mut Vec<Diagnosis>) {
