@@ -1,6 +1,7 @@
 //! The fuzz targets (`fuzz/`) as regression tests: every input they were seeded with — the
 //! OpenMetrics conformance suite, real Tempo and Collector captures, configs, status pages,
-//! read from `testdata/` — and every crash saved under `fuzz/regressions/<target>/` goes
+//! read from `testdata/`, the constructed seeds (`seed-*`) of the targets whose inputs no
+//! capture holds — and every crash saved under `fuzz/regressions/<target>/` goes
 //! through the same entry points, which must return (no panic).
 
 mod common;
@@ -19,6 +20,11 @@ fn files_under(dir: &Path, keep: &dyn Fn(&Path) -> bool, out: &mut Vec<PathBuf>)
 }
 
 fn replay(target: &str, seeds: Vec<PathBuf>, run: fn(&[u8])) {
+    replay_at_least(target, seeds, 6, run);
+}
+
+/// As [`replay`], for a target whose only seeds are its constructed ones (`seed-*`).
+fn replay_at_least(target: &str, seeds: Vec<PathBuf>, least: usize, run: fn(&[u8])) {
     let mut inputs = seeds;
     files_under(
         &Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -27,7 +33,11 @@ fn replay(target: &str, seeds: Vec<PathBuf>, run: fn(&[u8])) {
         &|p| !p.ends_with(".keep"),
         &mut inputs,
     );
-    assert!(inputs.len() > 5, "{target}: only {} inputs", inputs.len());
+    assert!(
+        inputs.len() >= least,
+        "{target}: only {} inputs",
+        inputs.len()
+    );
     for path in &inputs {
         let data = std::fs::read(path).unwrap();
         run(&data);
@@ -82,4 +92,34 @@ fn tempo_status_inputs() {
             && (name.starts_with("status_") || name.contains("ring") || name == "ready.txt")
     });
     replay("tempo_status", seeds, spanflow::fuzzing::tempo_status);
+}
+
+#[test]
+fn discovery_inputs() {
+    replay_at_least("discovery", Vec::new(), 5, spanflow::fuzzing::discovery);
+}
+
+#[test]
+fn prometheus_answer_inputs() {
+    replay_at_least(
+        "prometheus_answer",
+        Vec::new(),
+        3,
+        spanflow::fuzzing::prometheus_answer,
+    );
+}
+
+#[test]
+fn canary_trace_inputs() {
+    replay_at_least(
+        "canary_trace",
+        Vec::new(),
+        3,
+        spanflow::fuzzing::canary_trace,
+    );
+}
+
+#[test]
+fn web_config_inputs() {
+    replay_at_least("web_config", Vec::new(), 2, spanflow::fuzzing::web_config);
 }

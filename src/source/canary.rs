@@ -213,23 +213,7 @@ impl CanaryWriter {
             .post_any_status(url, "application/x-protobuf", request.encode_to_vec())
             .await
             .map_err(|e| WriteError::Transport(e.to_string()))?;
-        if !(200..300).contains(&page.status) {
-            // An OTLP/HTTP error body is a google.rpc.Status (message in field 2); anything
-            // else is shown as text.
-            let message = String::from_utf8_lossy(&page.body);
-            let shown: String = message.trim().chars().take(300).collect();
-            return Err(WriteError::Refused {
-                code: format!("HTTP {}", page.status),
-                message: shown,
-            });
-        }
-        if page.body.is_empty() {
-            return Ok(ExportTraceServiceResponse::default());
-        }
-        ExportTraceServiceResponse::decode(page.body.as_slice()).map_err(|e| WriteError::Refused {
-            code: format!("HTTP {}", page.status),
-            message: format!("not an OTLP response: {e}"),
-        })
+        http_answer(page.status, &page.body)
     }
 
     async fn write_grpc(
@@ -262,6 +246,31 @@ impl CanaryWriter {
             }),
         }
     }
+}
+
+/// What an OTLP/HTTP export answer with `status` and `body` says: the response (whose
+/// partial success the caller reads), or the refusal with its status and message.
+pub(crate) fn http_answer(
+    status: u16,
+    body: &[u8],
+) -> Result<ExportTraceServiceResponse, WriteError> {
+    if !(200..300).contains(&status) {
+        // An OTLP/HTTP error body is a google.rpc.Status (message in field 2); anything
+        // else is shown as text.
+        let message = String::from_utf8_lossy(body);
+        let shown: String = message.trim().chars().take(300).collect();
+        return Err(WriteError::Refused {
+            code: format!("HTTP {status}"),
+            message: shown,
+        });
+    }
+    if body.is_empty() {
+        return Ok(ExportTraceServiceResponse::default());
+    }
+    ExportTraceServiceResponse::decode(body).map_err(|e| WriteError::Refused {
+        code: format!("HTTP {status}"),
+        message: format!("not an OTLP response: {e}"),
+    })
 }
 
 /// The rustls settings of a gRPC write over https: verified against `tls.ca_file` (a

@@ -23,7 +23,7 @@ use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::rr::RData;
+use hickory_resolver::proto::rr::{RData, Record};
 use serde::Deserialize;
 
 use crate::config::discovery::{Mechanism, RecordKind};
@@ -157,7 +157,7 @@ impl Discoverer {
         };
         match found {
             Ok((instances, partial)) => {
-                let mut answer = self.bounded(instances);
+                let mut answer = bounded(instances, self.max_instances);
                 answer.error = answer.error.or(partial);
                 answer
             }
@@ -180,21 +180,22 @@ impl Discoverer {
             Mechanism::Dns { .. } => false,
         }
     }
+}
 
-    /// Sorted by address, duplicates dropped, cut at `max_instances`.
-    fn bounded(&self, mut instances: Vec<Target>) -> Answer {
-        instances.sort_by(|a, b| a.address.cmp(&b.address));
-        instances.dedup_by(|a, b| a.address == b.address);
-        let found = instances.len();
-        let error = (found > self.max_instances).then_some(DiscoveryError::TooMany {
-            found,
-            max: self.max_instances,
-        });
-        instances.truncate(self.max_instances);
-        Answer {
-            instances: Some(instances),
-            error,
-        }
+/// `instances` sorted by address, duplicates dropped, cut at `max_instances` (the cut named
+/// as an error).
+pub(crate) fn bounded(mut instances: Vec<Target>, max_instances: usize) -> Answer {
+    instances.sort_by(|a, b| a.address.cmp(&b.address));
+    instances.dedup_by(|a, b| a.address == b.address);
+    let found = instances.len();
+    let error = (found > max_instances).then_some(DiscoveryError::TooMany {
+        found,
+        max: max_instances,
+    });
+    instances.truncate(max_instances);
+    Answer {
+        instances: Some(instances),
+        error,
     }
 }
 
@@ -240,12 +241,10 @@ async fn lookup(
     .map_err(|e| dns_error(name, record, e))?;
     let mut instances = Vec::new();
     let mut unresolved = None;
-    for answer in answers.answers() {
-        match &answer.data {
-            RData::A(a) => instances.push(instance(template, IpAddr::V4(a.0), port, &from_name)),
-            RData::AAAA(a) => instances.push(instance(template, IpAddr::V6(a.0), port, &from_name)),
-            RData::SRV(srv) => {
-                let host = srv.target.to_ascii();
+    for found in records_found(answers.answers()) {
+        match found {
+            Found::Address(ip) => instances.push(instance(template, ip, port, &from_name)),
+            Found::Service { host, port } => {
                 let ips = match resolver.lookup_ip(host.as_str()).await {
                     Ok(ips) => ips,
                     Err(e) => {
@@ -255,10 +254,9 @@ async fn lookup(
                 };
                 let server_name = host.trim_end_matches('.');
                 for ip in ips.iter() {
-                    instances.push(instance(template, ip, srv.port, server_name));
+                    instances.push(instance(template, ip, port, server_name));
                 }
             }
-            _ => {}
         }
     }
     match (instances.is_empty(), unresolved) {
@@ -272,6 +270,27 @@ async fn lookup(
         }),
         (false, unresolved) => Ok((instances, unresolved)),
     }
+}
+
+/// What one DNS record names: an address to poll, or an SRV target still to resolve.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Found {
+    Address(IpAddr),
+    Service { host: String, port: u16 },
+}
+
+/// The addresses and SRV targets of a DNS answer's records, in order; records of other
+/// types (a CNAME on the way, say) are passed over.
+pub(crate) fn records_found(records: &[Record]) -> impl Iterator<Item = Found> + '_ {
+    records.iter().filter_map(|record| match &record.data {
+        RData::A(a) => Some(Found::Address(IpAddr::V4(a.0))),
+        RData::AAAA(a) => Some(Found::Address(IpAddr::V6(a.0))),
+        RData::SRV(srv) => Some(Found::Service {
+            host: srv.target.to_ascii(),
+            port: srv.port,
+        }),
+        _ => None,
+    })
 }
 
 fn record_name(record: RecordKind) -> &'static str {
@@ -304,7 +323,7 @@ fn dns_error(name: &str, record: RecordKind, e: NetError) -> DiscoveryError {
 /// `template` at `ip:port`. Over https the certificate is checked against the name the
 /// address came from (the URL's host or the SRV target), unless `tls.server_name` says
 /// otherwise.
-fn instance(template: &Target, ip: IpAddr, port: u16, from_name: &str) -> Target {
+pub(crate) fn instance(template: &Target, ip: IpAddr, port: u16, from_name: &str) -> Target {
     let mut url = template.url.clone();
     // An http(s) URL takes any IP host and port.
     let _ = url.set_ip_host(ip);
@@ -341,10 +360,6 @@ fn read_file(path: &PathBuf, template: &Target) -> Result<Vec<Target>, Discovery
         path: shown.clone(),
         message,
     };
-    let parse_error = |message: String| DiscoveryError::FileParse {
-        path: shown.clone(),
-        message,
-    };
     let len = std::fs::metadata(path)
         .map_err(|e| read_error(e.to_string()))?
         .len();
@@ -358,11 +373,26 @@ fn read_file(path: &PathBuf, template: &Target) -> Result<Vec<Target>, Discovery
         path.extension().and_then(|e| e.to_str()),
         Some("yml" | "yaml")
     );
+    parse_target_file(&text, yaml, &shown, template)
+}
+
+/// The instances a target file's `text` lists (YAML when `yaml`, else JSON); errors name
+/// the file as `shown` and the group and entry.
+pub(crate) fn parse_target_file(
+    text: &str,
+    yaml: bool,
+    shown: &str,
+    template: &Target,
+) -> Result<Vec<Target>, DiscoveryError> {
+    let parse_error = |message: String| DiscoveryError::FileParse {
+        path: shown.to_owned(),
+        message,
+    };
     let groups: Vec<FileGroup> = if yaml {
-        serde_saphyr::from_str(&text)
-            .map_err(|e| parse_error(crate::config::yaml_error_text(&e, &text, &shown)))?
+        serde_saphyr::from_str(text)
+            .map_err(|e| parse_error(crate::config::yaml_error_text(&e, text, shown)))?
     } else {
-        serde_json::from_str(&text).map_err(|e| parse_error(e.to_string()))?
+        serde_json::from_str(text).map_err(|e| parse_error(e.to_string()))?
     };
     let mut instances = Vec::new();
     for (g, group) in groups.iter().enumerate() {

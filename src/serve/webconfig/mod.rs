@@ -119,6 +119,13 @@ pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
         path: shown.clone(),
         source,
     })?;
+    from_text(&text, path)
+}
+
+/// Checks a web configuration's `text`, read from `path` (which names it in errors and
+/// anchors relative certificate paths).
+pub(crate) fn from_text(text: &str, path: &Path) -> Result<WebConfig, WebConfigError> {
+    let shown = path.display().to_string();
     let raw: RawWebConfig = if text.trim().is_empty() {
         RawWebConfig {
             tls_server_config: None,
@@ -126,9 +133,9 @@ pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
             basic_auth_users: None,
         }
     } else {
-        serde_saphyr::from_str(&text).map_err(|e| WebConfigError::Syntax {
+        serde_saphyr::from_str(text).map_err(|e| WebConfigError::Syntax {
             path: shown.clone(),
-            message: crate::config::yaml_error_text(&e, &text, &shown),
+            message: crate::config::yaml_error_text(&e, text, &shown),
         })?
     };
     let invalid = |field: &str, message: String| WebConfigError::Invalid {

@@ -1,0 +1,2 @@
+
+rate limited
