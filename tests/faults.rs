@@ -5,7 +5,9 @@
 //! (never `failing`), the right
 //! `spanflow_target_scrape_errors_total` reason counts up, the stage's ratio and rates
 //! vanish instead of showing the last good values, no poll outlives its timeout, and the
-//! stage comes back `ok` when the fault ends. Restart (counters reset) is not a fault: it
+//! stage comes back `ok` when the fault ends. The proxy also gives what tc cannot here
+//! (netem is missing from this kernel): delay, resets and lost answers; the partition and
+//! the bandwidth limit are in `tests/netns.rs`. Restart (counters reset) is not a fault: it
 //! must produce no error, no negative rate and no `failing`.
 
 mod common;
@@ -91,6 +93,12 @@ enum Fault {
     Duplicate,
     /// The accepted-spans counter with this value.
     Counter(&'static str),
+    /// The whole answer, after this long: a slow network or an overloaded target.
+    Delay(Duration),
+    /// The request read, then the connection reset (RST): a middlebox or a crashing peer.
+    Reset,
+    /// One answer in three never arrives, as when a link drops packets past retransmission.
+    Loss,
 }
 
 /// A proxy in front of a [`FixtureServer`] that applies [`Fault`]s to `/metrics`; every
@@ -160,11 +168,14 @@ impl FaultProxy {
         } else {
             Fault::None
         };
-        if fault == Fault::Flap
-            && self
-                .requests
-                .fetch_add(1, Ordering::SeqCst)
-                .is_multiple_of(2)
+        // Flap: every other answer passes; Loss: two in three do.
+        let passes = |n: usize| match fault {
+            Fault::Flap => n.is_multiple_of(2),
+            Fault::Loss => !n.is_multiple_of(3),
+            _ => false,
+        };
+        if matches!(fault, Fault::Flap | Fault::Loss)
+            && passes(self.requests.fetch_add(1, Ordering::SeqCst))
         {
             fault = Fault::None;
         }
@@ -177,6 +188,18 @@ impl FaultProxy {
         let whole = |body: &[u8]| [head(status, &content_type, body.len()), body.to_vec()].concat();
         let _ = match fault {
             Fault::None | Fault::Refuse => stream.write_all(&whole(&body)).await,
+            Fault::Delay(delay) => {
+                tokio::time::sleep(delay).await;
+                stream.write_all(&whole(&body)).await
+            }
+            Fault::Reset => {
+                let _ = stream.set_zero_linger();
+                return; // dropped with a zero linger: the kernel sends RST
+            }
+            Fault::Loss => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(())
+            }
             Fault::Hang => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 Ok(())
@@ -643,6 +666,62 @@ async fn a_flapping_target_is_never_failing_and_never_stale() {
     assert!(views.iter().any(|v| v.up == Some(1.0) && v.status == "ok"));
     assert!(views.iter().any(|v| v.up == Some(0.0)));
     assert_prompt(&views, "flapping");
+}
+
+/// A target slower than usual but within the timeout is no error; slower than the timeout
+/// it is a `timeout`, never a reading of what arrived late.
+#[tokio::test]
+async fn a_delay_within_the_timeout_is_no_error_and_beyond_it_a_timeout() {
+    let rig = Rig::start().await;
+    let before = rig.wait_for(|_| true, "a first look").await.remove(0);
+    rig.proxy.set(Fault::Delay(Duration::from_millis(120)));
+    let views = rig
+        .wait_for(|v| v.duration >= 0.12, "a poll that waited the delay out")
+        .await;
+    let settle = rig
+        .wait_for(
+            {
+                let until = Instant::now() + Duration::from_secs(2);
+                move |_| Instant::now() > until
+            },
+            "two seconds of a delayed target",
+        )
+        .await;
+    for v in views.iter().chain(&settle) {
+        assert_eq!(v.status, "ok", "a 120 ms delay under a 300 ms timeout");
+    }
+    for reason in spanflow::source::scrape::ScrapeError::REASONS {
+        assert_eq!(settle.last().unwrap().errors(reason), before.errors(reason));
+    }
+    rig.check_fault(Fault::Delay(Duration::from_millis(800)), "timeout")
+        .await;
+}
+
+#[tokio::test]
+async fn a_reset_connection_is_a_connect_error() {
+    Rig::start()
+        .await
+        .check_fault(Fault::Reset, "connect")
+        .await;
+}
+
+/// One answer in three lost: each loss a timeout, the stage `ok` or `unknown` and never
+/// `failing`, nothing shown as current after a lost poll.
+#[tokio::test]
+async fn lost_answers_are_timeouts_never_failing_and_never_stale() {
+    let rig = Rig::start().await;
+    rig.proxy.set(Fault::Loss);
+    let views = rig
+        .wait_for(|v| v.errors("timeout") >= 4.0, "four lost answers")
+        .await;
+    for v in &views {
+        assert!(v.status == "ok" || v.status == "unknown", "{}", v.status);
+        if v.up == Some(0.0) {
+            assert_eq!((v.ratio, v.rate), (None, None));
+        }
+    }
+    assert!(views.iter().any(|v| v.up == Some(1.0) && v.status == "ok"));
+    assert_prompt(&views, "lossy");
 }
 
 /// Tempo restarts: down for a few polls, then back with every counter from zero. That is
