@@ -14,111 +14,19 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::FixtureServer;
+use common::dnsmasq::Dnsmasq;
 use spanflow::config::Config;
 use spanflow::engine::Engine;
 use spanflow::model::stage::{Stage, StageStatus};
 use spanflow::snapshot::Snapshot;
-use tokio::process::{Child, Command};
 
-const DNSMASQ: &str = "/usr/sbin/dnsmasq";
 const HEALTHY: &str = "fixtures/tempo-2.7.2/healthy";
 /// One refresh interval plus two polls, and room for a loaded 2-core machine.
 const FOLLOW_WITHIN: Duration = Duration::from_secs(12);
-
-/// A dnsmasq answering for `spanflow.test` only (other names in it are NXDOMAIN), from a
-/// hosts directory it re-reads when a file changes, with SRV records given at start.
-struct Dnsmasq {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Dnsmasq {
-    async fn start(srv: &[String]) -> Dnsmasq {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("hosts")).unwrap();
-        let mut dns = Dnsmasq {
-            port: common::free_port(),
-            dir,
-            child: None,
-        };
-        dns.spawn(srv).await;
-        dns
-    }
-
-    fn hosts(&self) -> PathBuf {
-        self.dir.path().join("hosts")
-    }
-
-    /// (Re)starts the server on its port with these SRV records.
-    async fn spawn(&mut self, srv: &[String]) {
-        assert!(
-            Path::new(DNSMASQ).exists(),
-            "{DNSMASQ} missing: apt-get install dnsmasq (scripts/test.sh does)"
-        );
-        let log = self.dir.path().join("dnsmasq.log");
-        let mut args = vec![
-            "--keep-in-foreground".to_owned(),
-            "--log-facility=-".to_owned(),
-            format!("--port={}", self.port),
-            "--listen-address=127.0.0.1".to_owned(),
-            "--bind-interfaces".to_owned(),
-            "--no-resolv".to_owned(),
-            "--no-hosts".to_owned(),
-            "--no-poll".to_owned(),
-            "--conf-file=/dev/null".to_owned(),
-            format!("--hostsdir={}", self.hosts().display()),
-            "--local=/spanflow.test/".to_owned(),
-            "--local-ttl=0".to_owned(),
-            "--user=root".to_owned(),
-            "--pid-file=".to_owned(),
-        ];
-        args.extend(srv.iter().map(|r| format!("--srv-host={r}")));
-        let child = Command::new(DNSMASQ)
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{DNSMASQ}: {e}"));
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.contains("started") && !text.contains("failed") {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline && !text.contains("failed"),
-                "dnsmasq did not start:\n{text}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().await.unwrap();
-        }
-    }
-
-    /// Writes one hosts file (`ip name` lines), whole, as a rename: dnsmasq sees it at once.
-    fn set_hosts(&self, file: &str, lines: &str) {
-        let staged = self.dir.path().join(format!("{file}.new"));
-        std::fs::write(&staged, lines).unwrap();
-        std::fs::rename(&staged, self.hosts().join(file)).unwrap();
-    }
-
-    fn nameserver(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
 
 /// Three replay servers of the healthy capture on one port at 127.0.0.1, .2 and .3.
 async fn three_on_one_port() -> (u16, Vec<FixtureServer>) {

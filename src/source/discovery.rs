@@ -312,6 +312,13 @@ fn dns_error(name: &str, record: RecordKind, e: NetError) -> DiscoveryError {
         }
     } else if matches!(e, NetError::Timeout) {
         DiscoveryError::Timeout { name }
+    } else if matches!(e, NetError::Truncated) {
+        // A DNS message over TCP holds at most 65,535 bytes: about 4,000 A records (dnsmasq
+        // sends 4,093 and sets TC). What was cut is unknown, so nothing of it is used.
+        DiscoveryError::Dns {
+            name,
+            message: "the answer was truncated even over TCP (more records than one DNS message carries, about 4,000 A records): list the instances in a file_sd file or split the name".into(),
+        }
     } else {
         DiscoveryError::Dns {
             name,

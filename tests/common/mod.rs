@@ -2,6 +2,8 @@
 //! on 127.0.0.1 that serve captured bodies.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod dnsmasq;
+
 use std::path::{Path, PathBuf};
 
 /// A path under the repository's `testdata/` (its README says what is there and where it
@@ -664,6 +666,32 @@ impl Spanflow {
         .unwrap()
     }
 
+    /// Reads `/metrics` every 50 ms until `check` says a page is the one awaited (at most
+    /// `limit`); `check` may assert what must hold of every page on the way. Returns the
+    /// last page and how long each answer took (judge them with [`assert_prompt`]).
+    pub async fn metrics_until(
+        &self,
+        what: &str,
+        limit: Duration,
+        mut check: impl FnMut(&str) -> bool,
+    ) -> (String, Vec<Duration>) {
+        let deadline = std::time::Instant::now() + limit;
+        let mut took = Vec::new();
+        loop {
+            let asked = std::time::Instant::now();
+            let page = self.metrics().await;
+            took.push(asked.elapsed());
+            if check(&page) {
+                return (page, took);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited {limit:?} for {what}; last /metrics:\n{page}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id().expect("spanflow is running")
     }
@@ -964,4 +992,39 @@ pub async fn wait_tcp(address: &str) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// What `/metrics` should take to answer while a target misbehaves. Rendering takes well
+/// under a millisecond (docs/benchmarks.md, where the latency itself is measured); the
+/// budget leaves room for a debug build on a loaded two-core CI machine. A `/metrics` that
+/// waited on the misbehaving poll would take the target's timeout (300 ms) every time.
+pub const METRICS_BUDGET: Duration = Duration::from_millis(250);
+
+/// No answer may take longer than this, whatever the machine is doing: a `/metrics`
+/// stuck behind a poll, a lock or a full connection limit takes seconds.
+pub const METRICS_HARD_LIMIT: Duration = Duration::from_secs(1);
+
+/// `/metrics` answered promptly over answers that took `took`: none slower than [`METRICS_HARD_LIMIT`], and
+/// at most one answer in a hundred (rounded up) slower than [`METRICS_BUDGET`]. Judged on
+/// every sample of a phase rather than on each one alone, because a loaded CI machine
+/// stalls a debug build now and then (269 ms and 279 ms were seen once each, during
+/// start-up, with other builds running beside the suite).
+pub fn assert_prompt(took: &[Duration], what: &str) {
+    let slowest = took.iter().max().copied().unwrap_or_default();
+    assert!(
+        slowest < METRICS_HARD_LIMIT,
+        "{what}: /metrics took {slowest:?} (hard limit {METRICS_HARD_LIMIT:?})"
+    );
+    let over: Vec<Duration> = took
+        .iter()
+        .copied()
+        .filter(|t| *t >= METRICS_BUDGET)
+        .collect();
+    let allowed = took.len().div_ceil(100);
+    assert!(
+        over.len() <= allowed,
+        "{what}: {} of {} /metrics answers over the {METRICS_BUDGET:?} budget (at most {allowed}): {over:?}",
+        over.len(),
+        took.len()
+    );
 }
