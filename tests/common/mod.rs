@@ -907,9 +907,10 @@ pub async fn query_api(status: u16, body: &'static str, delay: Duration) -> (Str
 
 /// A real Prometheus (Debian `prometheus`) on 127.0.0.1, killed when dropped.
 pub struct Prometheus {
-    _child: tokio::process::Child,
+    child: Option<tokio::process::Child>,
     pub url: String,
-    _dir: tempfile::TempDir,
+    port: u16,
+    dir: tempfile::TempDir,
 }
 
 impl Prometheus {
@@ -963,22 +964,37 @@ impl Prometheus {
         let file = dir.path().join("prometheus.yml");
         std::fs::write(&file, config).unwrap();
         let port = free_port();
+        let mut prometheus = Prometheus {
+            child: None,
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            dir,
+        };
+        prometheus.start_again().await;
+        prometheus
+    }
+
+    /// Kills the server (its TSDB stays on disk, as after a crash).
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.unwrap();
+        }
+    }
+
+    /// Starts the server again on its port, its data and config, and waits until it is ready.
+    pub async fn start_again(&mut self) {
+        let dir = self.dir.path();
         let child = spawn_logged(
             Prometheus::BINARY,
             &[
-                format!("--config.file={}", file.display()),
-                format!("--storage.tsdb.path={}", data.display()),
-                format!("--web.listen-address=127.0.0.1:{port}"),
+                format!("--config.file={}", dir.join("prometheus.yml").display()),
+                format!("--storage.tsdb.path={}", dir.join("data").display()),
+                format!("--web.listen-address=127.0.0.1:{}", self.port),
             ],
-            &dir.path().join("prometheus.log"),
+            &dir.join("prometheus.log"),
         );
-        let url = format!("http://127.0.0.1:{port}");
-        wait_http_ok(&format!("{url}/-/ready"), Duration::from_secs(30)).await;
-        Prometheus {
-            _child: child,
-            url,
-            _dir: dir,
-        }
+        self.child = Some(child);
+        wait_http_ok(&format!("{}/-/ready", self.url), Duration::from_secs(30)).await;
     }
 }
 
