@@ -42,7 +42,20 @@ enum Mode {
     Garbage,
     /// The OTLP receivers refuse the write (HTTP 400, gRPC INVALID_ARGUMENT).
     RefuseWrites,
+    /// The OTLP/HTTP receiver stores two spans of three and says so in `partial_success`.
+    PartialSuccess,
+    /// The OTLP/HTTP receiver reads the write and never answers.
+    HangWrites,
+    /// `/api/traces` answers 429, as Tempo's query-frontend does over its queue limit.
+    TooManyRequests,
+    /// `/api/traces` answers 200 with a 50 MB body.
+    Huge,
+    /// `/api/traces` never answers.
+    HangQueries,
 }
+
+/// The size of [`Mode::Huge`]'s answer.
+const HUGE: usize = 50 << 20;
 
 #[derive(Default)]
 struct Stored {
@@ -50,6 +63,27 @@ struct Stored {
     /// Trace ID → when it arrived, its spans.
     traces: HashMap<Vec<u8>, (Instant, Vec<Span>)>,
     requests: Vec<ExportTraceServiceRequest>,
+    /// Queries being answered now, and the most there ever were at once.
+    open_queries: usize,
+    max_open_queries: usize,
+}
+
+/// Counts a query as open while it lives (the client hanging up drops it).
+struct OpenQuery(Shared);
+
+impl OpenQuery {
+    fn new(shared: &Shared) -> OpenQuery {
+        let mut s = shared.lock().unwrap();
+        s.open_queries += 1;
+        s.max_open_queries = s.max_open_queries.max(s.open_queries);
+        OpenQuery(shared.clone())
+    }
+}
+
+impl Drop for OpenQuery {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().open_queries -= 1;
+    }
 }
 
 type Shared = Arc<Mutex<Stored>>;
@@ -76,13 +110,30 @@ fn store(shared: &Shared, request: ExportTraceServiceRequest) -> Result<(), Stri
 }
 
 async fn otlp_http(State(shared): State<Shared>, body: Bytes) -> axum::response::Response {
-    let Ok(request) = ExportTraceServiceRequest::decode(body) else {
+    let Ok(mut request) = ExportTraceServiceRequest::decode(body) else {
         return (StatusCode::BAD_REQUEST, "not OTLP").into_response();
     };
+    let mode = shared.lock().unwrap().mode;
+    let mut answer = ExportTraceServiceResponse::default();
+    match mode {
+        Some(Mode::HangWrites) => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Some(Mode::PartialSuccess) => {
+            request.resource_spans[0].scope_spans[0].spans.truncate(1);
+            answer.partial_success = Some(
+                opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess {
+                    rejected_spans: 2,
+                    error_message: "2 spans over the max attribute size".into(),
+                },
+            );
+        }
+        _ => {}
+    }
     match store(&shared, request) {
         Ok(()) => (
             [("content-type", "application/x-protobuf")],
-            ExportTraceServiceResponse::default().encode_to_vec(),
+            answer.encode_to_vec(),
         )
             .into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
@@ -90,15 +141,28 @@ async fn otlp_http(State(shared): State<Shared>, body: Bytes) -> axum::response:
 }
 
 async fn query(State(shared): State<Shared>, Path(id): Path<String>) -> axum::response::Response {
-    let s = shared.lock().unwrap();
-    let mode = s.mode.unwrap_or(Mode::Store);
+    let _open = OpenQuery::new(&shared);
+    let mode = shared.lock().unwrap().mode.unwrap_or(Mode::Store);
     match mode {
         Mode::Error500 => {
             return (StatusCode::INTERNAL_SERVER_ERROR, "querier unavailable").into_response();
         }
         Mode::Garbage => return (StatusCode::OK, vec![0xffu8, 0xff, 0xff, 0x01]).into_response(),
+        Mode::TooManyRequests => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                "job queue full",
+            )
+                .into_response();
+        }
+        Mode::Huge => return (StatusCode::OK, vec![0x0au8; HUGE]).into_response(),
+        Mode::HangQueries => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
         _ => {}
     }
+    let s = shared.lock().unwrap();
     let trace_id: Vec<u8> = (0..id.len() / 2)
         .map(|i| u8::from_str_radix(&id[2 * i..2 * i + 2], 16).unwrap())
         .collect();
@@ -465,4 +529,290 @@ async fn the_write_path_verifies_tls_with_the_ca_file() {
         c.last_write_error.as_ref().unwrap().contains("TLS"),
         "{c:#?}"
     );
+}
+
+/// The Tempo stand-in's routes on 127.0.0.1:`port` until its handle shuts it down: every
+/// connection closed at once, as when the process dies.
+async fn serve_at(app: axum::Router, port: u16) -> axum_server::Handle<std::net::SocketAddr> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .unwrap();
+    let listener = socket.listen(1024).unwrap().into_std().unwrap();
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp(listener)
+        .unwrap()
+        .handle(handle.clone());
+    tokio::spawn(async move { server.serve(app.into_make_service()).await });
+    common::wait_tcp(&format!("127.0.0.1:{port}")).await;
+    handle
+}
+
+/// The spanflow binary writing canary traces to an OTLP/HTTP receiver of its own and reading
+/// them from the Tempo stand-in, which can be stopped and started again on its port.
+struct FaultRig {
+    shared: Shared,
+    tempo_port: u16,
+    tempo: axum_server::Handle<std::net::SocketAddr>,
+    _receiver: axum_server::Handle<std::net::SocketAddr>,
+    spanflow: common::Spanflow,
+}
+
+/// The body cap of [`FaultRig`]'s config: a 50 MB trace is refused at 4 MiB.
+const BODY_CAP: usize = 4 << 20;
+
+/// A canary every second, followed for 3 s; the write times out after 500 ms; Tempo polled
+/// every 500 ms with a 450 ms timeout.
+fn binary_config(tempo: &str, write: &str) -> String {
+    format!(
+        "poll_interval: 500ms\nwindow: 20s\nbody_size_limit: {BODY_CAP}\nprobes: {{grpc_health: false}}\ntargets:\n  - {{name: tempo, role: tempo, url: '{tempo}', timeout: 450ms}}\ncanary:\n  interval: 1s\n  timeout: 3s\n  slow_after: 1500ms\n  write: {write}\n  read: {{target: tempo}}\n"
+    )
+}
+
+impl FaultRig {
+    async fn start() -> FaultRig {
+        let shared: Shared = Arc::default();
+        let tempo_port = common::free_port();
+        let tempo = serve_at(tempo_app(shared.clone()), tempo_port).await;
+        let receiver_port = common::free_port();
+        let receiver = serve_at(
+            axum::Router::new()
+                .route("/v1/traces", axum::routing::post(otlp_http))
+                .with_state(shared.clone()),
+            receiver_port,
+        )
+        .await;
+        let yaml = binary_config(
+            &format!("http://127.0.0.1:{tempo_port}"),
+            &format!("{{endpoint: 'http://127.0.0.1:{receiver_port}', timeout: 500ms}}"),
+        );
+        let spanflow = common::Spanflow::start(&yaml, &[], std::process::Stdio::null()).await;
+        let rig = FaultRig {
+            shared,
+            tempo_port,
+            tempo,
+            _receiver: receiver,
+            spanflow,
+        };
+        rig.until("two canaries found", |p| traces(p, "found") >= 2.0, false)
+            .await;
+        rig
+    }
+
+    fn set(&self, mode: Mode) {
+        self.shared.lock().unwrap().mode = Some(mode);
+    }
+
+    /// Reads `/metrics` until `done`; while `tempo_up`, every page shows Tempo polled and
+    /// its distributor `ok`: the canary never holds the polls up.
+    async fn until(
+        &self,
+        what: &str,
+        done: impl Fn(&str) -> bool,
+        tempo_up: bool,
+    ) -> (String, Vec<Duration>) {
+        self.spanflow
+            .metrics_until(what, Duration::from_secs(25), |page| {
+                if tempo_up {
+                    assert_eq!(
+                        common::sample(page, "spanflow_target_up{target=\"tempo\",role=\"tempo\"}"),
+                        Some(1.0),
+                        "{what}: Tempo not polled:\n{page}"
+                    );
+                    assert!(
+                        page.contains("spanflow_stage_status{pipeline=\"default\",stage=\"tempo_distributor\",status=\"ok\"} 1")
+                            || page.contains("stage=\"tempo_distributor\",status=\"idle\"} 1"),
+                        "{what}: the distributor judged otherwise:\n{page}"
+                    );
+                }
+                done(page)
+            })
+            .await
+    }
+
+    /// Switches `mode` on until `counted` has grown by two, checks nothing else was counted
+    /// for it, then back to storing until two more traces are found.
+    async fn check(&self, mode: Mode, counted: (&str, &str)) -> String {
+        let before = self.spanflow.metrics().await;
+        self.set(mode);
+        let (page, mut took) = self
+            .until(
+                &format!("{mode:?}: two more {counted:?}"),
+                |p| count(p, counted) >= count(&before, counted) + 2.0,
+                true,
+            )
+            .await;
+        for other in COUNTED
+            .iter()
+            .filter(|c| **c != counted && **c != ("result", "found"))
+        {
+            assert_eq!(
+                count(&page, *other),
+                count(&before, *other),
+                "{mode:?} counted as {other:?}"
+            );
+        }
+        self.set(Mode::Store);
+        let found = traces(&page, "found");
+        let (_, more) = self
+            .until(
+                &format!("{mode:?}: found again"),
+                |p| traces(p, "found") >= found + 2.0,
+                true,
+            )
+            .await;
+        took.extend(more);
+        common::assert_prompt(&took, &format!("{mode:?}"));
+        page
+    }
+}
+
+/// Every outcome the canary counts: results of `spanflow_canary_traces_total` and reasons
+/// of `spanflow_canary_query_errors_total`.
+const COUNTED: [(&str, &str); 9] = [
+    ("result", "found"),
+    ("result", "incomplete"),
+    ("result", "missing"),
+    ("result", "write_failed"),
+    ("reason", "timeout"),
+    ("reason", "connect"),
+    ("reason", "http_status"),
+    ("reason", "too_large"),
+    ("reason", "parse"),
+];
+
+fn count(page: &str, (label, value): (&str, &str)) -> f64 {
+    let family = if label == "result" {
+        "spanflow_canary_traces_total"
+    } else {
+        "spanflow_canary_query_errors_total"
+    };
+    common::sample(page, &format!("{family}{{{label}=\"{value}\"}}")).unwrap_or(0.0)
+}
+
+fn traces(page: &str, result: &str) -> f64 {
+    count(page, ("result", result))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_canary_fault_is_counted_by_name_and_never_holds_polling_up() {
+    let rig = FaultRig::start().await;
+    rig.check(Mode::PartialSuccess, ("result", "write_failed"))
+        .await;
+    let error = rig.spanflow.status().await["pipelines"][0]["canary"]["last_write_error"].clone();
+    assert_eq!(
+        error,
+        "2 of 3 spans rejected: 2 spans over the max attribute size"
+    );
+    rig.check(Mode::HangWrites, ("result", "write_failed"))
+        .await;
+    let error = rig.spanflow.status().await["pipelines"][0]["canary"]["last_write_error"].clone();
+    assert!(error.as_str().unwrap().contains("timed out"), "{error}");
+    rig.check(Mode::TooManyRequests, ("reason", "http_status"))
+        .await;
+    let rss = rig.spanflow.rss_kib();
+    rig.check(Mode::Huge, ("reason", "too_large")).await;
+    let after = rig.spanflow.rss_kib();
+    eprintln!("RSS {rss} KiB before two 50 MB traces, {after} KiB after");
+    assert!(
+        after < rss + 3 * (BODY_CAP as u64 >> 10),
+        "RSS {rss} KiB → {after} KiB over 50 MB answers capped at {BODY_CAP} bytes"
+    );
+    rig.check(Mode::Garbage, ("reason", "parse")).await;
+    // Reads that never end: each is cut at the read timeout, and no more traces are
+    // followed at once than the bound (3 s / 1 s + 1).
+    rig.check(Mode::HangQueries, ("reason", "timeout")).await;
+    let most = rig.shared.lock().unwrap().max_open_queries;
+    assert!(
+        most <= 4,
+        "{most} reads open at once, more than the 4 in flight allowed"
+    );
+}
+
+/// Tempo restarts while canary traces are being followed: the reads meanwhile fail as
+/// `connect`, nothing turns `failing`, and once Tempo is back (with what it had stored, as
+/// its WAL keeps it) traces are found again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tempo_restarting_mid_wait_is_connect_errors_then_found() {
+    let rig = FaultRig::start().await;
+    // Each trace becomes queryable 1.2 s after it arrived: every trace is mid-wait when
+    // Tempo goes.
+    rig.set(Mode::Delay(Duration::from_millis(1200)));
+    let before = rig.spanflow.metrics().await;
+    rig.tempo.shutdown();
+    let (_, mut took) = rig
+        .until(
+            "reads failing while Tempo is down",
+            |p| {
+                count(p, ("reason", "connect")) >= count(&before, ("reason", "connect")) + 1.0
+                    && common::sample(p, "spanflow_target_up{target=\"tempo\",role=\"tempo\"}")
+                        == Some(0.0)
+            },
+            false,
+        )
+        .await;
+    let (page, more) = rig.until("Tempo down a moment", |_| true, false).await;
+    took.extend(more);
+    assert!(!page.contains("status=\"failing\"} 1"), "{page}");
+    let _tempo = serve_at(tempo_app(rig.shared.clone()), rig.tempo_port).await;
+    let found = traces(&page, "found");
+    let (_, more) = rig
+        .until(
+            "traces found after the restart",
+            |p| traces(p, "found") >= found + 2.0,
+            false,
+        )
+        .await;
+    took.extend(more);
+    common::assert_prompt(&took, "Tempo restarting");
+}
+
+/// Writes that cannot reach the entry — nothing listening, TLS spoken to a plaintext
+/// receiver, gRPC to an HTTP-only one — fail as `write_failed` with the cause named, while
+/// Tempo is still polled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_to_a_refusing_or_mismatched_entry_fail_named() {
+    let shared: Shared = Arc::default();
+    let tempo_port = common::free_port();
+    let _tempo = serve_at(tempo_app(shared.clone()), tempo_port).await;
+    let tempo = format!("http://127.0.0.1:{tempo_port}");
+    let closed = common::free_port();
+    for (write, message) in [
+        (
+            format!("{{endpoint: 'http://127.0.0.1:{closed}'}}"),
+            "Connection refused",
+        ),
+        (
+            format!(
+                "{{endpoint: 'https://127.0.0.1:{tempo_port}', tls: {{insecure_skip_verify: true}}}}"
+            ),
+            "TLS",
+        ),
+        (
+            format!("{{endpoint: 'http://127.0.0.1:{tempo_port}', protocol: grpc}}"),
+            "gRPC",
+        ),
+    ] {
+        let spanflow = common::Spanflow::start(
+            &binary_config(&tempo, &write),
+            &[],
+            std::process::Stdio::null(),
+        )
+        .await;
+        let (page, took) = spanflow
+            .metrics_until(&write, Duration::from_secs(20), |p| {
+                traces(p, "write_failed") >= 2.0
+                    && common::sample(p, "spanflow_target_up{target=\"tempo\",role=\"tempo\"}")
+                        == Some(1.0)
+            })
+            .await;
+        assert_eq!(traces(&page, "found"), 0.0);
+        let error = spanflow.status().await["pipelines"][0]["canary"]["last_write_error"].clone();
+        assert!(
+            error.as_str().unwrap().contains(message),
+            "{write}: {message:?} not in {error}"
+        );
+        common::assert_prompt(&took, &write);
+    }
 }
