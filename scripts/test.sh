@@ -6,7 +6,8 @@
 # chromium, chromium-driver) for the status-page browser test, dnsmasq (Debian dnsmasq-base:
 # the server alone, no system service) for the DNS discovery tests, jsonnet for the mixin,
 # systemd-analyze (Debian systemd) for the unit, kubectl (Debian kubernetes-client) for the
-# kustomize base, cargo-deny (from crates.io) for the licence, ban, source and advisory
+# kustomize base, ip and tc (Debian iproute2; the tests run as root) for the network-namespace
+# tests, cargo-deny (from crates.io) for the licence, ban, source and advisory
 # checks, cargo-deb and kubernetes-validate (crates.io, PyPI) for the package and manifests. Fails — never skips — when a
 # required tool cannot be had. After the tests, a 30 s soak (scripts/soak.sh) checks that
 # spanflow's memory stays flat against 200 targets, a third of them flapping.
@@ -23,6 +24,7 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v jsonnet >/dev/null 2>&1 || missing+=(jsonnet)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+{ command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1; } || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "scripts/test.sh: installing ${missing[*]}"
@@ -33,7 +35,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-for tool in promtool amtool python3 cargo jsonnet systemd-analyze kubectl dpkg-deb /usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/bin/chromium /usr/bin/chromedriver /usr/sbin/dnsmasq; do
+for tool in promtool amtool python3 cargo jsonnet systemd-analyze kubectl dpkg-deb ip tc /usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/bin/chromium /usr/bin/chromedriver /usr/sbin/dnsmasq; do
   command -v "$tool" >/dev/null 2>&1 || { echo "scripts/test.sh: $tool is required and not installed" >&2; exit 1; }
 done
 

@@ -131,15 +131,7 @@ fn target_series(page: &str) -> f64 {
 }
 
 fn stage(page: &str) -> &'static str {
-    ["ok", "idle", "degraded", "failing", "unknown"]
-        .into_iter()
-        .find(|s| {
-            sample(
-                page,
-                &format!("spanflow_stage_status{{stage=\"tempo_distributor\",status=\"{s}\"}}"),
-            ) == Some(1.0)
-        })
-        .unwrap_or("absent")
+    common::stage_status(page, "tempo_distributor")
 }
 
 /// A nameserver that answers every question with SERVFAIL, on 127.0.0.1 over UDP.

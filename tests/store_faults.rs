@@ -201,17 +201,7 @@ fn source_up(page: &str) -> Option<f64> {
 }
 
 fn distributor(page: &str) -> &'static str {
-    ["ok", "idle", "degraded", "failing", "unknown"]
-        .into_iter()
-        .find(|s| {
-            sample(
-                page,
-                &format!(
-                    "spanflow_stage_status{{pipeline=\"fleet\",stage=\"tempo_distributor\",status=\"{s}\"}}"
-                ),
-            ) == Some(1.0)
-        })
-        .unwrap_or("absent")
+    common::stage_status(page, "tempo_distributor")
 }
 
 /// A success answer whose one sample has the value `value`.

@@ -15,16 +15,24 @@ const DNSMASQ: &str = "/usr/sbin/dnsmasq";
 /// hosts directory it re-reads when a file changes, with SRV records given at start.
 pub struct Dnsmasq {
     pub port: u16,
+    /// The address it listens on.
+    listen: String,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
 
 impl Dnsmasq {
     pub async fn start(srv: &[String]) -> Dnsmasq {
+        Dnsmasq::start_on("127.0.0.1", srv).await
+    }
+
+    /// As [`Dnsmasq::start`], listening on `listen` (an address of this host).
+    pub async fn start_on(listen: &str, srv: &[String]) -> Dnsmasq {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("hosts")).unwrap();
         let mut dns = Dnsmasq {
             port: super::free_port(),
+            listen: listen.to_owned(),
             dir,
             child: None,
         };
@@ -54,7 +62,7 @@ impl Dnsmasq {
             "--log-facility=-".to_owned(),
             format!("--port={}", self.port),
             "--log-queries".to_owned(),
-            "--listen-address=127.0.0.1".to_owned(),
+            format!("--listen-address={}", self.listen),
             "--bind-interfaces".to_owned(),
             "--no-resolv".to_owned(),
             "--no-hosts".to_owned(),
@@ -104,7 +112,7 @@ impl Dnsmasq {
     }
 
     pub fn nameserver(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.listen, self.port)
     }
 }
 

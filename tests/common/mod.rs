@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod dnsmasq;
+pub mod netns;
 
 use std::path::{Path, PathBuf};
 
@@ -604,16 +605,53 @@ impl Spanflow {
         http: reqwest::Client,
         scheme: &str,
     ) -> Spanflow {
+        Spanflow::launch(yaml, args, stderr, http, scheme, None).await
+    }
+
+    /// [`Spanflow::start`] inside the network namespace `netns` (`ip netns exec`), serving on
+    /// `listen` (an `ip:port` of that namespace).
+    pub async fn start_in_netns(yaml: &str, netns: &str, listen: &str) -> Spanflow {
+        Spanflow::launch(
+            yaml,
+            &[],
+            std::process::Stdio::null(),
+            reqwest::Client::new(),
+            "http",
+            Some((netns, listen)),
+        )
+        .await
+    }
+
+    async fn launch(
+        yaml: &str,
+        args: &[&str],
+        stderr: std::process::Stdio,
+        http: reqwest::Client,
+        scheme: &str,
+        netns: Option<(&str, &str)>,
+    ) -> Spanflow {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("spanflow.yml");
         std::fs::write(&config, yaml).unwrap();
-        let port = free_port();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
+        let listen = match netns {
+            Some((_, listen)) => listen.to_owned(),
+            None => format!("127.0.0.1:{}", free_port()),
+        };
+        let binary = env!("CARGO_BIN_EXE_spanflow");
+        let mut command = match netns {
+            Some((name, _)) => {
+                let mut c = tokio::process::Command::new("ip");
+                c.args(["netns", "exec", name, binary]);
+                c
+            }
+            None => tokio::process::Command::new(binary),
+        };
+        let child = command
             .args([
                 "--config.file",
                 &config.display().to_string(),
                 "--web.listen-address",
-                &format!("127.0.0.1:{port}"),
+                &listen,
             ])
             .args(args)
             .stderr(stderr)
@@ -622,7 +660,7 @@ impl Spanflow {
             .unwrap();
         let spanflow = Spanflow {
             child,
-            base: format!("{scheme}://127.0.0.1:{port}"),
+            base: format!("{scheme}://{listen}"),
             config,
             http,
             _dir: dir,
@@ -1043,4 +1081,18 @@ pub fn assert_prompt(took: &[Duration], what: &str) {
         over.len(),
         took.len()
     );
+}
+
+/// The status `spanflow_stage_status` shows for `stage` on a text page (of any pipeline:
+/// the first it names), `"absent"` when none is 1.
+pub fn stage_status(page: &str, stage: &str) -> &'static str {
+    ["ok", "idle", "degraded", "failing", "unknown"]
+        .into_iter()
+        .find(|s| {
+            sample(
+                page,
+                &format!("spanflow_stage_status{{stage=\"{stage}\",status=\"{s}\"}}"),
+            ) == Some(1.0)
+        })
+        .unwrap_or("absent")
 }
