@@ -13,7 +13,14 @@ Counters advance on every /metrics request. A share of the targets can flap.
 With --dns the targets are one discovering target: a local dnsmasq answers one name with an
 A record per instance, each instance on its own loopback address (127.0.x.y, one port: Linux
 answers the whole 127.0.0.0/8 on lo), and --churn replaces that share of the instances
-every minute (the records change; spanflow follows at its next refresh).
+every --churn-every seconds (the records change; spanflow follows at its next refresh,
+every --refresh). Then every scrape also checks that the instances with spanflow_target_*
+series are exactly the instances spanflow has discovered (none left behind by one that
+went), and before every churn that those are the instances published.
+
+With --canary, a fake entry on 127.0.0.1 takes spanflow's canary traces over OTLP/HTTP
+(every second) and, as a Tempo target of the same pipeline, gives each back by its ID from
+/api/traces/<id> (the export request is wire-compatible with the trace Tempo returns).
 
 Everything listens on loopback only; every loop is bounded by --duration.
 Started by scripts/soak.sh and scripts/bench-poll.sh, which build spanflow first.
@@ -23,6 +30,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import subprocess
 import shutil
 import socket
@@ -104,7 +112,7 @@ class Target:
         try:
             while True:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
-                keep = await self.answer(head, writer)
+                keep = await self.answer(head, reader, writer)
                 await writer.drain()
                 if not keep:
                     break
@@ -113,7 +121,7 @@ class Target:
         finally:
             writer.close()
 
-    async def answer(self, head, writer):
+    async def answer(self, head, reader, writer):
         lines = head.decode("latin-1").split("\r\n")
         path = lines[0].split(" ")[1]
         json = any(l.lower().startswith("accept: application/json") for l in lines)
@@ -142,6 +150,41 @@ class Target:
             f"Content-Length: {len(body)}\r\nConnection: {connection}\r\n\r\n".encode() + body
         )
         return keep
+
+
+class CanaryEntry(Target):
+    """A fake entry and Tempo for the canary: POST /v1/traces is kept (the last 64), GET
+    /api/traces/<hex id> answers the kept request holding that trace ID (404 when none);
+    every other path is the Tempo capture's."""
+
+    def __init__(self, template, routes):
+        super().__init__(template, flapping=False, routes=routes)
+        self.kept = []
+        self.writes = 0
+
+    async def answer(self, head, reader, writer):
+        lines = head.decode("latin-1").split("\r\n")
+        method, path = lines[0].split(" ")[:2]
+        if method == "POST" and path == "/v1/traces":
+            length = next((int(l.split(":", 1)[1]) for l in lines if l.lower().startswith("content-length:")), 0)
+            body = await reader.readexactly(length)
+            self.kept = (self.kept + [body])[-64:]
+            self.writes += 1
+            status, content_type, body = "200 OK", "application/x-protobuf", b""
+        elif path.startswith("/api/traces/"):
+            try:
+                wanted = bytes.fromhex(path.rsplit("/", 1)[1])
+            except ValueError:
+                wanted = b"\0" * 17
+            found = next((b for b in reversed(self.kept) if wanted in b), None)
+            status, content_type, body = ("200 OK", "application/protobuf", found) if found else (
+                "404 Not Found", "text/plain", b"trace not found\n")
+        else:
+            return await super().answer(head, reader, writer)
+        writer.write(
+            f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n".encode() + body)
+        return True
 
 
 def loopback(i):
@@ -236,6 +279,30 @@ def proc_sample(pid):
     return rss, (int(fields[11]) + int(fields[12])) / ticks
 
 
+def discovered_view(body, name):
+    """What one /metrics page says of the discovering target `name`: the instances spanflow
+    discovered (None when not shown) and the addresses that have spanflow_target_* series."""
+    instances, addresses = None, set()
+    for line in body.decode("utf-8", "replace").splitlines():
+        if f'target="{name}"' not in line:
+            continue
+        if line.startswith("spanflow_discovery_instances{"):
+            instances = int(float(line.rsplit(" ", 1)[1]))
+        elif line.startswith("spanflow_target_"):
+            m = re.search(r'address="([^"]*)"', line)
+            if m:
+                addresses.add(m.group(1))
+    return instances, addresses
+
+
+def canary_totals(body):
+    """spanflow_canary_traces_total by result."""
+    totals = {}
+    for m in re.finditer(rb'^spanflow_canary_traces_total\{[^}]*result="([a-z_]+)"\} (\S+)$', body, re.M):
+        totals[m.group(1).decode()] = float(m.group(2))
+    return totals
+
+
 def scrape(url):
     started = time.monotonic()
     with urllib.request.urlopen(url, timeout=5) as r:
@@ -259,7 +326,11 @@ async def main():
     ap.add_argument("--dns", action="store_true",
                     help="one discovering target: instances found by A records on a local dnsmasq")
     ap.add_argument("--churn", type=float, default=0,
-                    help="with --dns: share of the instances replaced every minute")
+                    help="with --dns: share of the instances replaced every --churn-every seconds")
+    ap.add_argument("--churn-every", type=float, default=60, help="seconds (default 60)")
+    ap.add_argument("--refresh", default="30s", help="with --dns: the DNS refresh_interval (default 30s)")
+    ap.add_argument("--canary", action="store_true",
+                    help="a canary every second to a fake entry that gives the traces back")
     ap.add_argument("--dnsmasq", default="/usr/sbin/dnsmasq")
     ap.add_argument("--wrk", type=float, default=0,
                     help="after warm-up, load /metrics with wrk at ~500 requests/s for this many seconds")
@@ -291,7 +362,7 @@ async def main():
         with open(config, "w") as f:
             f.write(head + f"  - name: {args.role}s\n    role: {args.role}\n"
                     f"    url: 'http://{Dns.NAME}:{port}{path}'\n    timeout: 500ms\n"
-                    f"    discovery: {{max_instances: {2 * len(servers)}, dns: {{type: A, refresh_interval: 30s, "
+                    f"    discovery: {{max_instances: {2 * len(servers)}, dns: {{type: A, refresh_interval: {args.refresh}, "
                     f"nameserver: '127.0.0.1:{dns.port}'}}}}\n")
     else:
         for i in range(args.targets):
@@ -304,6 +375,17 @@ async def main():
             for i, port in enumerate(ports):
                 url = f"http://127.0.0.1:{port}{path}"
                 f.write(f"  - {{name: {args.role}-{i:04}, role: {args.role}, url: '{url}', timeout: 500ms}}\n")
+    entry = None
+    if args.canary:
+        entry = CanaryEntry(load_page(testdata_path(args.testdata, TEMPO_CAPTURE + "/metrics.txt")),
+                            load_tempo_routes(args.testdata))
+        entry_server = await asyncio.start_server(entry.handle, "127.0.0.1", 0, backlog=64)
+        servers.append((entry_server, entry))
+        entry_url = f"http://127.0.0.1:{entry_server.sockets[0].getsockname()[1]}"
+        with open(config, "a") as f:
+            f.write(f"  - {{name: canary-tempo, role: tempo, url: '{entry_url}', timeout: 500ms}}\n"
+                    f"canary:\n  interval: 1s\n  timeout: 5s\n  write: {{endpoint: '{entry_url}'}}\n"
+                    f"  read: {{target: canary-tempo}}\n")
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -324,10 +406,12 @@ async def main():
             await asyncio.sleep(0.1)
 
     flapping = sum(1 for _, t in servers if t.flapping)
-    shape = f"instances of one DNS name, {churn} replaced a minute" if args.dns else "targets"
+    shape = (f"instances of one DNS name, {churn} replaced every {args.churn_every:.0f} s" if args.dns
+             else "targets")
     print(f"fleet: {args.targets} {args.role} {shape} ({flapping} flapping), poll every {args.interval}, "
           f"{args.duration:.0f} s, spanflow pid {proc.pid}, log {log.name}", flush=True)
-    print(f"{'t_s':>6} {'rss_kib':>9} {'cpu_%':>6} {'metrics_ms_max':>14} {'up':>5}", flush=True)
+    print(f"{'t_s':>6} {'rss_kib':>9} {'cpu_%':>6} {'metrics_ms_max':>14} {'up':>5} "
+          f"{'instances':>9} {'series':>9} {'found':>7} {'missing':>7}", flush=True)
     samples, worst, failures = [], 0.0, 0
     scrape_times = []
     started = time.monotonic()
@@ -337,16 +421,21 @@ async def main():
     loop = asyncio.get_running_loop()
     up = 0
     wrk_at = started + args.duration / 3 if args.wrk > 0 else None
-    next_churn = started + 60
+    next_churn = started + args.churn_every
+    leaks, stale, instances, series, canary = 0, 0, 0, 0, {}
     rng = random.Random(1)
     while time.monotonic() - started < args.duration:
         if churn and time.monotonic() >= next_churn:
+            # A whole period since the last change: spanflow must have what was published.
+            if instances != len(active):
+                stale += 1
+                print(f"fleet: FAIL: {instances} instances discovered, {len(active)} published", flush=True)
             leaving = rng.sample(sorted(active), churn)
             active.difference_update(leaving)
             active.update(spares)
             spares = leaving
             dns.publish(active)
-            next_churn += 60
+            next_churn += args.churn_every
         if wrk_at is not None and time.monotonic() >= wrk_at:
             wrk_at = None
             pace = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk-pace.lua")
@@ -364,6 +453,13 @@ async def main():
             worst = max(worst, took)
             scrape_times.append(took)
             up = body.count(f'role="{args.role}"}} 1'.encode())
+            if args.dns:
+                shown, addresses = discovered_view(body, f"{args.role}s")
+                instances, series = shown, len(addresses)
+                if shown is not None and series != shown:
+                    leaks += 1
+                    print(f"fleet: FAIL: {series} instances with series, {shown} discovered", flush=True)
+            canary = canary_totals(body)
         except OSError as e:
             failures += 1
             print(f"fleet: /metrics failed: {e}", flush=True)
@@ -371,8 +467,11 @@ async def main():
         if now >= next_sample:
             rss, cpu = proc_sample(proc.pid)
             cpu_pct = 100.0 * (cpu - last_cpu) / (now - last_t)
-            samples.append((now - started, rss, cpu_pct, worst * 1000, up))
-            print(f"{now - started:6.0f} {rss:9d} {cpu_pct:6.1f} {worst * 1000:14.1f} {up:5d}", flush=True)
+            found, missing = int(canary.get("found", 0)), int(canary.get("missing", 0))
+            samples.append((now - started, rss, cpu_pct, worst * 1000, up, instances or 0, series,
+                            found, missing))
+            print(f"{now - started:6.0f} {rss:9d} {cpu_pct:6.1f} {worst * 1000:14.1f} {up:5d} "
+                  f"{instances or 0:9d} {series:9d} {found:7d} {missing:7d}", flush=True)
             last_t, last_cpu, worst = now, cpu, 0.0
             next_sample += args.sample_every
     proc_sample_last = proc_sample(proc.pid)
@@ -385,7 +484,8 @@ async def main():
 
     if args.csv:
         with open(args.csv, "w") as f:
-            f.write("t_s,rss_kib,cpu_percent,metrics_ms_max,targets_up\n")
+            f.write("t_s,rss_kib,cpu_percent,metrics_ms_max,targets_up,instances,instances_with_series,"
+                    "canary_found,canary_missing\n")
             for row in samples:
                 f.write(",".join(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row) + "\n")
     if len(samples) < 4:
@@ -405,6 +505,29 @@ async def main():
           f"({polls} polls, {others} status-endpoint requests); /metrics max {metrics_max:.1f} ms; "
           f"{failures} failed scrapes")
     ok = True
+    # CPU flat: the last third no busier than the middle one (a quarter more and two points
+    # of one core allowed: a loaded machine's samples scatter).
+    middle = [r[2] for r in samples if args.duration / 3 <= r[0] < 2 * args.duration / 3]
+    last = [r[2] for r in samples if r[0] >= 2 * args.duration / 3]
+    if middle and last:
+        cpu_middle, cpu_last = sum(middle) / len(middle), sum(last) / len(last)
+        print(f"fleet: CPU {cpu_middle:.1f} % in the middle third, {cpu_last:.1f} % in the last")
+        if cpu_last > cpu_middle * 1.25 + 2:
+            print("fleet: FAIL: CPU grew over the run")
+            ok = False
+    if args.dns:
+        first, end = samples[0], samples[-1]
+        print(f"fleet: instances discovered / with series: {first[5]} / {first[6]} at the first sample, "
+              f"{end[5]} / {end[6]} at the end; {leaks} scrapes with series of gone instances, "
+              f"{stale} periods ending with a stale list")
+        if leaks or stale:
+            print("fleet: FAIL: spanflow_target_* series are not the live instances")
+            ok = False
+    if args.canary:
+        print(f"fleet: canary traces: {canary}; {entry.writes} writes taken")
+        if canary.get("found", 0) < args.duration / 4:
+            print("fleet: FAIL: the canary found fewer than one trace in four seconds")
+            ok = False
     if rss_end > rss_warm * 1.10 + 4096:
         print("fleet: FAIL: RSS grew after warm-up")
         ok = False

@@ -8,9 +8,12 @@
 # systemd-analyze (Debian systemd) for the unit, kubectl (Debian kubernetes-client) for the
 # kustomize base, ip and tc (Debian iproute2; the tests run as root) for the network-namespace
 # tests, cargo-deny (from crates.io) for the licence, ban, source and advisory
-# checks, cargo-deb and kubernetes-validate (crates.io, PyPI) for the package and manifests. Fails — never skips — when a
-# required tool cannot be had. After the tests, a 30 s soak (scripts/soak.sh) checks that
-# spanflow's memory stays flat against 200 targets, a third of them flapping.
+# checks, cargo-deb and kubernetes-validate (crates.io, PyPI) for the package and manifests,
+# cargo-fuzz (crates.io) for the fuzz targets. Fails — never skips — when a required tool
+# cannot be had. After the tests, a 30 s soak (scripts/soak.sh) checks that spanflow's memory
+# stays flat against 200 targets, a third of them flapping, a 60 s churn soak that
+# discovered instances come and go without leaving series behind, and every fuzz target
+# runs for 20 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +44,8 @@ done
 
 command -v cargo-deny >/dev/null 2>&1 || cargo install cargo-deny --locked --version 0.20.2
 command -v cargo-deny >/dev/null 2>&1 || { echo "scripts/test.sh: cargo-deny is required and not installed" >&2; exit 1; }
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --version 0.13.1
+command -v cargo-fuzz >/dev/null 2>&1 || { echo "scripts/test.sh: cargo-fuzz is required and not installed" >&2; exit 1; }
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
@@ -64,3 +69,8 @@ cargo test --locked
 bash scripts/test-deploy.sh target/debug/spanflow
 bash scripts/test-package.sh
 SOAK_BINARY=target/debug/spanflow bash scripts/soak.sh 30 200
+# The churn soak in its short mode: 500 instances behind dnsmasq, a tenth replaced every
+# 15 s, a canary every second; the instances' series must be exactly the live ones.
+SOAK_BINARY=target/debug/spanflow bash scripts/soak.sh --churn 60
+# Every fuzz target for 20 s, two at a time (the long runs are in docs/reliability.md).
+FUZZ_JOBS=2 bash scripts/fuzz.sh 20
