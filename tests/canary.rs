@@ -633,19 +633,23 @@ impl FaultRig {
 
     /// Switches `mode` on until `counted` has grown by two, checks nothing else was counted
     /// for it, then back to storing until two more traces are found.
-    async fn check(&self, mode: Mode, counted: (&str, &str)) -> String {
+    async fn check(&self, mode: Mode, counted: &[(&str, &str)]) -> String {
         let before = self.spanflow.metrics().await;
         self.set(mode);
         let (page, mut took) = self
             .until(
                 &format!("{mode:?}: two more {counted:?}"),
-                |p| count(p, counted) >= count(&before, counted) + 2.0,
+                |p| {
+                    counted
+                        .iter()
+                        .all(|c| count(p, *c) >= count(&before, *c) + 2.0)
+                },
                 true,
             )
             .await;
         for other in COUNTED
             .iter()
-            .filter(|c| **c != counted && **c != ("result", "found"))
+            .filter(|c| !counted.contains(c) && **c != ("result", "found"))
         {
             assert_eq!(
                 count(&page, *other),
@@ -668,25 +672,33 @@ impl FaultRig {
     }
 }
 
-/// Every outcome the canary counts: results of `spanflow_canary_traces_total` and reasons
-/// of `spanflow_canary_query_errors_total`.
-const COUNTED: [(&str, &str); 9] = [
+/// Every outcome the canary counts: results of `spanflow_canary_traces_total` ("result"),
+/// reasons of `spanflow_canary_query_errors_total` ("read") and of
+/// `spanflow_canary_write_errors_total` ("write").
+const COUNTED: [(&str, &str); 16] = [
     ("result", "found"),
     ("result", "incomplete"),
     ("result", "missing"),
     ("result", "write_failed"),
-    ("reason", "timeout"),
-    ("reason", "connect"),
-    ("reason", "http_status"),
-    ("reason", "too_large"),
-    ("reason", "parse"),
+    ("read", "timeout"),
+    ("read", "connect"),
+    ("read", "http_status"),
+    ("read", "too_large"),
+    ("read", "parse"),
+    ("write", "timeout"),
+    ("write", "connect"),
+    ("write", "tls"),
+    ("write", "too_large"),
+    ("write", "refused"),
+    ("write", "parse"),
+    ("write", "rejected"),
 ];
 
-fn count(page: &str, (label, value): (&str, &str)) -> f64 {
-    let family = if label == "result" {
-        "spanflow_canary_traces_total"
-    } else {
-        "spanflow_canary_query_errors_total"
+fn count(page: &str, (kind, value): (&str, &str)) -> f64 {
+    let (family, label) = match kind {
+        "result" => ("spanflow_canary_traces_total", "result"),
+        "read" => ("spanflow_canary_query_errors_total", "reason"),
+        _ => ("spanflow_canary_write_errors_total", "reason"),
     };
     common::sample(page, &format!("{family}{{{label}=\"{value}\"}}")).unwrap_or(0.0)
 }
@@ -698,31 +710,37 @@ fn traces(page: &str, result: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_canary_fault_is_counted_by_name_and_never_holds_polling_up() {
     let rig = FaultRig::start().await;
-    rig.check(Mode::PartialSuccess, ("result", "write_failed"))
-        .await;
+    rig.check(
+        Mode::PartialSuccess,
+        &[("result", "write_failed"), ("write", "rejected")],
+    )
+    .await;
     let error = rig.spanflow.status().await["pipelines"][0]["canary"]["last_write_error"].clone();
     assert_eq!(
         error,
         "2 of 3 spans rejected: 2 spans over the max attribute size"
     );
-    rig.check(Mode::HangWrites, ("result", "write_failed"))
-        .await;
+    rig.check(
+        Mode::HangWrites,
+        &[("result", "write_failed"), ("write", "timeout")],
+    )
+    .await;
     let error = rig.spanflow.status().await["pipelines"][0]["canary"]["last_write_error"].clone();
     assert!(error.as_str().unwrap().contains("timed out"), "{error}");
-    rig.check(Mode::TooManyRequests, ("reason", "http_status"))
+    rig.check(Mode::TooManyRequests, &[("read", "http_status")])
         .await;
     let rss = rig.spanflow.rss_kib();
-    rig.check(Mode::Huge, ("reason", "too_large")).await;
+    rig.check(Mode::Huge, &[("read", "too_large")]).await;
     let after = rig.spanflow.rss_kib();
     eprintln!("RSS {rss} KiB before two 50 MB traces, {after} KiB after");
     assert!(
         after < rss + 3 * (BODY_CAP as u64 >> 10),
         "RSS {rss} KiB → {after} KiB over 50 MB answers capped at {BODY_CAP} bytes"
     );
-    rig.check(Mode::Garbage, ("reason", "parse")).await;
+    rig.check(Mode::Garbage, &[("read", "parse")]).await;
     // Reads that never end: each is cut at the read timeout, and no more traces are
     // followed at once than the bound (3 s / 1 s + 1).
-    rig.check(Mode::HangQueries, ("reason", "timeout")).await;
+    rig.check(Mode::HangQueries, &[("read", "timeout")]).await;
     let most = rig.shared.lock().unwrap().max_open_queries;
     assert!(
         most <= 4,
@@ -745,7 +763,7 @@ async fn tempo_restarting_mid_wait_is_connect_errors_then_found() {
         .until(
             "reads failing while Tempo is down",
             |p| {
-                count(p, ("reason", "connect")) >= count(&before, ("reason", "connect")) + 1.0
+                count(p, ("read", "connect")) >= count(&before, ("read", "connect")) + 1.0
                     && common::sample(p, "spanflow_target_up{target=\"tempo\",role=\"tempo\"}")
                         == Some(0.0)
             },
@@ -778,19 +796,22 @@ async fn writes_to_a_refusing_or_mismatched_entry_fail_named() {
     let _tempo = serve_at(tempo_app(shared.clone()), tempo_port).await;
     let tempo = format!("http://127.0.0.1:{tempo_port}");
     let closed = common::free_port();
-    for (write, message) in [
+    for (write, reason, message) in [
         (
             format!("{{endpoint: 'http://127.0.0.1:{closed}'}}"),
+            "connect",
             "Connection refused",
         ),
         (
             format!(
                 "{{endpoint: 'https://127.0.0.1:{tempo_port}', tls: {{insecure_skip_verify: true}}}}"
             ),
+            "tls",
             "TLS",
         ),
         (
             format!("{{endpoint: 'http://127.0.0.1:{tempo_port}', protocol: grpc}}"),
+            "refused",
             "gRPC",
         ),
     ] {
@@ -808,7 +829,13 @@ async fn writes_to_a_refusing_or_mismatched_entry_fail_named() {
             })
             .await;
         assert_eq!(traces(&page, "found"), 0.0);
+        assert_eq!(
+            count(&page, ("write", reason)),
+            traces(&page, "write_failed"),
+            "{write}: every failed write counted as {reason}:\n{page}"
+        );
         let error = spanflow.status().await["pipelines"][0]["canary"]["last_write_error"].clone();
+        eprintln!("{write}: {reason}: {error}");
         assert!(
             error.as_str().unwrap().contains(message),
             "{write}: {message:?} not in {error}"

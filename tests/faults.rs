@@ -130,6 +130,8 @@ impl FaultProxy {
         }
     }
 
+    /// Answers one connection under the current fault. One match arm per fault, each a few
+    /// lines: the whole table of faults reads in one place, which is why this is long.
     async fn serve(self: Arc<Self>, mut stream: TcpStream) {
         let Some((path, accept)) = read_request(&mut stream).await else {
             return;

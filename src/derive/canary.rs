@@ -54,8 +54,9 @@ pub enum CanaryEvent {
     Outcome {
         result: CanaryResult,
         latency: Option<Duration>,
-        /// Why it failed, for a write (status or gRPC code and message).
-        error: Option<String>,
+        /// Why it failed, for a write: the reason (`WriteError::REASONS`) and the message
+        /// (status or gRPC code and what the entry said).
+        error: Option<(&'static str, String)>,
     },
     /// A read of Tempo's query API failed (it is retried until the trace's timeout).
     QueryError {
@@ -102,6 +103,7 @@ pub struct CanaryState {
     pub timeout: Duration,
     pub traces_total: BTreeMap<&'static str, u64>,
     pub query_errors_total: BTreeMap<&'static str, u64>,
+    pub write_errors_total: BTreeMap<&'static str, u64>,
     pub latency: LatencyHistogram,
     pub last_found: Option<SystemTime>,
     pub last_write_error: Option<String>,
@@ -128,6 +130,7 @@ pub struct CanaryReport {
     /// Cumulative, for the metrics.
     pub traces_total: BTreeMap<&'static str, u64>,
     pub query_errors_total: BTreeMap<&'static str, u64>,
+    pub write_errors_total: BTreeMap<&'static str, u64>,
     pub latency: LatencyHistogram,
 }
 
@@ -141,6 +144,10 @@ impl CanaryState {
             timeout,
             traces_total: CanaryResult::ALL.iter().map(|r| (r.as_str(), 0)).collect(),
             query_errors_total: crate::source::canary::ReadOutcome::REASONS
+                .iter()
+                .map(|r| (*r, 0))
+                .collect(),
+            write_errors_total: crate::source::canary::WriteError::REASONS
                 .iter()
                 .map(|r| (*r, 0))
                 .collect(),
@@ -166,8 +173,9 @@ impl CanaryState {
                     }
                     self.last_found = Some(wall);
                 }
-                if result == CanaryResult::WriteFailed {
-                    self.last_write_error = error;
+                if let (CanaryResult::WriteFailed, Some((reason, message))) = (result, error) {
+                    *self.write_errors_total.entry(reason).or_default() += 1;
+                    self.last_write_error = Some(message);
                 }
                 self.recent.push_back((at, result, seconds));
             }
@@ -238,6 +246,7 @@ impl CanaryState {
             last_found_unix: self.last_found.map(unix),
             traces_total: self.traces_total.clone(),
             query_errors_total: self.query_errors_total.clone(),
+            write_errors_total: self.write_errors_total.clone(),
             latency: self.latency.clone(),
         }
     }

@@ -69,7 +69,7 @@ pub(super) async fn run_canary(
                 let event = CanaryEvent::Outcome {
                     result: CanaryResult::WriteFailed,
                     latency: None,
-                    error: Some(e.to_string()),
+                    error: Some((e.reason(), e.to_string())),
                 };
                 if !send(event).await {
                     break;

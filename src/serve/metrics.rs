@@ -441,9 +441,10 @@ fn source_families(snapshot: &Snapshot) -> [Family<'_>; 5] {
     [up, duration, errors, partial, samples]
 }
 
-/// Per pipeline with a canary: its traces by result, failed reads, latency, last found; and
+/// Per pipeline with a canary: its traces by result, failed reads and writes, latency, last
+/// found; and
 /// per pipeline, the hops' balance.
-fn canary_families(snapshot: &Snapshot) -> [Family<'_>; 5] {
+fn canary_families(snapshot: &Snapshot) -> [Family<'_>; 6] {
     use Kind::{Counter, Gauge, Histogram};
     let mut traces = Family::new(
         "spanflow_canary_traces_total",
@@ -454,6 +455,11 @@ fn canary_families(snapshot: &Snapshot) -> [Family<'_>; 5] {
         "spanflow_canary_query_errors_total",
         Counter,
         "Reads of Tempo's query API for a canary trace that failed, by reason (timeout, connect, tls, http_status, too_large, parse); a trace is read again until its timeout",
+    );
+    let mut write_errors = Family::new(
+        "spanflow_canary_write_errors_total",
+        Counter,
+        "Canary writes the entry did not take, by reason (timeout, connect, tls, too_large, refused: an error status or gRPC code, parse: an answer that is not OTLP, rejected: a partial success); each is one write_failed trace",
     );
     let mut latency = Family::new(
         "spanflow_canary_latency_seconds",
@@ -489,6 +495,9 @@ fn canary_families(snapshot: &Snapshot) -> [Family<'_>; 5] {
         for (reason, n) in &c.query_errors_total {
             errors.push(vec![pipeline(), ("reason", (*reason).into())], *n as f64);
         }
+        for (reason, n) in &c.write_errors_total {
+            write_errors.push(vec![pipeline(), ("reason", (*reason).into())], *n as f64);
+        }
         latency.push_histogram(
             vec![pipeline()],
             &crate::derive::canary::LATENCY_BUCKETS,
@@ -500,7 +509,7 @@ fn canary_families(snapshot: &Snapshot) -> [Family<'_>; 5] {
             last_found.push(vec![pipeline()], at);
         }
     }
-    [traces, errors, latency, last_found, balance]
+    [traces, errors, write_errors, latency, last_found, balance]
 }
 
 /// spanflow itself: the window, the snapshot's age, the build, configuration reloads.

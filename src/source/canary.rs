@@ -140,15 +140,51 @@ fn random_u64() -> u64 {
 /// Why the entry did not take a canary trace.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum WriteError {
-    /// No answer: connect, TLS, timeout.
-    #[error("{0}")]
-    Transport(String),
+    /// No answer: connect, TLS, timeout, an answer over the body cap; `reason` says which,
+    /// as a failed poll's reason would.
+    #[error("{message}")]
+    Transport {
+        reason: &'static str,
+        message: String,
+    },
     /// The entry answered with an error: an HTTP status or a gRPC code, and its message.
     #[error("{code}: {message}")]
     Refused { code: String, message: String },
+    /// A success status whose body is not an OTLP answer.
+    #[error("{code}: not an OTLP response: {message}")]
+    Unreadable { code: String, message: String },
     /// A partial success that rejected spans.
     #[error("{rejected} of {SPANS} spans rejected: {message}")]
     Rejected { rejected: i64, message: String },
+}
+
+impl WriteError {
+    /// Every reason, as `spanflow_canary_write_errors_total{reason}` names them.
+    pub const REASONS: [&'static str; 7] = [
+        "timeout",
+        "connect",
+        "tls",
+        "too_large",
+        "refused",
+        "parse",
+        "rejected",
+    ];
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WriteError::Transport { reason, .. } => reason,
+            WriteError::Refused { .. } => "refused",
+            WriteError::Unreadable { .. } => "parse",
+            WriteError::Rejected { .. } => "rejected",
+        }
+    }
+
+    fn timeout(after: Duration) -> WriteError {
+        WriteError::Transport {
+            reason: "timeout",
+            message: format!("timed out after {after:?}"),
+        }
+    }
 }
 
 /// Writes canary traces to one entry.
@@ -212,7 +248,11 @@ impl CanaryWriter {
             .client
             .post_any_status(url, "application/x-protobuf", request.encode_to_vec())
             .await
-            .map_err(|e| WriteError::Transport(e.to_string()))?;
+            .map_err(|e| WriteError::Transport {
+                // A transport failure; an HTTP status comes back as a page.
+                reason: e.reason(),
+                message: e.to_string(),
+            })?;
         http_answer(page.status, &page.body)
     }
 
@@ -224,8 +264,11 @@ impl CanaryWriter {
         let timeout = self.client.timeout();
         let channel = tokio::time::timeout(timeout, grpc_channel(&url, self.grpc_tls.clone()))
             .await
-            .map_err(|_| WriteError::Transport(format!("timed out after {timeout:?}")))?
-            .map_err(|e| WriteError::Transport(format!("{url}: {e}")))?;
+            .map_err(|_| WriteError::timeout(timeout))?
+            .map_err(|e| WriteError::Transport {
+                reason: transport_reason(e.as_ref()),
+                message: format!("{url}: {}", crate::source::scrape::error_chain(e.as_ref())),
+            })?;
         let mut client = TraceServiceClient::new(channel);
         let mut call = tonic::Request::new(request);
         call.set_timeout(timeout);
@@ -236,9 +279,7 @@ impl CanaryWriter {
             }
         }
         match tokio::time::timeout(timeout, client.export(call)).await {
-            Err(_) => Err(WriteError::Transport(format!(
-                "timed out after {timeout:?}"
-            ))),
+            Err(_) => Err(WriteError::timeout(timeout)),
             Ok(Ok(answer)) => Ok(answer.into_inner()),
             Ok(Err(status)) => Err(WriteError::Refused {
                 code: format!("gRPC {:?}", status.code()),
@@ -267,10 +308,26 @@ pub(crate) fn http_answer(
     if body.is_empty() {
         return Ok(ExportTraceServiceResponse::default());
     }
-    ExportTraceServiceResponse::decode(body).map_err(|e| WriteError::Refused {
+    ExportTraceServiceResponse::decode(body).map_err(|e| WriteError::Unreadable {
         code: format!("HTTP {status}"),
-        message: format!("not an OTLP response: {e}"),
+        message: e.to_string(),
     })
+}
+
+/// `tls` when a TLS error is among the causes of a gRPC connection's failure, else `connect`.
+fn transport_reason(e: &(dyn std::error::Error + 'static)) -> &'static str {
+    let mut cause = Some(e);
+    while let Some(e) = cause {
+        let tls = e.downcast_ref::<rustls::Error>().is_some()
+            || e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+        if tls {
+            return "tls";
+        }
+        cause = e.source();
+    }
+    "connect"
 }
 
 /// The rustls settings of a gRPC write over https: verified against `tls.ca_file` (a
