@@ -93,6 +93,19 @@ impl Rig {
             .await
     }
 
+    /// Waits for two refreshes failed as `dns`, checks the one instance is kept and still
+    /// `ok`, and returns the error shown and the answers' times.
+    async fn two_failed_refreshes_keep_the_list(&self, what: &str) -> (String, Vec<Duration>) {
+        let (page, took) = self
+            .until(&format!("two refreshes failed: {what}"), |p| {
+                errors(p, "dns") >= 2.0
+            })
+            .await;
+        assert_eq!(instances(&page), 1.0, "{what}: the last good list is kept");
+        assert_eq!(stage(&page), "ok", "{what}");
+        (self.last_error().await, took)
+    }
+
     async fn last_error(&self) -> String {
         self.spanflow.status().await["discovery"][0]["last_error"]
             .as_str()
@@ -187,16 +200,10 @@ async fn servfail_keeps_the_last_list() {
     rig.dns
         .spawn_with(&[], &[format!("--server=/{NAME}/127.0.0.1#{upstream}")])
         .await;
-    let (page, took) = rig
-        .until("two refreshes answered SERVFAIL", |p| {
-            errors(p, "dns") >= 2.0
-        })
-        .await;
-    assert_eq!(instances(&page), 1.0, "the last good list is kept");
-    assert_eq!(stage(&page), "ok");
-    let error = rig.last_error().await;
+    let (error, took) = rig.two_failed_refreshes_keep_the_list("SERVFAIL").await;
     assert!(error.starts_with(&format!("{NAME}.: ")), "{error}");
     assert!(error.ends_with("error response: Server Failure"), "{error}");
+    let page = rig.spanflow.metrics().await;
     assert_eq!(errors(&page, "nxdomain") + errors(&page, "empty"), 0.0);
     assert_prompt(&took, "SERVFAIL");
 }
@@ -371,14 +378,9 @@ async fn srv_records_to_names_that_do_not_resolve_keep_the_last_list() {
             format!("{srv_name},gone-2.spanflow.test,{port}"),
         ])
         .await;
-    let (page, took) = rig
-        .until("two refreshes with no SRV target resolving", |p| {
-            errors(p, "dns") >= 2.0
-        })
+    let (error, took) = rig
+        .two_failed_refreshes_keep_the_list("no SRV target resolving")
         .await;
-    assert_eq!(instances(&page), 1.0, "the last good list is kept");
-    assert_eq!(stage(&page), "ok");
-    let error = rig.last_error().await;
     assert!(
         error.starts_with(&format!("{srv_name}.: no SRV target resolves (gone-")),
         "{error}"

@@ -380,6 +380,12 @@ impl Rig {
         }
     }
 
+    /// Every view of `/metrics` over the next `how_long`.
+    async fn watch(&self, how_long: Duration, what: &str) -> Vec<View> {
+        let until = Instant::now() + how_long;
+        self.wait_for(move |_| Instant::now() > until, what).await
+    }
+
     /// Switches `fault` on and checks the contract of the module doc, with `reason` the
     /// scrape error it must count.
     async fn check_fault(&self, fault: Fault, reason: &str) {
@@ -652,15 +658,7 @@ async fn a_delay_within_the_timeout_is_no_error_and_beyond_it_a_timeout() {
     let views = rig
         .wait_for(|v| v.duration >= 0.12, "a poll that waited the delay out")
         .await;
-    let settle = rig
-        .wait_for(
-            {
-                let until = Instant::now() + Duration::from_secs(2);
-                move |_| Instant::now() > until
-            },
-            "two seconds of a delayed target",
-        )
-        .await;
+    let settle = rig.watch(Duration::from_secs(2), "a delayed target").await;
     for v in views.iter().chain(&settle) {
         assert_eq!(v.status, "ok", "a 120 ms delay under a 300 ms timeout");
     }
@@ -716,15 +714,7 @@ async fn a_restart_resets_counters_without_errors_or_negative_rates() {
         )
         .await;
     // Watch a few polls past the reset.
-    let after = rig
-        .wait_for(
-            {
-                let until = Instant::now() + Duration::from_secs(2);
-                move |_| Instant::now() > until
-            },
-            "two seconds past the restart",
-        )
-        .await;
+    let after = rig.watch(Duration::from_secs(2), "past the restart").await;
     for v in views.iter().chain(&after) {
         assert_ne!(v.status, "failing");
         assert!(v.rate.unwrap_or(0.0) >= 0.0, "negative rate: {v:?}");

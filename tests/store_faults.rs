@@ -78,9 +78,7 @@ impl StoreProxy {
                 )
             }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let base = common::serve_on_loopback(app).await;
         StoreProxy { base, fault }
     }
 

@@ -937,10 +937,15 @@ pub async fn query_api(status: u16, body: &'static str, delay: Duration) -> (Str
             }
         },
     );
+    (serve_on_loopback(app).await, seen)
+}
+
+/// Serves `app` on 127.0.0.1 at a free port until the test ends; returns its base URL.
+pub async fn serve_on_loopback(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (base, seen)
+    base
 }
 
 /// A real Prometheus (Debian `prometheus`) on 127.0.0.1, killed when dropped.
