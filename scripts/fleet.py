@@ -318,6 +318,8 @@ async def main():
     ap.add_argument("--targets", type=int, default=200)
     ap.add_argument("--role", choices=["collector", "tempo"], default="collector")
     ap.add_argument("--interval", default="1s", help="spanflow's poll_interval (default 1s)")
+    ap.add_argument("--window", default="30s",
+                    help="spanflow's window (default 30s); warm-up (the first third) should outlast it")
     ap.add_argument("--flapping", type=float, default=1 / 3, help="share of flapping targets")
     ap.add_argument("--sample-every", type=float, default=5)
     ap.add_argument("--scrape-every", type=float, default=1,
@@ -352,7 +354,7 @@ async def main():
     dns, active, spares, churn = None, set(), [], 0
     path = "" if args.role == "tempo" else "/metrics"
     # Probes are off: the capture's ring points at 127.0.0.1:9095, which is nobody here.
-    head = f"poll_interval: {args.interval}\nwindow: 30s\nprobes: {{grpc_health: false}}\ntargets:\n"
+    head = f"poll_interval: {args.interval}\nwindow: {args.window}\nprobes: {{grpc_health: false}}\ntargets:\n"
     if args.dns:
         churn = round(args.targets * args.churn)
         servers, port = await listen_all(args.targets + churn, make)
@@ -490,7 +492,7 @@ async def main():
                 f.write(",".join(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row) + "\n")
     if len(samples) < 4:
         sys.exit("fleet: too short to judge (fewer than 4 samples)")
-    # Warm-up: the first third of the run (history buffers fill over the 30 s window).
+    # Warm-up: the first third of the run (history buffers fill over the window).
     warm = [r for r in samples if r[0] >= args.duration / 3]
     rss_warm, rss_end = warm[0][1], samples[-1][1]
     rss_peak = max(r[1] for r in warm)

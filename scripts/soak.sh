@@ -28,10 +28,12 @@ if [ -z "$binary" ]; then
 fi
 if $churn; then
   duration="${1:-1800}"; csv="${2:-}"
-  every=60
-  [ "$duration" -ge 300 ] || every=$((duration / 4))
+  # Short runs churn every quarter and use a 10 s window, so that the warm-up (the first
+  # third) outlasts the window's filling.
+  every=60 window=30s
+  [ "$duration" -ge 300 ] || { every=$((duration / 4)); window=10s; }
   exec python3 scripts/fleet.py --spanflow "$binary" --duration "$duration" --targets 500 \
-    --dns --churn 0.1 --churn-every "$every" --refresh 5s --flapping 0.33 --canary \
+    --dns --churn 0.1 --churn-every "$every" --window "$window" --refresh 5s --flapping 0.33 --canary \
     ${csv:+--csv "$csv"}
 fi
 duration="${1:-600}"; targets="${2:-200}"; csv="${3:-}"
