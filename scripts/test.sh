@@ -72,5 +72,6 @@ SOAK_BINARY=target/debug/spanflow bash scripts/soak.sh 30 200
 # The churn soak in its short mode: 500 instances behind dnsmasq, a tenth replaced every
 # 15 s, a canary every second; the instances' series must be exactly the live ones.
 SOAK_BINARY=target/debug/spanflow bash scripts/soak.sh --churn 60
-# Every fuzz target for 20 s, two at a time (the long runs are in docs/reliability.md).
-FUZZ_JOBS=2 bash scripts/fuzz.sh 20
+# Every fuzz target for 20 s, two at a time, built quick (the long runs are in
+# docs/reliability.md).
+FUZZ_JOBS=2 FUZZ_QUICK=1 bash scripts/fuzz.sh 20
