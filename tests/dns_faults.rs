@@ -246,15 +246,15 @@ fn many_addresses(count: u32) -> String {
 
 /// Four thousand addresses for one name (too many for UDP; one TCP message holds them):
 /// spanflow keeps the first `max_instances` by address, names the cut, and polls 50
-/// instances, not thousands. Memory after ten more such answers stays where it was
-/// after the first few.
+/// instances, not thousands. Memory after ten more such answers stays within 8 MiB of
+/// where it was after the first eight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_thousand_records_are_cut_at_max_instances() {
     let rig = Rig::a_record(50).await;
     rig.dns.set_hosts("tempo", &many_addresses(4000));
     let (page, mut took) = rig
         .until("the answer cut", |p| {
-            errors(p, "too_many") >= 3.0 && instances(p) == 50.0
+            errors(p, "too_many") >= 8.0 && instances(p) == 50.0
         })
         .await;
     assert_eq!(target_series(&page), 50.0);
@@ -264,13 +264,16 @@ async fn four_thousand_records_are_cut_at_max_instances() {
     );
     let warm = rig.spanflow.rss_kib();
     let (page, more) = rig
-        .until("ten more cut refreshes", |p| errors(p, "too_many") >= 13.0)
+        .until("ten more cut refreshes", |p| errors(p, "too_many") >= 18.0)
         .await;
     took.extend(more);
     let after = rig.spanflow.rss_kib();
-    eprintln!("RSS {warm} KiB after 3 answers of 4,000 records, {after} KiB after 13");
+    eprintln!("RSS {warm} KiB after 8 answers of 4,000 records, {after} KiB after 18");
+    // Each refresh makes 4,000 instances and drops all but 50; glibc's arenas keep some of
+    // that transient memory (+4.5 MiB over 10 answers after only 3 of warm-up in one CI
+    // run, −3.8 MiB in another). Instances kept from every answer would add 4,000 a time.
     assert!(
-        after < warm + 4 * 1024,
+        after < warm + 8 * 1024,
         "RSS grew from {warm} KiB to {after} KiB over 10 answers of 4,000 records"
     );
     assert_eq!(instances(&page), 50.0);
